@@ -1,0 +1,78 @@
+"""The `engine` command. Each subcommand is a few lines over the layers below it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+def _lint(args: argparse.Namespace) -> int:
+    from .flow.diagnostics import format_json, format_text, summary_line
+    from .flow.lint import collect_files, lint_files
+
+    files, missing = collect_files(args.paths)
+    for path in missing:
+        print(f"engine lint: {path}: no such file or folder", file=sys.stderr)
+    if missing:
+        return EXIT_USAGE
+    if not files:
+        print("engine lint: no flow files (*.yaml, *.yml) found", file=sys.stderr)
+        return EXIT_USAGE
+    report = lint_files(files)
+    diagnostics = report.diagnostics
+    if args.format == "json":
+        print(format_json(diagnostics))
+    else:
+        if diagnostics:
+            print(format_text(diagnostics, report.sources))
+        print(summary_line(diagnostics, len(files)))
+    failing = [d for d in diagnostics if d.is_error or args.strict]
+    return EXIT_PROBLEMS if failing else EXIT_OK
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from .flow.schema import flow_schema_text
+
+    sys.stdout.write(flow_schema_text())
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="engine",
+        description="A declarative call-flow engine for OpenAI Realtime SIP calls.",
+    )
+    parser.add_argument("--version", action="version", version=f"engine {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    lint = commands.add_parser(
+        "lint",
+        help="check flow files and point at every mistake",
+        description="Check flow files. Exit 0: clean; 1: problems found; 2: usage error.",
+    )
+    lint.add_argument("paths", nargs="+", metavar="PATH", help="flow files or folders")
+    lint.add_argument("--format", choices=("text", "json"), default="text")
+    lint.add_argument("--strict", action="store_true", help="warnings fail the exit code too")
+    lint.set_defaults(run=_lint)
+
+    schema = commands.add_parser("schema", help="print the flow JSON Schema")
+    schema.set_defaults(run=_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

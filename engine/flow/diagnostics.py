@@ -1,0 +1,118 @@
+"""One record for every problem a flow author can make, and the two ways we print it.
+
+The text format follows actionlint: ``file:line:col: message [rule]``, then the source line
+with a ``^~~~`` mark under the offending value, so a person can find and fix the mistake
+without knowing anything about YAML parsers or pydantic.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+
+__all__ = ["Diagnostic", "Severity", "Span", "format_json", "format_text", "summary_line"]
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A region of a file, 1-based lines and columns, end column exclusive."""
+
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    file: str
+    line: int
+    col: int
+    rule: str
+    severity: Severity
+    message: str
+    hint: str | None = None
+    end_line: int | None = None
+    end_col: int | None = None
+
+    @classmethod
+    def at(
+        cls,
+        file: str,
+        span: Span,
+        rule: str,
+        message: str,
+        *,
+        severity: Severity = Severity.ERROR,
+        hint: str | None = None,
+    ) -> Diagnostic:
+        return cls(
+            file, span.line, span.col, rule, severity, message, hint, span.end_line, span.end_col
+        )
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (self.file, self.line, self.col, self.rule)
+
+
+def _underline(diagnostic: Diagnostic, source_line: str) -> str:
+    start = max(diagnostic.col - 1, 0)
+    if diagnostic.end_line == diagnostic.line and diagnostic.end_col:
+        end = max(diagnostic.end_col - 1, start + 1)
+    else:
+        # A value that runs over several lines is marked to the end of its first line.
+        end = max(len(source_line.rstrip()), start + 1)
+    end = min(end, max(len(source_line), start + 1))
+    # Keep tabs in the margin so the mark lines up under the same characters.
+    margin = "".join(ch if ch == "\t" else " " for ch in source_line[:start])
+    return margin + "^" + "~" * (end - start - 1)
+
+
+def format_text(diagnostics: Sequence[Diagnostic], sources: dict[str, str]) -> str:
+    """Render diagnostics for a terminal. ``sources`` maps file names to their text."""
+    out: list[str] = []
+    for d in diagnostics:
+        label = "warning: " if d.severity is Severity.WARNING else ""
+        out.append(f"{d.file}:{d.line}:{d.col}: {label}{d.message} [{d.rule}]")
+        lines = sources.get(d.file, "").splitlines()
+        if 1 <= d.line <= len(lines):
+            source_line = lines[d.line - 1]
+            number = str(d.line)
+            pad = " " * len(number)
+            out.append(f"{pad} |")
+            out.append(f"{number} | {source_line}")
+            out.append(f"{pad} | {_underline(d, source_line)}")
+            if d.hint:
+                out.append(f"{pad} = {d.hint}")
+        elif d.hint:
+            out.append(f"  = {d.hint}")
+    return "\n".join(out)
+
+
+def summary_line(diagnostics: Iterable[Diagnostic], files: int) -> str:
+    items = list(diagnostics)
+    errors = sum(1 for d in items if d.is_error)
+    warnings = len(items) - errors
+    noun = "file" if files == 1 else "files"
+    if not items:
+        return f"no problems found in {files} {noun}"
+    parts = []
+    if errors:
+        parts.append(f"{errors} error{'s' if errors != 1 else ''}")
+    if warnings:
+        parts.append(f"{warnings} warning{'s' if warnings != 1 else ''}")
+    return f"{' and '.join(parts)} in {files} {noun}"
+
+
+def format_json(diagnostics: Sequence[Diagnostic]) -> str:
+    return json.dumps([asdict(d) for d in diagnostics], indent=2, ensure_ascii=False)

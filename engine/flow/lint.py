@@ -1,0 +1,162 @@
+"""`engine lint`: read flow files, check them, and report every problem in one pass."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .diagnostics import Diagnostic, Span
+from .model import Flow
+from .rules import LintContext, run_rules
+from .source import MAX_FILE_BYTES, SourceDocument, SourceError, load_source
+from .validate import validate_document
+
+__all__ = ["FileResult", "LintReport", "collect_files", "lint_files", "lint_text"]
+
+FLOW_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass
+class FileResult:
+    """One file's outcome: its text, its flow if it is structurally valid, its problems."""
+
+    file: str
+    text: str
+    flow: Flow | None = None
+    doc: SourceDocument | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.flow is not None and not any(d.is_error for d in self.diagnostics)
+
+
+@dataclass
+class LintReport:
+    files: list[FileResult]
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        found = [d for f in self.files for d in f.diagnostics]
+        return sorted(found, key=Diagnostic.sort_key)
+
+    @property
+    def sources(self) -> dict[str, str]:
+        return {f.file: f.text for f in self.files}
+
+
+def lint_text(file: str, text: str, env: Mapping[str, str] | None = None) -> FileResult:
+    """Check one file's text on its own (numbers claimed by other files are not compared)."""
+    result = FileResult(file=file, text=text)
+    try:
+        doc = load_source(file, text)
+    except SourceError as exc:
+        result.diagnostics.append(exc.diagnostic)
+        return result
+    result.doc = doc
+    flow, problems = validate_document(doc)
+    result.diagnostics.extend(problems)
+    if flow is not None:
+        result.flow = flow
+        context = LintContext(doc=doc, flow=flow, env=os.environ if env is None else env)
+        result.diagnostics.extend(run_rules(context))
+        result.diagnostics.extend(_numbers_claimed_twice([result]))
+    result.diagnostics.sort(key=Diagnostic.sort_key)
+    return result
+
+
+def read_file(path: Path) -> str:
+    """A flow file's text; an unreadable or binary file raises ``OSError`` with a reason."""
+    if path.stat().st_size > MAX_FILE_BYTES:
+        # Do not even read a huge file into memory; load_source words the problem.
+        return "x" * (MAX_FILE_BYTES + 1)
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise OSError(f"the file is not UTF-8 text (byte {exc.start})") from None
+
+
+def collect_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
+    """The flow files named by ``paths`` (folders are searched), and paths that do not exist."""
+    found: list[Path] = []
+    missing: list[str] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(
+                sorted(p for p in path.rglob("*") if p.suffix in FLOW_SUFFIXES and p.is_file())
+            )
+        elif path.is_file():
+            found.append(path)
+        else:
+            missing.append(str(raw))
+    return found, missing
+
+
+def lint_files(files: Iterable[Path], env: Mapping[str, str] | None = None) -> LintReport:
+    """Check files, each on its own and then against each other."""
+    results: list[FileResult] = []
+    for path in files:
+        name = str(path)
+        try:
+            text = read_file(path)
+        except OSError as exc:
+            result = FileResult(file=name, text="")
+            reason = getattr(exc, "strerror", None) or str(exc)
+            result.diagnostics.append(
+                Diagnostic.at(
+                    name, Span(1, 1, 1, 2), "not-a-flow", f"cannot read the file: {reason}"
+                )
+            )
+            results.append(result)
+            continue
+        results.append(lint_text(name, text, env))
+    cross = _numbers_claimed_twice(results, across_only=True)
+    for result in results:
+        result.diagnostics.extend(d for d in cross if d.file == result.file)
+        result.diagnostics.sort(key=Diagnostic.sort_key)
+    return LintReport(results)
+
+
+def _numbers_claimed_twice(
+    results: list[FileResult], *, across_only: bool = False
+) -> list[Diagnostic]:
+    """One diagnostic for each later claim of a number, naming the first claim's place."""
+    first: dict[str, tuple[FileResult, int]] = {}
+    found: list[Diagnostic] = []
+    for result in results:
+        if result.flow is None or result.doc is None:
+            continue
+        for index, number in enumerate(result.flow.numbers):
+            if number in first:
+                owner, owner_index = first[number]
+                if across_only and owner is result:
+                    continue
+                assert owner.doc is not None
+                where = owner.doc.span(("numbers", owner_index))
+                place = f"{owner.file}:{where.line}:{where.col}"
+                what = "the catch-all" if number == "*" else "a number"
+                if owner is result:
+                    message = f'"{number}" is listed twice (first at line {where.line})'
+                    hint = "remove one of them"
+                else:
+                    message = (
+                        f'"{number}" is already answered by {place}; {what} can belong to '
+                        "one flow only"
+                    )
+                    hint = "remove it from one of the two flows"
+                found.append(
+                    Diagnostic.at(
+                        result.file,
+                        result.doc.span(("numbers", index)),
+                        "duplicate-number",
+                        message,
+                        hint=hint,
+                    )
+                )
+            else:
+                first[number] = (result, index)
+    return found

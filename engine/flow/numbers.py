@@ -1,0 +1,74 @@
+"""Phone numbers: E.164 checks and the rule that turns what a carrier sends in `To` into one.
+
+Carriers write the dialled number in many ways: ``sip:+18005551212@host;user=phone``,
+``<sip:18005551212@host>``, ``"Acme" <sip:…>;tag=…``, ``tel:+1-800-555-1212``,
+``sip:0044…@host``. The rule, applied in this order:
+
+1. take the URI inside ``<…>`` if there is one, else the value up to its first ``;``;
+2. take the user part of a ``sip:``/``sips:`` URI (before ``@``, without ``;params``), or the
+   number of a ``tel:`` URI; a bare value is used as it is;
+3. drop visual separators (spaces, ``-``, ``.``, ``(``, ``)``) and decode ``%2B`` as ``+``;
+4. ``+`` followed by digits is E.164 already; a ``00`` prefix becomes ``+``;
+5. digits without a country code: when a default country code is configured
+   (``ENGINE_DEFAULT_COUNTRY_CODE``, e.g. ``1`` or ``44``) and the number has at most 10
+   digits, it is a national number: one leading trunk ``0`` is dropped and the country code
+   put in front; otherwise ``+`` is put in front of the digits as they are.
+
+Anything else (``anonymous``, a name such as ``sip:support@host``) has no number; such calls
+reach only the ``"*"`` flow.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+__all__ = ["E164", "extract_uri", "is_e164", "normalize_number"]
+
+E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
+_SEPARATORS = re.compile(r"[\s\-.()]")
+
+
+def is_e164(text: str) -> bool:
+    return bool(E164.match(text))
+
+
+def extract_uri(header_value: str) -> str:
+    """The URI of a SIP name-addr or addr-spec header value (From, To, Contact, PAI)."""
+    value = header_value.strip()
+    if "<" in value:
+        inner = value[value.index("<") + 1 :]
+        return inner.split(">", 1)[0].strip()
+    return value.split(";", 1)[0].strip()
+
+
+def _user_part(uri: str) -> str:
+    lowered = uri.lower()
+    if lowered.startswith(("sip:", "sips:")):
+        rest = uri.split(":", 1)[1]
+        if "@" not in rest:
+            return rest.split(";", 1)[0]
+        user = rest.rsplit("@", 1)[0]
+        return user.split(";", 1)[0].split(":", 1)[0]
+    if lowered.startswith("tel:"):
+        return uri[4:].split(";", 1)[0]
+    return uri
+
+
+def normalize_number(value: str, default_country_code: str | None = None) -> str | None:
+    """E.164 for a header value, URI or number as a carrier writes it, or None if it has none."""
+    user = unquote(_user_part(extract_uri(value)))
+    digits = _SEPARATORS.sub("", user)
+    if digits.startswith("+"):
+        candidate = digits
+    elif digits.startswith("00"):
+        candidate = "+" + digits[2:]
+    elif digits.isdigit():
+        if default_country_code and len(digits) <= 10:
+            national = digits[1:] if digits.startswith("0") else digits
+            candidate = f"+{default_country_code}{national}"
+        else:
+            candidate = "+" + digits
+    else:
+        return None
+    return candidate if is_e164(candidate) else None

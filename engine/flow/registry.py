@@ -1,0 +1,155 @@
+"""The map from dialled number to flow, built from a folder and reloaded file by file.
+
+A reload is lint-gated per file: a file that does not lint keeps its last good version
+answering, and its diagnostics are returned. Every reload produces a new immutable
+``Snapshot``; a call keeps the ``FlowSnapshot`` it started with however often the folder
+changes after.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from .diagnostics import Diagnostic
+from .lint import FileResult, collect_files, lint_text, read_file
+from .model import Flow
+from .numbers import normalize_number
+
+__all__ = ["FlowSnapshot", "Registry", "ReloadReport", "Snapshot"]
+
+
+@dataclass(frozen=True, slots=True)
+class FlowSnapshot:
+    """One good version of one flow file."""
+
+    path: str
+    flow: Flow
+    version: str  # the first 12 hex digits of the file's SHA-256
+    loaded_at: float
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every flow answering at one moment, by number. Never changes once built."""
+
+    flows: Mapping[str, FlowSnapshot]  # by file path
+    by_number: Mapping[str, FlowSnapshot]
+    catch_all: FlowSnapshot | None
+    default_country_code: str | None = None
+
+    def route(self, dialled: str) -> FlowSnapshot | None:
+        """The flow for a SIP `To` value (any carrier's form), or None: reject with 404."""
+        number = normalize_number(dialled, self.default_country_code)
+        if number is not None and number in self.by_number:
+            return self.by_number[number]
+        return self.catch_all
+
+
+@dataclass
+class ReloadReport:
+    loaded: list[str] = field(default_factory=list)  # new or changed files now live
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    rejected: dict[str, list[Diagnostic]] = field(default_factory=dict)  # kept last good
+    warnings: dict[str, list[Diagnostic]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected
+
+
+class Registry:
+    """Loads a folder of flows; ``snapshot`` is what the webhook routes with."""
+
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        default_country_code: str | None = None,
+    ) -> None:
+        self.folder = Path(folder)
+        self.env = env
+        self.default_country_code = default_country_code
+        self._good: dict[str, FlowSnapshot] = {}
+        self._hashes: dict[str, str] = {}  # last text seen per file, good or not
+        self.problems: dict[str, list[Diagnostic]] = {}  # last reload's, per file
+        self.snapshot = self._build()
+
+    def reload(self) -> ReloadReport:
+        """Re-read the folder. Changed files that lint replace their old version."""
+        report = ReloadReport()
+        files, _ = collect_files([self.folder])
+        present = {str(p) for p in files}
+        for gone in [p for p in self._good if p not in present]:
+            del self._good[gone]
+            report.removed.append(gone)
+        for gone in [p for p in self._hashes if p not in present]:
+            self._hashes.pop(gone, None)
+            self.problems.pop(gone, None)
+        for path in files:
+            name = str(path)
+            try:
+                text = read_file(path)
+            except OSError:
+                continue  # being written, or gone: the next reload sees it
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            if self._hashes.get(name) == digest:
+                report.unchanged.append(name)
+                continue
+            self._hashes[name] = digest
+            result = lint_text(name, text, self.env)
+            errors = [d for d in result.diagnostics if d.is_error]
+            errors.extend(self._claimed_elsewhere(result))
+            if errors or result.flow is None:
+                report.rejected[name] = sorted(errors, key=Diagnostic.sort_key)
+                self.problems[name] = report.rejected[name]
+                continue
+            self.problems[name] = [d for d in result.diagnostics if not d.is_error]
+            if self.problems[name]:
+                report.warnings[name] = self.problems[name]
+            self._good[name] = FlowSnapshot(name, result.flow, digest[:12], time.time())
+            report.loaded.append(name)
+        self.snapshot = self._build()
+        return report
+
+    def _claimed_elsewhere(self, result: FileResult) -> list[Diagnostic]:
+        if result.flow is None or result.doc is None:
+            return []
+        found = []
+        for index, number in enumerate(result.flow.numbers):
+            for other in self._good.values():
+                if other.path != result.file and number in other.flow.numbers:
+                    found.append(
+                        Diagnostic.at(
+                            result.file,
+                            result.doc.span(("numbers", index)),
+                            "duplicate-number",
+                            f'"{number}" is already answered by {other.path}; a number can '
+                            "belong to one flow only",
+                            hint="remove it from one of the two flows",
+                        )
+                    )
+        return found
+
+    def _build(self) -> Snapshot:
+        by_number: dict[str, FlowSnapshot] = {}
+        catch_all = None
+        for snap in sorted(self._good.values(), key=lambda s: s.path):
+            for number in snap.flow.numbers:
+                if number == "*":
+                    catch_all = catch_all or snap
+                else:
+                    by_number.setdefault(number, snap)
+        return Snapshot(
+            flows=MappingProxyType(dict(self._good)),
+            by_number=MappingProxyType(by_number),
+            catch_all=catch_all,
+            default_country_code=self.default_country_code,
+        )

@@ -1,0 +1,100 @@
+"""The Realtime session a call is answered with: model, voice, time zone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from zoneinfo import available_timezones
+
+from ..diagnostics import Diagnostic, Severity
+from ..validate import did_you_mean
+from .base import LintContext, rule
+
+# The Realtime models and voices of the official `openai` SDK 3.52.0 (see the reference).
+KNOWN_MODELS = (
+    "gpt-realtime", "gpt-realtime-1.5", "gpt-realtime-2", "gpt-realtime-2.1",
+    "gpt-realtime-2.1-mini", "gpt-realtime-2025-08-28", "gpt-4o-realtime-preview",
+    "gpt-4o-realtime-preview-2024-10-01", "gpt-4o-realtime-preview-2024-12-17",
+    "gpt-4o-realtime-preview-2025-06-03", "gpt-4o-mini-realtime-preview",
+    "gpt-4o-mini-realtime-preview-2024-12-17", "gpt-realtime-mini",
+    "gpt-realtime-mini-2025-10-06", "gpt-realtime-mini-2025-12-15", "gpt-audio-1.5",
+    "gpt-audio-mini", "gpt-audio-mini-2025-10-06", "gpt-audio-mini-2025-12-15",
+)  # fmt: skip
+# Announced for shutdown on 2027-01-20.
+DEPRECATED_MODELS = frozenset({
+    "gpt-realtime", "gpt-realtime-2025-08-28", "gpt-realtime-mini",
+    "gpt-realtime-mini-2025-12-15", "gpt-audio-mini", "gpt-audio-mini-2025-12-15",
+})  # fmt: skip
+KNOWN_VOICES = (
+    "alloy",
+    "ash",
+    "ballad",
+    "coral",
+    "echo",
+    "sage",
+    "shimmer",
+    "verse",
+    "marin",
+    "cedar",
+)
+
+
+@rule("model", "An unknown or deprecated Realtime model.", Severity.WARNING)
+def model(ctx: LintContext) -> Iterator[Diagnostic]:
+    name = ctx.flow.model
+    if "model" not in ctx.flow.model_fields_set:
+        return
+    if name in DEPRECATED_MODELS:
+        yield ctx.diagnostic(
+            "model",
+            ("model",),
+            f'the model "{name}" is deprecated and OpenAI will shut it down on 2027-01-20',
+            hint='use "gpt-realtime-2.1", or "gpt-realtime-1.5"',
+        )
+    elif name not in KNOWN_MODELS:
+        guess = did_you_mean(name, KNOWN_MODELS)
+        yield ctx.diagnostic(
+            "model",
+            ("model",),
+            f'"{name}" is not a Realtime model this engine knows; calls may be refused',
+            hint=f'did you mean "{guess}"?' if guess else "see docs/flows.md for the list",
+        )
+
+
+@rule("voice", "An unknown voice name.", Severity.WARNING)
+def voice(ctx: LintContext) -> Iterator[Diagnostic]:
+    name = ctx.flow.voice
+    if name in KNOWN_VOICES or name.startswith("voice_"):
+        return
+    guess = did_you_mean(name, KNOWN_VOICES)
+    yield ctx.diagnostic(
+        "voice",
+        ("voice",),
+        f'"{name}" is not a Realtime voice; choose one of: {", ".join(KNOWN_VOICES)}, '
+        "or a custom voice id `voice_…`",
+        hint=f'did you mean "{guess}"?' if guess else None,
+    )
+
+
+_ZONES: frozenset[str] | None = None
+
+
+def _zones() -> frozenset[str]:
+    global _ZONES
+    if _ZONES is None:
+        _ZONES = frozenset(available_timezones())
+    return _ZONES
+
+
+@rule("timezone", "`timezone` is not an IANA time zone name.")
+def timezone(ctx: LintContext) -> Iterator[Diagnostic]:
+    name = ctx.flow.timezone
+    if name in _zones() or name == "UTC":
+        return
+    guess = did_you_mean(name, _zones())
+    yield ctx.diagnostic(
+        "timezone",
+        ("timezone",),
+        f'"{name}" is not a time zone name; use an IANA name such as "Europe/London" '
+        'or "America/New_York"',
+        hint=f'did you mean "{guess}"?' if guess else None,
+    )

@@ -1,0 +1,249 @@
+"""Jinja2 templates: syntax, and every name they read must exist where they are rendered."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..diagnostics import Diagnostic, Severity, Span
+from ..model import Flow, Tool
+from ..source import DataPath
+from ..templates import CALL_NAMES, KNOWN_ATTRIBUTES, TOOL_NAMES, analyze, has_template
+from ..validate import did_you_mean
+from .base import LintContext, rule
+
+# Environment variables that hold the engine's own secrets are never readable from a flow.
+SECRET_ENV_PREFIXES = ("OPENAI_", "ENGINE_")
+
+
+@dataclass(frozen=True)
+class TemplateField:
+    path: DataPath
+    text: str
+    tool: str | None  # the tool it belongs to: `args` is defined there only
+
+    @property
+    def names(self) -> frozenset[str]:
+        return TOOL_NAMES if self.tool else CALL_NAMES
+
+
+def _strings(value: Any, path: DataPath) -> Iterator[tuple[DataPath, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, (*path, index))
+
+
+def _tool_fields(name: str, tool: Tool) -> Iterator[TemplateField]:
+    base = ("tools", name)
+    if tool.say is not None:
+        yield TemplateField((*base, "say"), tool.say, name)
+    if tool.transfer is not None:
+        yield TemplateField((*base, "transfer"), tool.transfer, name)
+    if tool.http is not None:
+        http = (*base, "http")
+        yield TemplateField((*http, "url"), tool.http.url, name)
+        for section in ("headers", "query"):
+            for key, text in getattr(tool.http, section).items():
+                yield TemplateField((*http, section, key), text, name)
+        if tool.http.body is not None:
+            for path, text in _strings(tool.http.body, (*http, "body")):
+                yield TemplateField(path, text, name)
+
+
+def template_fields(flow: Flow) -> Iterator[TemplateField]:
+    """Every value of a flow that is rendered as a template, with where it sits."""
+    yield TemplateField(("instructions",), flow.instructions, None)
+    if flow.greeting is not None:
+        yield TemplateField(("greeting",), flow.greeting, None)
+    for name, state in flow.states.items():
+        if state.instructions is not None:
+            yield TemplateField(("states", name, "instructions"), state.instructions, None)
+    for name, tool in flow.tools.items():
+        yield from _tool_fields(name, tool)
+
+
+def locate(ctx: LintContext, path: DataPath, lineno: int, needle: re.Pattern[str] | None) -> Span:
+    """The file position of something on line ``lineno`` of the template at ``path``."""
+    value = ctx.span(path)
+    block = ctx.doc.styles.get(path) in ("|", ">")
+    expected = value.line + lineno if block else value.line
+    lines = ctx.doc.text.splitlines()
+    last = min(max(value.end_line, value.line), len(lines))
+    if needle is not None:
+        best: Span | None = None
+        for number in range(value.line, last + 1):
+            for match in needle.finditer(lines[number - 1]):
+                if number == value.line and match.start() + 1 < value.col:
+                    continue
+                candidate = Span(number, match.start() + 1, number, match.end() + 1)
+                if best is None or abs(number - expected) < abs(best.line - expected):
+                    best = candidate
+        if best is not None:
+            return best
+    if block and expected <= len(lines):
+        text = lines[expected - 1]
+        start = len(text) - len(text.lstrip()) + 1
+        return Span(expected, start, expected, len(text) + 1)
+    return value
+
+
+def _use_pattern(base: str, attribute: str | None) -> re.Pattern[str]:
+    if attribute is None:
+        return re.compile(rf"\b{re.escape(base)}\b")
+    return re.compile(
+        rf"\b{re.escape(base)}\s*(?:\.\s*{re.escape(attribute)}\b|\[\s*['\"]{re.escape(attribute)}['\"]\s*\])"
+    )
+
+
+def _templates(ctx: LintContext) -> Iterator[tuple[TemplateField, Any]]:
+    for field in template_fields(ctx.flow):
+        if has_template(field.text):
+            info = analyze(field.text)
+            if info.syntax_error is None:
+                yield field, info
+
+
+@rule("template-syntax", "A Jinja2 template that does not parse.")
+def template_syntax(ctx: LintContext) -> Iterator[Diagnostic]:
+    for field in template_fields(ctx.flow):
+        if not has_template(field.text):
+            continue
+        info = analyze(field.text)
+        if info.syntax_error is not None:
+            span = locate(ctx, field.path, info.syntax_lineno, re.compile(r"\{[{%#]"))
+            yield ctx.diagnostic(
+                "template-syntax",
+                span,
+                f"this template has a syntax error: {info.syntax_error}",
+                hint="templates look like {{ caller.number }}; check the braces and quotes",
+            )
+
+
+@rule("template-name", "A template reads a name that does not exist where it is rendered.")
+def template_name(ctx: LintContext) -> Iterator[Diagnostic]:
+    saved = {t.http.save_as for t in ctx.flow.tools.values() if t.http and t.http.save_as}
+    for field, info in _templates(ctx):
+        for use in info.undeclared:
+            if use.base in field.names:
+                continue
+            span = locate(ctx, field.path, use.lineno, _use_pattern(use.base, None))
+            if use.base == "args":
+                yield ctx.diagnostic(
+                    "template-name",
+                    span,
+                    "`args` holds a tool's parameters and exists only inside a tool",
+                    hint="use caller, called, call, vars, env, now or saved here",
+                )
+                continue
+            guess = did_you_mean(use.base, field.names)
+            yield ctx.diagnostic(
+                "template-name",
+                span,
+                f'there is no name "{use.base}" in templates; the names are: '
+                + ", ".join(sorted(field.names)),
+                hint=f'did you mean "{guess}"?' if guess else None,
+            )
+        for use in info.uses:
+            span = locate(ctx, field.path, use.lineno, _use_pattern(use.base, use.attribute))
+            known = KNOWN_ATTRIBUTES.get(use.base)
+            if known is not None and use.attribute not in known:
+                guess = did_you_mean(use.attribute or "", known)
+                yield ctx.diagnostic(
+                    "template-name",
+                    span,
+                    f'`{use.base}` has no "{use.attribute}"; it has: {", ".join(known)}',
+                    hint=f'did you mean "{use.base}.{guess}"?' if guess else None,
+                )
+            elif use.base == "saved" and use.attribute not in saved:
+                guess = did_you_mean(use.attribute or "", saved)
+                yield ctx.diagnostic(
+                    "template-name",
+                    span,
+                    f'nothing is saved as "{use.attribute}": a tool saves its answer with '
+                    "`http: {save_as: NAME}`",
+                    hint=f'did you mean "saved.{guess}"?' if guess else None,
+                )
+
+
+@rule("template-args", "`args.X` where the tool declares no parameter X.")
+def template_args(ctx: LintContext) -> Iterator[Diagnostic]:
+    for field, info in _templates(ctx):
+        if field.tool is None:
+            continue
+        params = list(ctx.flow.tools[field.tool].parameters)
+        for use in info.uses:
+            if use.base != "args" or use.attribute in params:
+                continue
+            span = locate(ctx, field.path, use.lineno, _use_pattern("args", use.attribute))
+            guess = did_you_mean(use.attribute or "", params)
+            yield ctx.diagnostic(
+                "template-args",
+                span,
+                f'the tool "{field.tool}" has no parameter "{use.attribute}"'
+                + (f"; its parameters are: {', '.join(params)}" if params else ""),
+                hint=f'did you mean "args.{guess}"?'
+                if guess
+                else f"declare it under `tools: {field.tool}: parameters:`",
+            )
+
+
+@rule("template-vars", "`vars.X` where the flow declares no var X.")
+def template_vars(ctx: LintContext) -> Iterator[Diagnostic]:
+    declared = list(ctx.flow.vars)
+    for field, info in _templates(ctx):
+        for use in info.uses:
+            if use.base != "vars" or use.attribute in ctx.flow.vars:
+                continue
+            span = locate(ctx, field.path, use.lineno, _use_pattern("vars", use.attribute))
+            guess = did_you_mean(use.attribute or "", declared)
+            yield ctx.diagnostic(
+                "template-vars",
+                span,
+                f'there is no var "{use.attribute}" under `vars:`',
+                hint=f'did you mean "vars.{guess}"?'
+                if guess
+                else f"add `{use.attribute}:` under `vars:`",
+            )
+
+
+@rule("env-secret", "A template reads one of the engine's own secrets (OPENAI_*, ENGINE_*).")
+def env_secret(ctx: LintContext) -> Iterator[Diagnostic]:
+    for field, info in _templates(ctx):
+        for use in info.uses:
+            if use.base == "env" and (use.attribute or "").startswith(SECRET_ENV_PREFIXES):
+                span = locate(ctx, field.path, use.lineno, _use_pattern("env", use.attribute))
+                yield ctx.diagnostic(
+                    "env-secret",
+                    span,
+                    f"`env.{use.attribute}` is one of the engine's own settings and cannot be "
+                    "read by a flow",
+                    hint="give the flow its own variable, e.g. ACME_TOKEN",
+                )
+
+
+@rule(
+    "template-env",
+    "`env.X` where the variable X is not set in this environment.",
+    Severity.WARNING,
+)
+def template_env(ctx: LintContext) -> Iterator[Diagnostic]:
+    for field, info in _templates(ctx):
+        for use in info.uses:
+            name = use.attribute or ""
+            if use.base != "env" or name in ctx.env or name.startswith(SECRET_ENV_PREFIXES):
+                continue
+            span = locate(ctx, field.path, use.lineno, _use_pattern("env", use.attribute))
+            yield ctx.diagnostic(
+                "template-env",
+                span,
+                f"the environment variable {name} is not set here; calls that render this "
+                "template will fail",
+                hint=f"set {name} where the engine runs (it is read from the environment)",
+            )

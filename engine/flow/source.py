@@ -1,0 +1,288 @@
+"""YAML text → plain Python data, remembering where every key and value came from.
+
+PyYAML's own loaders are not fit for files that people edit by hand:
+- they keep the last of two equal keys without a word;
+- they expand aliases without limit (the "billion laughs" file);
+- YAML 1.1 reads ``no`` as false, ``9:30`` as 570 and ``2024-01-01`` as a date, which
+  surprises authors and disagrees with VS Code's YAML 1.2 reading of the same file.
+
+So we only let PyYAML *compose* the node graph (which constructs no objects, hence no custom
+tags are ever run) and build the data ourselves, with YAML 1.2 core-schema scalars, a budget
+on alias expansion and depth, and a span for every node.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from .diagnostics import Diagnostic, Span
+
+__all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_NODES",
+    "DataPath",
+    "SourceDocument",
+    "SourceError",
+    "load_source",
+]
+
+MAX_FILE_BYTES = 512 * 1024
+MAX_NODES = 50_000
+MAX_DEPTH = 64
+
+DataPath = tuple[str | int, ...]
+
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+_ALLOWED_TAGS = {_STR, _INT, _FLOAT, _BOOL, _NULL, _MAP, _SEQ}
+
+
+class _CoreResolver(yaml.resolver.BaseResolver):
+    """The YAML 1.2 core schema: what VS Code's YAML extension uses too."""
+
+
+_CoreResolver.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_CoreResolver.add_implicit_resolver(
+    _INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
+)
+_CoreResolver.add_implicit_resolver(
+    _FLOAT,
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+_CoreResolver.add_implicit_resolver(
+    _NULL, re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
+)
+
+
+class _Composer(
+    yaml.reader.Reader,
+    yaml.scanner.Scanner,
+    yaml.parser.Parser,
+    yaml.composer.Composer,
+    _CoreResolver,
+):
+    def __init__(self, text: str) -> None:
+        yaml.reader.Reader.__init__(self, text)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        _CoreResolver.__init__(self)
+
+
+class SourceError(Exception):
+    """The file could not be read as YAML; carries one diagnostic for the author."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+@dataclass
+class SourceDocument:
+    """A parsed file: its data, its text, and where each node sits in the text."""
+
+    file: str
+    text: str
+    data: Any
+    values: dict[DataPath, Span] = field(default_factory=dict)
+    keys: dict[DataPath, Span] = field(default_factory=dict)
+    # Block scalars (``|`` / ``>``) start on the line after their indicator; templates need
+    # that to put a Jinja error on the right line.
+    styles: dict[DataPath, str | None] = field(default_factory=dict)
+    # The text as written, for plain scalars that YAML read as a number or boolean, so a
+    # message can say `write "+18005551212" in quotes` instead of quoting a Python int.
+    raw: dict[DataPath, str] = field(default_factory=dict)
+
+    def span(self, path: DataPath, *, key: bool = False) -> Span:
+        """The span of the node at ``path``, or of its nearest ancestor that exists."""
+        table = self.keys if key else self.values
+        probe = tuple(path)
+        while probe:
+            if probe in table:
+                return table[probe]
+            if key and probe in self.values:
+                return self.values[probe]
+            probe = probe[:-1]
+        return self.values.get((), Span(1, 1, 1, 2))
+
+
+def _span(node: Node) -> Span:
+    start, end = node.start_mark, node.end_mark
+    if end.line > start.line and end.column == 0:
+        # A block value's end mark sits at the start of the next line; keep it on its own.
+        return Span(start.line + 1, start.column + 1, end.line, 10_000)
+    return Span(start.line + 1, start.column + 1, end.line + 1, end.column + 1)
+
+
+def _scalar(node: ScalarNode) -> Any:
+    text = node.value
+    if node.tag == _STR:
+        return text
+    if node.tag == _NULL:
+        return None
+    if node.tag == _BOOL:
+        return text.lower() == "true"
+    if node.tag == _INT:
+        if text.startswith("0o"):
+            return int(text[2:], 8)
+        if text.startswith("0x"):
+            return int(text[2:], 16)
+        return int(text, 10)
+    if node.tag == _FLOAT:
+        lowered = text.lower()
+        if lowered.endswith(".inf"):
+            return float("-inf") if lowered.startswith("-") else float("inf")
+        if lowered == ".nan":
+            return float("nan")
+        return float(text)
+    raise AssertionError(node.tag)  # tags were checked before
+
+
+class _Builder:
+    def __init__(self, doc: SourceDocument) -> None:
+        self.doc = doc
+        self.count = 0
+
+    def error(self, node: Node, rule: str, message: str, hint: str | None = None) -> SourceError:
+        return SourceError(Diagnostic.at(self.doc.file, _span(node), rule, message, hint=hint))
+
+    def build(self, node: Node, path: DataPath, depth: int) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise self.error(
+                node,
+                "yaml-too-large",
+                f"this file expands to more than {MAX_NODES:,} values, usually because of "
+                "aliases (*name) that repeat each other; it is refused",
+                "write the values out, or use fewer nested aliases",
+            )
+        if depth > MAX_DEPTH:
+            raise self.error(
+                node,
+                "yaml-too-deep",
+                f"values are nested more than {MAX_DEPTH} levels deep (or an alias refers to "
+                "itself); the file is refused",
+            )
+        if node.tag not in _ALLOWED_TAGS:
+            raise self.error(
+                node,
+                "yaml-tag",
+                f"the tag `{node.tag.replace('tag:yaml.org,2002:', '!!')}` is not allowed in a "
+                "flow file",
+                "remove the `!…` tag: flow files hold plain text, numbers, lists and mappings",
+            )
+        self.doc.values.setdefault(path, _span(node))
+        if isinstance(node, ScalarNode):
+            self.doc.styles[path] = node.style
+            value = _scalar(node)
+            if node.style is None and not isinstance(value, str) and value is not None:
+                self.doc.raw[path] = node.value
+            return value
+        if isinstance(node, SequenceNode):
+            return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        assert isinstance(node, MappingNode)
+        result: dict[str, Any] = {}
+        first_seen: dict[str, Node] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode):
+                raise self.error(
+                    key_node,
+                    "yaml-syntax",
+                    "a key must be a plain word or text, not a list or mapping",
+                )
+            # Keys are always text: `1: to_billing` means the key "1", as a flow author reads it.
+            key = key_node.value
+            if key in first_seen:
+                first_line = first_seen[key].start_mark.line + 1
+                raise self.error(
+                    key_node,
+                    "yaml-duplicate-key",
+                    f'the key "{key}" appears twice in the same mapping '
+                    f"(first on line {first_line}); only one can count",
+                    "remove one of them or merge their contents",
+                )
+            first_seen[key] = key_node
+            self.doc.keys[(*path, key)] = _span(key_node)
+            result[key] = self.build(value_node, (*path, key), depth + 1)
+        return result
+
+
+def load_source(file: str, text: str) -> SourceDocument:
+    """Parse one YAML document. Raises ``SourceError`` with a diagnostic on any problem."""
+    doc = SourceDocument(file=file, text=text, data=None)
+    size = len(text.encode("utf-8", errors="replace"))
+    if size > MAX_FILE_BYTES:
+        raise SourceError(
+            Diagnostic.at(
+                file,
+                Span(1, 1, 1, 2),
+                "yaml-too-large",
+                f"this file is {size:,} bytes; flow files are limited to {MAX_FILE_BYTES:,} bytes",
+                "split it into several flow files",
+            )
+        )
+    composer = _Composer(text)
+    try:
+        root = composer.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = (exc.problem or exc.context or "this is not valid YAML").strip()
+        if "expected a single document" in (exc.context or ""):
+            message = "a flow file holds one document; remove the `---` and what follows it"
+        else:
+            message = f"YAML syntax error: {problem}"
+        hint = _syntax_hint(problem)
+        raise SourceError(
+            Diagnostic.at(file, Span(line, col, line, col + 1), "yaml-syntax", message, hint=hint)
+        ) from None
+    except yaml.YAMLError as exc:
+        raise SourceError(
+            Diagnostic.at(file, Span(1, 1, 1, 2), "yaml-syntax", f"YAML syntax error: {exc}")
+        ) from None
+    except RecursionError:
+        raise SourceError(
+            Diagnostic.at(
+                file,
+                Span(1, 1, 1, 2),
+                "yaml-too-deep",
+                "values are nested too deeply; the file is refused",
+            )
+        ) from None
+    finally:
+        composer.dispose()
+    if root is None:
+        doc.data = None
+        return doc
+    doc.data = _Builder(doc).build(root, (), 0)
+    return doc
+
+
+def _syntax_hint(problem: str) -> str | None:
+    if "found character '\\t'" in problem or "tab" in problem:
+        return "YAML indents with spaces, never tabs"
+    if "mapping values are not allowed" in problem:
+        return "a value that contains `: ` must be put in quotes, or a key is indented wrongly"
+    if "could not find expected ':'" in problem:
+        return "check the indentation of this line and the one before it"
+    if "<stream end>" in problem:
+        return "a `[`, `{` or quote opened earlier is never closed"
+    if "found undefined alias" in problem:
+        return "an alias `*name` must refer to an anchor `&name` defined above it"
+    return None

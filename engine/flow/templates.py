@@ -1,0 +1,109 @@
+"""Jinja2 templates in flow files: one sandboxed environment, parsing for lint, rendering at run time.
+
+Templates are code written by people who are not programmers and rendered with values a
+caller can influence, so they run in ``ImmutableSandboxedEnvironment`` (no attribute tricks,
+no mutation) with ``StrictUndefined`` (a misspelt name is an error, not an empty string).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+__all__ = [
+    "CALL_NAMES",
+    "TOOL_NAMES",
+    "TemplateError",
+    "TemplateInfo",
+    "analyze",
+    "has_template",
+    "render",
+]
+
+# The names a template may read. `args` exists only inside a tool.
+CALL_NAMES = frozenset({"caller", "called", "call", "vars", "env", "now", "saved"})
+TOOL_NAMES = CALL_NAMES | {"args"}
+# Subkeys we know at lint time, so `caller.nubmer` is caught before a call fails on it.
+KNOWN_ATTRIBUTES = {
+    "caller": ("number", "name"),
+    "called": ("number",),
+    "call": ("id", "sip_headers", "contact_host", "state"),
+}
+
+ENVIRONMENT = ImmutableSandboxedEnvironment(
+    undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
+)
+
+
+class TemplateError(Exception):
+    """A template failed to render for this call (a missing value, a bad filter…)."""
+
+
+def has_template(text: str) -> bool:
+    return "{{" in text or "{%" in text or "{#" in text
+
+
+@dataclass(frozen=True, slots=True)
+class NameUse:
+    base: str
+    attribute: str | None
+    lineno: int
+
+
+@dataclass
+class TemplateInfo:
+    syntax_error: str | None = None
+    syntax_lineno: int = 1
+    undeclared: list[NameUse] = field(default_factory=list)
+    uses: list[NameUse] = field(default_factory=list)
+
+
+@functools.lru_cache(maxsize=4096)
+def analyze(source: str) -> TemplateInfo:
+    """What a template reads, or why it does not parse. Cached: flows repeat templates."""
+    info = TemplateInfo()
+    try:
+        tree = ENVIRONMENT.parse(source)
+    except TemplateSyntaxError as exc:
+        info.syntax_error = exc.message or "syntax error"
+        info.syntax_lineno = exc.lineno or 1
+        return info
+    undeclared = meta.find_undeclared_variables(tree) - set(ENVIRONMENT.globals)
+    first_line: dict[str, int] = {}
+    for name_node in tree.find_all(nodes.Name):
+        first_line.setdefault(name_node.name, name_node.lineno)
+    info.undeclared = [NameUse(n, None, first_line.get(n, 1)) for n in sorted(undeclared)]
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        base = node.node
+        if not isinstance(base, nodes.Name):
+            continue
+        if isinstance(node, nodes.Getattr):
+            attribute = node.attr
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            attribute = node.arg.value
+        else:
+            continue
+        info.uses.append(NameUse(base.name, attribute, node.lineno))
+    return info
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(source: str) -> Any:
+    return ENVIRONMENT.from_string(source)
+
+
+def render(source: str, context: Mapping[str, Any]) -> str:
+    """Render a flow template for one call. Text without template syntax is returned as is."""
+    if not has_template(source):
+        return source
+    try:
+        return str(_compiled(source).render(context))
+    except TemplateSyntaxError as exc:
+        raise TemplateError(f"template syntax error: {exc.message}") from None
+    except Exception as exc:  # a template can fail in many ways; each is the flow's problem
+        raise TemplateError(str(exc) or type(exc).__name__) from None

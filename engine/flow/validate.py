@@ -1,0 +1,298 @@
+"""Structural validation: pydantic errors turned into diagnostics a flow author can act on.
+
+Pydantic reports ``loc=('tools', 'lookup', 'http', 'timeout'), type='greater_than'``. We put
+that at the line and column of the value (or of its key when the value is missing), quote what
+the author wrote, say what is expected and list the choices.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .diagnostics import Diagnostic
+from .model import Flow
+from .source import DataPath, SourceDocument
+
+__all__ = ["did_you_mean", "validate_document"]
+
+_KIND = {
+    "string": "text",
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "dict": "a mapping (indented `key: value` lines)",
+    "model": "a mapping (indented `key: value` lines)",
+    "list": "a list (`- item` lines, or `[a, b]`)",
+}
+
+
+def did_you_mean(word: str, choices: typing.Iterable[str]) -> str | None:
+    """The closest choice to a misspelt word, if one is close enough to be the likely intent."""
+    pool = list(choices)
+    found = difflib.get_close_matches(word, pool, n=1, cutoff=0.6)
+    if not found:
+        lowered = {c.lower(): c for c in pool}
+        if word.lower() in lowered:
+            return lowered[word.lower()]
+    return found[0] if found else None
+
+
+def describe(value: Any, raw: str | None = None) -> str:
+    """How to quote a value back to its author."""
+    if raw is not None:
+        return raw
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f'"{shown}"'
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return str(value)
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return "empty"
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The model class inside ``X | None``, ``dict[str, X]``, ``list[X]``, or None."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found = _unwrap(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _container(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _container(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            if arg is not type(None):
+                return _container(arg)
+    return origin
+
+
+def model_at(path: DataPath) -> type[BaseModel] | None:
+    """The model class that describes the mapping at ``path`` of a flow, if any."""
+    current: type[BaseModel] | None = Flow
+    annotation: Any = None
+    for segment in path:
+        if annotation is not None:
+            # We are inside a dict or list of models: this segment is the key or index.
+            current, annotation = _unwrap(annotation), None
+            continue
+        if current is None or not isinstance(segment, str):
+            return None
+        field = current.model_fields.get(segment)
+        if field is None:
+            return None
+        if _container(field.annotation) in (dict, list):
+            annotation = typing.get_args(_strip(field.annotation))[-1]
+            current = None
+        else:
+            current = _unwrap(field.annotation)
+    return current if annotation is None else None
+
+
+def _strip(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _strip(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _strip(args[0])
+    return annotation
+
+
+def _label(path: DataPath) -> str:
+    text = ""
+    for segment in path:
+        text += f"[{segment}]" if isinstance(segment, int) else (f".{segment}" if text else segment)
+    return text or "the file"
+
+
+def _known_path(doc: SourceDocument, loc: tuple[Any, ...]) -> DataPath:
+    """Drop the segments pydantic adds for union members, e.g. ('vars', 'x', 'str')."""
+    path: list[str | int] = []
+    for segment in loc:
+        candidate = (*path, segment)
+        if candidate in doc.values or candidate in doc.keys:
+            path.append(segment)
+        elif not path or isinstance(segment, int):
+            # A missing key is not in the document yet: keep it, it is the last segment.
+            path.append(segment)
+            break
+        else:
+            model = model_at(tuple(path))
+            if model is not None and segment in model.model_fields:
+                path.append(segment)
+            break
+    return tuple(path)
+
+
+def _message(doc: SourceDocument, path: DataPath, error: Any) -> tuple[str, str | None, bool]:
+    """(message, hint, point at the key instead of the value)."""
+    kind: str = error["type"]
+    name = path[-1] if path else ""
+    label = _label(path)
+    value = error.get("input")
+    raw = doc.raw.get(path)
+    ctx = error.get("ctx") or {}
+
+    if kind == "missing":
+        parent = path[:-1]
+        owner = f"`{_label(parent)}`" if parent else "the flow"
+        return f"{owner} needs a `{name}`", _missing_hint(path), True
+
+    if kind == "extra_forbidden":
+        model = model_at(path[:-1])
+        allowed = sorted(model.model_fields) if model else []
+        if name == "<<":
+            return "merge keys (`<<: *anchor`) are not supported in flow files", None, True
+        guess = did_you_mean(str(name), allowed)
+        hint = f'did you mean "{guess}"?' if guess else None
+        choices = ", ".join(allowed)
+        where = f" in `{_label(path[:-1])}`" if path[:-1] else ""
+        return f'unknown key "{name}"{where}; the keys allowed here are: {choices}', hint, True
+
+    if kind == "literal_error":
+        expected = ctx.get("expected", "")
+        choices = [c.strip().strip("'") for c in expected.replace(" or ", ", ").split(",")]
+        guess = did_you_mean(str(value), choices) if isinstance(value, str) else None
+        hint = f'did you mean "{guess}"?' if guess else None
+        return (
+            f"`{label}` cannot be {describe(value, raw)}; choose one of: {', '.join(choices)}",
+            hint,
+            False,
+        )
+
+    for suffix, expected_kind in (
+        ("string_type", "string"),
+        ("int_type", "int"),
+        ("int_from_float", "int"),
+        ("float_type", "float"),
+        ("bool_type", "bool"),
+        ("dict_type", "dict"),
+        ("model_type", "model"),
+        ("model_attributes_type", "model"),
+        ("list_type", "list"),
+    ):
+        if kind == suffix:
+            wanted = _KIND[expected_kind]
+            message = f"`{label}` must be {wanted}, but it is {_kind_of(value)}"
+            if value is not None and not isinstance(value, dict | list):
+                message = (
+                    f"`{label}` must be {wanted}, but {describe(value, raw)} is {_kind_of(value)}"
+                )
+            if path[:1] == ("vars",) and len(path) == 2:
+                wanted = "text, a number or true/false"
+                message = f"`{label}` must be {wanted}, but it is {_kind_of(value)}"
+            hint = None
+            if expected_kind == "string" and raw is not None:
+                hint = f'write it in quotes: "{raw}"'
+                if raw.startswith("+") or path[:1] == ("numbers",):
+                    hint = f'phone numbers must be written in quotes: "{raw}"'
+            elif expected_kind == "model" and isinstance(value, str):
+                hint = "write the keys of this section on the lines below, indented"
+            elif expected_kind == "list" and isinstance(value, str):
+                hint = f"write a list: [{value}]"
+            return message, hint, value is None
+
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        limit = next(iter(ctx.values()), "")
+        if isinstance(limit, float) and limit.is_integer():
+            limit = int(limit)
+        bound = {
+            "greater_than": "more than",
+            "greater_than_equal": "at least",
+            "less_than": "less than",
+            "less_than_equal": "at most",
+        }[kind]
+        bound = f"{bound} {limit}"
+        return f"`{label}` must be {bound}, but it is {describe(value, raw)}", None, False
+
+    if kind == "too_short":
+        return f"`{label}` must not be empty", _missing_hint(path), False
+
+    if kind == "string_pattern_mismatch":
+        return (
+            f"`{label}` cannot be {describe(value, raw)}: use letters, digits and `_` only, "
+            "starting with a letter",
+            None,
+            False,
+        )
+
+    if kind == "union_type" or kind.endswith("_type"):
+        return f"`{label}` cannot be {describe(value, raw)} ({_kind_of(value)})", None, False
+
+    return f"`{label}`: {error['msg']}", None, False
+
+
+def _missing_hint(path: DataPath) -> str | None:
+    examples = {
+        "name": "name: Acme support line",
+        "numbers": 'numbers: ["+18005551212"]',
+        "instructions": "instructions: You are the receptionist of ...",
+        "description": "description: Say what the tool does and when to use it",
+        "url": 'url: "https://api.example.com/..."',
+    }
+    example = examples.get(str(path[-1])) if path else None
+    return f"for example: {example}" if example else None
+
+
+def validate_document(doc: SourceDocument) -> tuple[Flow | None, list[Diagnostic]]:
+    """Check a parsed document against the flow model."""
+    if not isinstance(doc.data, dict):
+        what = "empty" if doc.data is None else _kind_of(doc.data)
+        return None, [
+            Diagnostic.at(
+                doc.file,
+                doc.span(()),
+                "not-a-flow",
+                f"a flow file must be a mapping of keys such as `name:` and `numbers:`, "
+                f"but this file is {what}",
+                hint="start from an example in flows/, or run `engine new`",
+            )
+        ]
+    try:
+        return Flow.model_validate(doc.data), []
+    except ValidationError as exc:
+        diagnostics: list[Diagnostic] = []
+        seen: set[DataPath] = set()
+        for error in exc.errors(include_url=False):
+            path = _known_path(doc, tuple(error["loc"]))
+            if path in seen:
+                continue  # one message per place: a union reports each of its members
+            seen.add(path)
+            message, hint, at_key = _message(doc, path, error)
+            span = doc.span(path[:-1] if error["type"] == "missing" else path, key=at_key)
+            diagnostics.append(Diagnostic.at(doc.file, span, "schema", message, hint=hint))
+        return None, diagnostics
