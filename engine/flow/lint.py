@@ -10,7 +10,7 @@ from pathlib import Path
 from .diagnostics import Diagnostic, Span
 from .model import Flow
 from .rules import LintContext, run_rules
-from .source import MAX_FILE_BYTES, SourceDocument, SourceError, load_source
+from .source import MAX_FILE_BYTES, SourceDocument, SourceError, load_source, too_large
 from .validate import validate_document
 
 __all__ = ["FileResult", "LintReport", "collect_files", "lint_files", "lint_text"]
@@ -68,11 +68,14 @@ def lint_text(file: str, text: str, env: Mapping[str, str] | None = None) -> Fil
 
 
 def read_file(path: Path) -> str:
-    """A flow file's text; an unreadable or binary file raises ``OSError`` with a reason."""
-    if path.stat().st_size > MAX_FILE_BYTES:
-        # Do not even read a huge file into memory; load_source words the problem.
-        return "x" * (MAX_FILE_BYTES + 1)
-    data = path.read_bytes()
+    """A flow file's text; an unreadable or binary file raises ``OSError`` with a reason, a
+    file over the size limit ``SourceError`` with its diagnostic."""
+    with path.open("rb") as handle:
+        # Never read more of a huge file than it takes to know it is too big (it may also
+        # grow between a size check and the read).
+        data = handle.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise too_large(str(path))
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -103,6 +106,9 @@ def lint_files(files: Iterable[Path], env: Mapping[str, str] | None = None) -> L
         name = str(path)
         try:
             text = read_file(path)
+        except SourceError as exc:
+            results.append(FileResult(file=name, text="", diagnostics=[exc.diagnostic]))
+            continue
         except OSError as exc:
             result = FileResult(file=name, text="")
             reason = getattr(exc, "strerror", None) or str(exc)

@@ -20,6 +20,7 @@ from .diagnostics import Diagnostic
 from .lint import FileResult, collect_files, lint_text, read_file
 from .model import Flow
 from .numbers import normalize_number
+from .source import SourceError
 
 __all__ = ["FlowSnapshot", "Registry", "ReloadReport", "Snapshot"]
 
@@ -97,6 +98,10 @@ class Registry:
             name = str(path)
             try:
                 text = read_file(path)
+            except SourceError as exc:  # too large: never read, never loaded
+                self._hashes.pop(name, None)
+                report.rejected[name] = self.problems[name] = [exc.diagnostic]
+                continue
             except OSError:
                 continue  # being written, or gone: the next reload sees it
             digest = hashlib.sha256(text.encode()).hexdigest()

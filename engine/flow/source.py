@@ -29,6 +29,7 @@ __all__ = [
     "SourceDocument",
     "SourceError",
     "load_source",
+    "too_large",
 ]
 
 MAX_FILE_BYTES = 512 * 1024
@@ -226,26 +227,39 @@ class _Builder:
 def load_source(file: str, text: str) -> SourceDocument:
     """Parse one YAML document. Raises ``SourceError`` with a diagnostic on any problem."""
     doc = SourceDocument(file=file, text=text, data=None)
-    size = len(text.encode("utf-8", errors="replace"))
-    if size > MAX_FILE_BYTES:
+    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "replace")) > MAX_FILE_BYTES:
+        raise too_large(file)
+    composer: _Composer | None = None
+    try:
+        composer = _Composer(text)
+        root = composer.get_single_node()
+    except yaml.reader.ReaderError as exc:
+        # Raised before any parsing: a control character (NUL, BEL, ...) or a lone surrogate.
+        before = text[: exc.position]
+        line = before.count("\n") + 1
+        col = exc.position - (before.rfind("\n") + 1) + 1
         raise SourceError(
             Diagnostic.at(
                 file,
-                Span(1, 1, 1, 2),
-                "yaml-too-large",
-                f"this file is {size:,} bytes; flow files are limited to {MAX_FILE_BYTES:,} bytes",
-                "split it into several flow files",
+                Span(line, col, line, col + 1),
+                "yaml-syntax",
+                f"the file contains an invisible control character (U+{exc.character:04X}) "
+                "that YAML does not allow",
+                hint="delete it: retype this line, or save the file again as plain UTF-8 text",
             )
-        )
-    composer = _Composer(text)
-    try:
-        root = composer.get_single_node()
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = (exc.problem or exc.context or "this is not valid YAML").strip()
         if "expected a single document" in (exc.context or ""):
             message = "a flow file holds one document; remove the `---` and what follows it"
+        elif (exc.context or "").startswith("found duplicate anchor") and exc.context_mark:
+            anchor = exc.context.split(";", 1)[0].removeprefix("found duplicate anchor ")
+            message = (
+                f"the anchor &{anchor.strip(chr(39))} is defined twice "
+                f"(first on line {exc.context_mark.line + 1}); anchor names must differ"
+            )
         else:
             message = f"YAML syntax error: {problem}"
         hint = _syntax_hint(problem)
@@ -266,12 +280,26 @@ def load_source(file: str, text: str) -> SourceDocument:
             )
         ) from None
     finally:
-        composer.dispose()
+        if composer is not None:
+            composer.dispose()
     if root is None:
         doc.data = None
         return doc
     doc.data = _Builder(doc).build(root, (), 0)
     return doc
+
+
+def too_large(file: str) -> SourceError:
+    """The error for a file over ``MAX_FILE_BYTES`` (raised before any of it is parsed)."""
+    return SourceError(
+        Diagnostic.at(
+            file,
+            Span(1, 1, 1, 2),
+            "yaml-too-large",
+            f"this file is larger than {MAX_FILE_BYTES:,} bytes, the limit for a flow file",
+            hint="split it into several flow files",
+        )
+    )
 
 
 def _syntax_hint(problem: str) -> str | None:
