@@ -68,8 +68,8 @@ def lint_text(file: str, text: str, env: Mapping[str, str] | None = None) -> Fil
 
 
 def read_file(path: Path) -> str:
-    """A flow file's text; an unreadable or binary file raises ``OSError`` with a reason, a
-    file over the size limit ``SourceError`` with its diagnostic."""
+    """A flow file's text. A file that cannot be opened raises ``OSError``; one over the size
+    limit or not in UTF-8 raises ``SourceError`` with its diagnostic."""
     with path.open("rb") as handle:
         # Never read more of a huge file than it takes to know it is too big (it may also
         # grow between a size check and the read).
@@ -79,7 +79,19 @@ def read_file(path: Path) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise OSError(f"the file is not UTF-8 text (byte {exc.start})") from None
+        text = data.decode("utf-8-sig", "replace")
+        before = data[: exc.start].decode("utf-8-sig", "replace")
+        line = before.count("\n") + 1
+        col = len(before) - (before.rfind("\n") + 1) + 1
+        diagnostic = Diagnostic.at(
+            str(path),
+            Span(line, col, line, col + 1),
+            "not-a-flow",
+            f"the file is not UTF-8 text: the byte 0x{data[exc.start]:02X} here is not valid "
+            "UTF-8, often a letter such as é saved in an older encoding",
+            hint='save the file as UTF-8 (most editors offer this under "Save with Encoding")',
+        )
+        raise SourceError(diagnostic, text) from None
 
 
 def collect_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
@@ -107,7 +119,7 @@ def lint_files(files: Iterable[Path], env: Mapping[str, str] | None = None) -> L
         try:
             text = read_file(path)
         except SourceError as exc:
-            results.append(FileResult(file=name, text="", diagnostics=[exc.diagnostic]))
+            results.append(FileResult(file=name, text=exc.text, diagnostics=[exc.diagnostic]))
             continue
         except OSError as exc:
             result = FileResult(file=name, text="")

@@ -89,9 +89,10 @@ class _Composer(
 class SourceError(Exception):
     """The file could not be read as YAML; carries one diagnostic for the author."""
 
-    def __init__(self, diagnostic: Diagnostic) -> None:
+    def __init__(self, diagnostic: Diagnostic, text: str = "") -> None:
         super().__init__(diagnostic.message)
         self.diagnostic = diagnostic
+        self.text = text  # what can be shown of the file, if it was read at all
 
 
 @dataclass
