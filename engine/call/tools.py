@@ -1,0 +1,386 @@
+"""Tool runners: the `http` step of a flow tool, whose answer goes back to the model.
+
+The model chooses a tool's `args`, and a caller can talk the model into choosing anything, so
+the runner treats them as hostile where they could steer the request:
+
+* In the URL every text value from `args` is percent-encoded (`/`, `?`, `#`, `@` and `:`
+  included) before rendering, so it fills one path segment or query value and can never change
+  the scheme, host or port, nor add path segments or query parameters. `vars` and `env` are the
+  flow's own and render as written. Query values, headers and the JSON body are encoded by httpx.
+* The rendered URL must be http(s) with a host; anything else is refused before sending.
+* Redirects are followed (at most ``max_redirects``) only while scheme, host and port stay the
+  same, so a header such as `Authorization` never reaches another host.
+* Every run is bounded by the tool's timeout (httpx's per-phase timeouts and an overall
+  deadline against a server that drips bytes), and at most ``max_response_bytes`` are read.
+
+Whatever happens, `run` returns a `ToolResult` whose `output` is JSON telling the model what
+happened in words it can act on (apologise, offer a transfer); it never raises for a failure of
+the outside service. No output or error code contains header values: they may hold secrets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from engine import __version__
+from engine.flow.model import HttpRequest
+from engine.flow.templates import TemplateError, render
+
+__all__ = ["USER_AGENT", "HttpToolRunner", "ToolResult"]
+
+USER_AGENT = f"callflow-engine/{__version__}"
+# How much of a 4xx answer the model sees: enough for "order not found", not a stack trace.
+ERROR_BODY_CHARS = 1_000
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_APOLOGISE = "Apologise and offer to transfer the caller or try again later."
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    """The outcome of one tool run."""
+
+    output: str  # the string sent to the model as the function_call_output (JSON text)
+    ok: bool
+    status: int | None  # HTTP status when one was received
+    saved: Any  # parsed JSON (or text) for `save_as`, None when not ok
+    error: str | None  # short code for logs; never holds secrets or header values
+    elapsed_ms: float
+
+
+class _Failure(Exception):
+    """Ends a run: a code for logs, what the model is told, and any extra output fields."""
+
+    def __init__(self, code: str, message: str, *, status: int | None = None, **extra: Any) -> None:
+        super().__init__(code)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.extra = extra
+
+
+class HttpToolRunner:
+    """Runs the `http` step of tools over one shared, connection-pooled `httpx.AsyncClient`."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        max_response_bytes: int = 16_384,
+        max_redirects: int = 3,
+    ) -> None:
+        self._client = client
+        self._max_response_bytes = max_response_bytes
+        self._max_redirects = max_redirects
+
+    async def run(
+        self, tool_name: str, request: HttpRequest, context: Mapping[str, Any]
+    ) -> ToolResult:
+        """Render ``request`` with the call's template ``context``, send it, tell the model."""
+        started = time.perf_counter()
+        service = f'the service of the "{tool_name}" tool'
+        try:
+            prepared = self._prepare(tool_name, request, context)
+            async with asyncio.timeout(request.timeout):
+                status, payload, saved = await self._exchange(service, prepared, request)
+        except _Failure as failure:
+            return _failed(failure, started)
+        except (TimeoutError, httpx.TimeoutException):
+            seconds = _seconds(request.timeout)
+            failure = _Failure(
+                "timeout", f"{_cap(service)} did not answer within {seconds}. {_APOLOGISE}"
+            )
+            return _failed(failure, started)
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL):
+            return _failed(_bad_url(tool_name), started)
+        except httpx.ConnectError:
+            failure = _Failure("connection", f"{_cap(service)} could not be reached. {_APOLOGISE}")
+            return _failed(failure, started)
+        except httpx.HTTPError:  # the connection broke, the answer was not valid HTTP, …
+            failure = _Failure(
+                "network", f"The connection to {service} broke before it answered. {_APOLOGISE}"
+            )
+            return _failed(failure, started)
+        return ToolResult(
+            output=_dumps(payload),
+            ok=True,
+            status=status,
+            saved=saved,
+            error=None,
+            elapsed_ms=_elapsed(started),
+        )
+
+    def _prepare(
+        self, tool_name: str, spec: HttpRequest, context: Mapping[str, Any]
+    ) -> httpx.Request:
+        try:
+            url_text = render(spec.url, _url_context(context)).strip()
+            headers = {name: render(value, context) for name, value in spec.headers.items()}
+            query = {name: render(value, context) for name, value in spec.query.items()}
+            body = None
+            if spec.method in _BODY_METHODS and spec.body is not None:
+                body = _render_body(spec.body, context)
+        except TemplateError:
+            # The template's own error may quote values (env!) — it is for the linter, not here.
+            raise _Failure(
+                "template",
+                f'The "{tool_name}" tool could not be prepared, so nothing was sent. {_APOLOGISE}',
+            ) from None
+        url = _checked_url(url_text, tool_name)
+        if any(_unsafe_header(name, value) for name, value in headers.items()):
+            raise _Failure(
+                "bad_header",
+                f'The "{tool_name}" tool could not be prepared, so nothing was sent. {_APOLOGISE}',
+            )
+        if query:
+            # Merged by hand: httpx's `params=` would replace a query written in the URL.
+            url = url.copy_merge_params(query)
+        if not any(name.lower() == "user-agent" for name in headers):
+            headers["User-Agent"] = USER_AGENT
+        return self._client.build_request(
+            spec.method, url, headers=headers, json=body, timeout=httpx.Timeout(spec.timeout)
+        )
+
+    async def _exchange(
+        self, service: str, request: httpx.Request, spec: HttpRequest
+    ) -> tuple[int, dict[str, Any], Any]:
+        origin = _origin(request.url)
+        redirects = 0
+        while True:
+            response = await self._client.send(request, stream=True, follow_redirects=False)
+            try:
+                location = response.headers.get("location")
+                if response.status_code in _REDIRECT_STATUSES and location:
+                    request = self._redirect(service, request, response, location, origin, spec)
+                    if redirects == self._max_redirects:
+                        raise _Failure(
+                            "too_many_redirects",
+                            f"{_cap(service)} redirected too many times. {_APOLOGISE}",
+                            status=response.status_code,
+                        )
+                    redirects += 1
+                    continue
+                content, truncated = await _read_capped(response, self._max_response_bytes)
+            finally:
+                await response.aclose()
+            return _answer(service, response, content, truncated, self._max_response_bytes)
+
+    def _redirect(
+        self,
+        service: str,
+        request: httpx.Request,
+        response: httpx.Response,
+        location: str,
+        origin: tuple[str, str, int | None],
+        spec: HttpRequest,
+    ) -> httpx.Request:
+        status = response.status_code
+        try:
+            url = request.url.join(location)
+        except httpx.InvalidURL:
+            raise _Failure(
+                "bad_redirect",
+                f"{_cap(service)} redirected to an address that cannot be called. {_APOLOGISE}",
+                status=status,
+            ) from None
+        if _origin(url) != origin:
+            raise _Failure(
+                "redirect_other_host",
+                f"{_cap(service)} redirected to another host, which is not allowed, so the "
+                f"request was stopped. {_APOLOGISE}",
+                status=status,
+            )
+        # As browsers and httpx do: 303 always becomes GET, and 301/302 turn a POST into GET.
+        method = request.method
+        if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
+            method = "GET"
+        headers = httpx.Headers(request.headers)
+        headers.pop("host", None)
+        content: bytes | None = None
+        if method == request.method and method in _BODY_METHODS:
+            content = request.content
+        else:
+            for name in ("content-length", "content-type", "transfer-encoding"):
+                headers.pop(name, None)
+        return self._client.build_request(
+            method, url, headers=headers, content=content, timeout=httpx.Timeout(spec.timeout)
+        )
+
+
+def _url_context(context: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The context for the URL: `args` text percent-encoded so it stays inside one segment."""
+    args = context.get("args")
+    if not isinstance(args, Mapping):
+        return context
+    # Numbers and booleans keep their type (a template may compare them; `False` must stay
+    # false) and render as harmless characters; everything else is quoted as text.
+    quoted = {
+        name: value
+        if value is None or isinstance(value, bool | int | float)
+        else quote(str(value), safe="")
+        for name, value in args.items()
+    }
+    return {**context, "args": quoted}
+
+
+def _render_body(value: Any, context: Mapping[str, Any]) -> Any:
+    if isinstance(value, str):
+        return render(value, context)
+    if isinstance(value, Mapping):
+        return {key: _render_body(item, context) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_render_body(item, context) for item in value]
+    return value
+
+
+def _checked_url(text: str, tool_name: str) -> httpx.URL:
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL:
+        raise _bad_url(tool_name) from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise _bad_url(tool_name)
+    return url
+
+
+def _bad_url(tool_name: str) -> _Failure:
+    return _Failure(
+        "bad_url",
+        f'The "{tool_name}" tool has an address that cannot be called, so nothing was sent. '
+        f"{_APOLOGISE}",
+    )
+
+
+def _unsafe_header(name: str, value: str) -> bool:
+    # A value rendered from `args` must not start a new header line.
+    return any(c in text for text in (name, value) for c in "\r\n\0")
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme)
+
+
+async def _read_capped(response: httpx.Response, cap: int) -> tuple[bytes, bool]:
+    """At most ``cap`` bytes of the (decoded) body, and whether there was more."""
+    buffer = bytearray()
+    async for chunk in response.aiter_bytes():
+        room = cap - len(buffer)
+        if len(chunk) > room:
+            buffer += chunk[:room]
+            return bytes(buffer), True
+        buffer += chunk
+    return bytes(buffer), False
+
+
+def _answer(
+    service: str, response: httpx.Response, content: bytes, truncated: bool, cap: int
+) -> tuple[int, dict[str, Any], Any]:
+    status = response.status_code
+    text = _decode(content, response.charset_encoding, final=not truncated)
+    content_type = response.headers.get("content-type", "").lower()
+    is_json, data = _parse_json(text, content_type) if not truncated else (False, None)
+    if 200 <= status < 300:
+        if is_json:
+            return status, {"ok": True, "status": status, "data": data}, data
+        payload: dict[str, Any] = {"ok": True, "status": status, "text": text}
+        if truncated:
+            payload["text"] = f"{text}\n[cut short: the answer was longer than {cap} bytes]"
+            payload["truncated"] = True
+        return status, payload, text
+    phrase = f"HTTP {status} {httpx.codes.get_reason_phrase(status)}".rstrip()
+    if 400 <= status < 500:
+        extra: dict[str, Any] = {}
+        shown = _dumps(data) if is_json else text
+        if is_json and len(shown) <= ERROR_BODY_CHARS:
+            extra["data"] = data
+        elif shown:
+            cut = len(shown) > ERROR_BODY_CHARS or truncated
+            extra["text"] = shown[:ERROR_BODY_CHARS] + (" [cut short]" if cut else "")
+        raise _Failure(
+            "client_error",
+            f"{_cap(service)} refused the request ({phrase}). If its answer explains why, tell "
+            "the caller in plain words; otherwise apologise and offer to transfer the caller.",
+            status=status,
+            **extra,
+        )
+    if status >= 500:
+        raise _Failure(
+            "server_error", f"{_cap(service)} failed ({phrase}). {_APOLOGISE}", status=status
+        )
+    raise _Failure(
+        "unexpected_status",
+        f"{_cap(service)} gave an unexpected answer ({phrase}). {_APOLOGISE}",
+        status=status,
+    )
+
+
+def _decode(content: bytes, charset: str | None, *, final: bool) -> str:
+    encoding = "utf-8"
+    if charset:
+        with contextlib.suppress(LookupError):
+            info = codecs.lookup(charset)
+            # `charset=base64` names a codec, but not one that makes text.
+            if getattr(info, "_is_text_encoding", True):
+                encoding = info.name
+    # Not final when cut short: a character split at the cap is dropped, not garbled.
+    return codecs.getincrementaldecoder(encoding)(errors="replace").decode(content, final)
+
+
+def _parse_json(text: str, content_type: str) -> tuple[bool, Any]:
+    """JSON when the content type says so, or when the text is a JSON object or array."""
+    stripped = text.strip()
+    if "json" not in content_type and not stripped.startswith(("{", "[")):
+        return False, None
+    try:
+        return True, json.loads(stripped, parse_constant=_reject_constant)
+    except ValueError:
+        return False, None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN/Infinity would make our output invalid JSON
+
+
+def _failed(failure: _Failure, started: float) -> ToolResult:
+    status = failure.status
+    payload: dict[str, Any] = {"ok": False, "error": failure.code}
+    if status is not None:
+        payload["status"] = status
+    payload["message"] = failure.message
+    payload.update(failure.extra)
+    return ToolResult(
+        output=_dumps(payload),
+        ok=False,
+        status=status,
+        saved=None,
+        error=failure.code,
+        elapsed_ms=_elapsed(started),
+    )
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} second" + ("" if value == 1 else "s")
+
+
+def _elapsed(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
