@@ -1,0 +1,54 @@
+"""A faithful stand-in for OpenAI's side of a SIP call, on loopback.
+
+One server on ``127.0.0.1`` (ephemeral port) serves the REST call-control routes
+(``/v1/realtime/calls/{call_id}/accept|reject|refer|hangup``) and the sideband WebSocket
+(``/v1/realtime?call_id=…``), and a sender posts signed ``realtime.call.incoming``
+webhooks. Everything is driven from Python on the same event loop as the code under
+test, and everything is recorded so tests can assert on it without sleeping::
+
+    async with Simulator() as sim:
+        engine_config = sim.config()               # api key, secret, base_url → simulator
+        placed = await sim.place_call("http://127.0.0.1:8000/openai/webhook",
+                                      to="+18005551212", carrier="twilio")
+        call = placed.call
+        await call.wait_for_request("accept")
+        await call.wait_connected()
+        call.model.call_tool("lookup_order", {"order_id": "A1"}, preamble="Let me check.")
+        await call.say("Where is my order?")     # VAD events, then the scripted response
+        await call.wait_for_client_event("conversation.item.create")
+        await call.press("1")                     # DTMF
+        await call.hang_up()                      # socket drops without a close frame
+
+Faults: ``sim.faults`` / ``call.faults`` (``RestFault(status=500)``,
+``RestFault(hang_s=10)``, ``refer_vanishes``...). Speed: ``Timing`` (immediate by
+default). Where the real API's behaviour is not documented, the module that simulates
+it says so in a comment marked [inf].
+"""
+
+from engine.simulator.call import SimCall
+from engine.simulator.carriers import CARRIERS, sip_headers_for
+from engine.simulator.faults import Faults, RestFault
+from engine.simulator.model import ModelTurn, Responder, ResponseRequest, ToolCall
+from engine.simulator.records import Recorded, RestRequest
+from engine.simulator.server import Simulator, Timing
+from engine.simulator.webhooks import USER_AGENT, Delivery, PlacedCall, sign_webhook
+
+__all__ = [
+    "CARRIERS",
+    "USER_AGENT",
+    "Delivery",
+    "Faults",
+    "ModelTurn",
+    "PlacedCall",
+    "Recorded",
+    "Responder",
+    "ResponseRequest",
+    "RestFault",
+    "RestRequest",
+    "SimCall",
+    "Simulator",
+    "Timing",
+    "ToolCall",
+    "sign_webhook",
+    "sip_headers_for",
+]
