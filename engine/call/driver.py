@@ -1,0 +1,152 @@
+"""Binds one ``CallMachine`` to one live call: its sideband socket, REST call control and tools.
+
+The driver holds no decisions. It turns what arrives (server events, finished tools, fired
+timers) into machine events through one queue, so the machine sees them one at a time in the
+order they happened, and carries out the actions that come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .actions import Action, CancelTimer, Hangup, Refer, RunHttpTool, StartTimer
+from .events import CallEnded, CallEvent, SessionStarted, ToolFinished
+from .machine import CallMachine
+
+__all__ = ["CallDriver", "CallPlatform", "ToolRunner"]
+
+log = logging.getLogger("engine.call")
+
+
+class CallPlatform(Protocol):
+    """What a provider offers one live call (the OpenAI adapter implements it)."""
+
+    async def send(self, action: Action) -> None: ...
+    def events(self) -> Any: ...  # async iterator of CallEvent; ends when the call ends
+    async def refer(self, target: str) -> None: ...
+    async def hangup(self) -> None: ...
+
+
+class ToolRunner(Protocol):
+    async def run(self, tool_name: str, request: Any, context: Any) -> Any: ...
+
+
+@dataclass
+class CallDriver:
+    call_id: str
+    machine: CallMachine
+    platform: CallPlatform
+    tools: ToolRunner
+    on_latency: Callable[[str, float], None] | None = None  # (action kind, seconds)
+    timeline: list[tuple[float, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._queue: asyncio.Queue[tuple[CallEvent, float]] = asyncio.Queue()
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._log = logging.LoggerAdapter(log, {"call_id": self.call_id})
+
+    def note(self, what: str) -> None:
+        self.timeline.append((time.monotonic(), what))
+        self._log.info(what)
+
+    async def run(self) -> None:
+        """Drive the call until it ends. Never raises for anything the call does."""
+        reader = asyncio.create_task(self._read())
+        try:
+            self._queue.put_nowait((SessionStarted(), time.perf_counter()))
+            while True:
+                event, received = await self._queue.get()
+                for action in self.machine.handle(event):
+                    await self._do(action, received)
+                if isinstance(event, CallEnded):
+                    break
+        finally:
+            reader.cancel()
+            for handle in self._timers.values():
+                handle.cancel()
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(reader, *self._tasks, return_exceptions=True)
+
+    async def _read(self) -> None:
+        reason = "the call's connection closed"
+        try:
+            async for event in self.platform.events():
+                self._queue.put_nowait((event, time.perf_counter()))
+        except Exception as exc:  # a broken socket is the end of the call, whatever broke
+            reason = f"the call's connection failed: {type(exc).__name__}"
+        self._queue.put_nowait((CallEnded(reason), time.perf_counter()))
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _do(self, action: Action, received: float) -> None:
+        if isinstance(action, StartTimer):
+            self._cancel_timer(action.name)
+            loop = asyncio.get_running_loop()
+            self._timers[action.name] = loop.call_later(
+                action.seconds, self._fire, action.name
+            )
+        elif isinstance(action, CancelTimer):
+            self._cancel_timer(action.name)
+        elif isinstance(action, RunHttpTool):
+            self.note(f"tool {action.tool}: calling its HTTP service")
+            self._spawn(self._run_tool(action))
+        elif isinstance(action, Refer):
+            self._measure("refer", received)
+            self.note(f"transfer: REFER to {action.target}")
+            self._spawn(self._rest("refer", self.platform.refer(action.target)))
+        elif isinstance(action, Hangup):
+            self._measure("hangup", received)
+            self.note(f"hangup: {action.reason}")
+            self._spawn(self._rest("hangup", self.platform.hangup()))
+        else:
+            await self.platform.send(action)
+
+    def _measure(self, kind: str, received: float) -> None:
+        if self.on_latency is not None:
+            self.on_latency(kind, time.perf_counter() - received)
+
+    def _fire(self, name: str) -> None:
+        from .events import TimerFired
+
+        self._timers.pop(name, None)
+        self._queue.put_nowait((TimerFired(name), time.perf_counter()))
+
+    def _cancel_timer(self, name: str) -> None:
+        handle = self._timers.pop(name, None)
+        if handle is not None:
+            handle.cancel()
+
+    async def _run_tool(self, action: RunHttpTool) -> None:
+        try:
+            result = await self.tools.run(action.tool, action.request, action.context)
+            event = ToolFinished(action.call_id, action.tool, result.output, result.ok, result.saved)
+            self.note(
+                f"tool {action.tool}: {'ok' if result.ok else 'failed'}"
+                + (f" ({result.error})" if getattr(result, "error", None) else "")
+            )
+        except Exception as exc:  # the runner should not raise; if it does, the model is told
+            self._log.exception("tool %s raised", action.tool)
+            output = (
+                '{"ok": false, "error": "internal", "message": "The tool failed. Apologise '
+                'and offer another way to help."}'
+            )
+            event = ToolFinished(action.call_id, action.tool, output, False)
+            del exc
+        self._queue.put_nowait((event, time.perf_counter()))
+
+    async def _rest(self, what: str, request: Any) -> None:
+        try:
+            await request
+        except Exception as exc:
+            # The REST error types carry no secrets; the call id is in the log context.
+            self._log.error("%s failed: %s", what, exc)

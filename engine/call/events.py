@@ -1,0 +1,149 @@
+"""What happens on a call, in the engine's own words.
+
+The platform adapter (``engine.openai``) turns the provider's wire events into these, and the
+driver adds the engine's own (a tool finished, a timer fired). ``CallMachine`` sees nothing
+else, so a second provider contract needs a new adapter, not a new machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "AgentSaid",
+    "AudioCleared",
+    "AudioStarted",
+    "AudioStopped",
+    "CallEnded",
+    "CallEvent",
+    "CallerSaid",
+    "CallerSilent",
+    "CallerStartedSpeaking",
+    "KeypadPressed",
+    "PlatformError",
+    "ResponseFinished",
+    "ResponseStarted",
+    "SessionStarted",
+    "TimerFired",
+    "ToolCallRequested",
+    "ToolFinished",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStarted:
+    """The live connection to the call is open; the agent may speak."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseStarted:
+    response_id: str
+    request: str | None = None  # our tag for a response we asked for; None: the server's own
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallRequested:
+    """A completed function call item of a response (never one of a cancelled item)."""
+
+    response_id: str
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseFinished:
+    response_id: str
+    status: str  # completed, cancelled, failed or incomplete
+
+
+@dataclass(frozen=True, slots=True)
+class AudioStarted:
+    response_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AudioStopped:
+    """The caller has heard everything of this response."""
+
+    response_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AudioCleared:
+    """Playback of this response was cut (the caller barged in)."""
+
+    response_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallerStartedSpeaking:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CallerSaid:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSaid:
+    response_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeypadPressed:
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallerSilent:
+    """The caller said nothing for the session's idle timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformError:
+    code: str | None
+    message: str
+    request: str | None = None  # our tag of the client event that failed, when known
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolFinished:
+    call_id: str
+    tool: str
+    output: str
+    ok: bool
+    saved: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    name: str
+
+
+CallEvent = (
+    SessionStarted
+    | ResponseStarted
+    | ToolCallRequested
+    | ResponseFinished
+    | AudioStarted
+    | AudioStopped
+    | AudioCleared
+    | CallerStartedSpeaking
+    | CallerSaid
+    | AgentSaid
+    | KeypadPressed
+    | CallerSilent
+    | PlatformError
+    | CallEnded
+    | ToolFinished
+    | TimerFired
+)

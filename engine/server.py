@@ -1,0 +1,397 @@
+"""The HTTP face of the engine: OpenAI's webhook, health, readiness, flow status, metrics.
+
+One call's path: a signed ``realtime.call.incoming`` webhook → verify → dedupe by call id →
+route by the dialled number to a flow snapshot → accept (or reject) over REST → answer the
+webhook 200 → attach to the sideband and let a ``CallDriver`` run the flow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from .call.context import build_context
+from .call.driver import CallDriver
+from .call.machine import CallMachine
+from .call.session import session_for
+from .call.tools import HttpToolRunner
+from .flow.diagnostics import format_text
+from .flow.registry import FlowSnapshot, Registry
+from .flow.templates import TemplateError
+from .metrics import Metrics
+from .openai import (
+    CallControl,
+    CallControlError,
+    CallNotFound,
+    IncomingCall,
+    OpenAIConfig,
+    ReplayGuard,
+    WebhookRejected,
+    open_sideband,
+    parse_incoming_call,
+    verify_webhook,
+)
+from .openai.call import OpenAICall
+from .openai.protocol import accept_body
+
+__all__ = ["Engine", "EngineSettings", "create_app"]
+
+log = logging.getLogger("engine.server")
+
+ACCEPT_ATTEMPTS = 3
+ACCEPT_BACKOFF_S = (0.2, 0.5)
+SIP_NOT_FOUND = 404
+SIP_TEMPORARILY_UNAVAILABLE = 480
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    flows_dir: str
+    openai: OpenAIConfig
+    drain_timeout_s: float = 30.0
+    max_body_bytes: int = 256 * 1024
+    reload_interval_s: float = 0.5
+    rest_timeout_s: float = 2.0
+    default_country_code: str | None = None
+
+    @classmethod
+    def from_env(cls, flows_dir: str, environ: Mapping[str, str] | None = None) -> EngineSettings:
+        env = os.environ if environ is None else environ
+        code = env.get("ENGINE_DEFAULT_COUNTRY_CODE", "").strip().lstrip("+") or None
+        if code is not None and not (code.isdigit() and 1 <= len(code) <= 3):
+            from .openai import ConfigError
+
+            raise ConfigError("ENGINE_DEFAULT_COUNTRY_CODE must be 1 to 3 digits, e.g. 1 or 44")
+        drain = env.get("ENGINE_DRAIN_TIMEOUT", "30")
+        try:
+            drain_s = float(drain)
+        except ValueError:
+            from .openai import ConfigError
+
+            raise ConfigError("ENGINE_DRAIN_TIMEOUT must be a number of seconds") from None
+        return cls(
+            flows_dir=flows_dir,
+            openai=OpenAIConfig.from_env(env),
+            drain_timeout_s=drain_s,
+            default_country_code=code,
+        )
+
+
+@dataclass
+class Engine:
+    """Process-wide state: one HTTP client, one registry, the calls in progress."""
+
+    settings: EngineSettings
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    metrics: Metrics = field(default_factory=Metrics)
+    draining: bool = False
+
+    def __post_init__(self) -> None:
+        self.registry = Registry(
+            self.settings.flows_dir,
+            env=self.environ,
+            default_country_code=self.settings.default_country_code,
+        )
+        self.answered = ReplayGuard(ttl_s=3600)
+        self._answering: dict[str, asyncio.Task[int]] = {}
+        self.calls: dict[str, asyncio.Task[None]] = {}
+        self.drivers: dict[str, CallDriver] = {}
+        self.finished: list[CallDriver] = []  # the last calls, for the demo and tests
+        self.client: httpx.AsyncClient | None = None
+        self._watcher: asyncio.Task[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.client = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            follow_redirects=False,
+        )
+        self.control = CallControl(self.client, self.settings.openai, self.settings.rest_timeout_s)
+        self.tools = HttpToolRunner(self.client)
+        self._reload()
+        self._watcher = asyncio.create_task(self._watch())
+
+    async def stop(self) -> None:
+        if self._watcher:
+            self._watcher.cancel()
+        await self.drain(self.settings.drain_timeout_s)
+        if self.client:
+            await self.client.aclose()
+
+    async def drain(self, timeout_s: float) -> None:
+        """Stop taking calls; let the live ones finish for up to ``timeout_s``."""
+        self.draining = True
+        live = list(self.calls.values())
+        if live:
+            log.info("draining: waiting for %d live call(s)", len(live))
+            _, pending = await asyncio.wait(live, timeout=timeout_s)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    def _reload(self) -> None:
+        report = self.registry.reload()
+        for path in report.loaded:
+            log.info("flow loaded: %s", path)
+        for path in report.removed:
+            log.info("flow removed: %s", path)
+        for path, diagnostics in report.rejected.items():
+            text = format_text(diagnostics, {})
+            log.error("flow not loaded, last good version kept: %s\n%s", path, text)
+
+    async def _watch(self) -> None:
+        """Poll the folder: cheap (a stat per file), portable, and needs no extra package."""
+        last: dict[str, tuple[float, int]] | None = None
+        while True:
+            await asyncio.sleep(self.settings.reload_interval_s)
+            try:
+                current = {
+                    str(p): (p.stat().st_mtime, p.stat().st_size)
+                    for p in self.registry.folder.rglob("*")
+                    if p.suffix in (".yaml", ".yml") and p.is_file()
+                }
+            except OSError:
+                continue
+            if last is not None and current != last:
+                self._reload()
+            last = current
+
+    # -- the webhook -----------------------------------------------------------------------
+    async def webhook(self, request: Request) -> Response:
+        received = time.perf_counter()
+        if self.draining:
+            self.metrics.count("webhooks:draining")
+            return _problem(503, "the engine is shutting down; deliver again")
+        body = await _read_limited(request, self.settings.max_body_bytes)
+        if body is None:
+            self.metrics.count("webhooks:too_large")
+            return _problem(413, "body too large")
+        try:
+            event = verify_webhook(body, request.headers, self.settings.openai.webhook_secret)
+        except WebhookRejected as exc:
+            self.metrics.count("webhooks:rejected")
+            log.warning("webhook rejected: %s", exc.reason)
+            return _problem(400, "invalid webhook")
+        webhook_id = request.headers.get("webhook-id", "")
+        try:
+            call = parse_incoming_call(event, webhook_id)
+        except ValueError as exc:
+            self.metrics.count("webhooks:malformed")
+            log.warning("webhook malformed: %s", exc)
+            return _problem(400, "malformed realtime.call.incoming event")
+        if call is None:
+            self.metrics.count("webhooks:ignored")
+            return Response(status_code=200)
+        status = await self._answer_once(call, received)
+        return Response(status_code=status)
+
+    async def _answer_once(self, call: IncomingCall, received: float) -> int:
+        """Concurrent and repeated deliveries of one call share one answer."""
+        running = self._answering.get(call.call_id)
+        if running is not None:
+            self.metrics.count("webhooks:duplicate")
+            return await asyncio.shield(running)
+        if self.answered.seen_before(call.call_id):
+            self.metrics.count("webhooks:duplicate")
+            return 200
+        task = asyncio.create_task(self._answer(call, received))
+        self._answering[call.call_id] = task
+        try:
+            status = await asyncio.shield(task)
+        finally:
+            if task.done():
+                self._answering.pop(call.call_id, None)
+        if status >= 500:
+            self.answered.forget(call.call_id)  # let OpenAI's retry try again
+        return status
+
+    async def _answer(self, call: IncomingCall, received: float) -> int:
+        log_ = logging.LoggerAdapter(log, {"call_id": call.call_id})
+        dialled = call.header("To") or ""
+        snapshot = self.registry.snapshot.route(dialled)
+        if snapshot is None:
+            log_.info("no flow answers %r: rejecting with SIP 404", dialled)
+            self.metrics.count("calls:rejected_unknown_number")
+            return await self._reject(call, SIP_NOT_FOUND, received)
+        context = build_context(
+            call_id=call.call_id,
+            flow=snapshot.flow,
+            caller=call.header("P-Asserted-Identity") or call.header("From"),
+            dialled=dialled,
+            headers=call.sip_headers,
+            contact=call.header("Contact"),
+            env=self.environ,
+            now=datetime.now(UTC),
+            default_country_code=self.settings.default_country_code,
+        )
+        try:
+            session = session_for(snapshot.flow, context)
+        except TemplateError as exc:
+            log_.error("flow %s: instructions failed to render (%s)", snapshot.path, exc)
+            self.metrics.count("calls:rejected_template")
+            return await self._reject(call, SIP_TEMPORARILY_UNAVAILABLE, received)
+        body = accept_body(session)
+        for attempt in range(ACCEPT_ATTEMPTS):
+            try:
+                if attempt == 0:
+                    self.metrics.observe("webhook_to_accept", time.perf_counter() - received)
+                await self.control.accept(call.call_id, body)
+                break
+            except CallNotFound:
+                log_.info("accept: the call is gone (404); nothing started")
+                self.metrics.count("calls:gone_before_accept")
+                return 200
+            except CallControlError as exc:
+                log_.warning("accept attempt %d failed: %s", attempt + 1, exc)
+                if attempt + 1 == ACCEPT_ATTEMPTS:
+                    self.metrics.count("calls:accept_failed")
+                    return 502
+                await asyncio.sleep(ACCEPT_BACKOFF_S[attempt])
+        self.metrics.count("calls:accepted")
+        log_.info("accepted with flow %s (version %s)", snapshot.path, snapshot.version)
+        task = asyncio.create_task(self._run_call(call.call_id, snapshot, context))
+        self.calls[call.call_id] = task
+        task.add_done_callback(lambda _t, cid=call.call_id: self.calls.pop(cid, None))
+        return 200
+
+    async def _reject(self, call: IncomingCall, status: int, received: float) -> int:
+        self.metrics.observe("webhook_to_accept", time.perf_counter() - received)
+        try:
+            await self.control.reject(call.call_id, status)
+        except CallNotFound:
+            return 200
+        except CallControlError as exc:
+            log.warning("reject failed: %s", exc, extra={"call_id": call.call_id})
+            return 502
+        return 200
+
+    async def _run_call(self, call_id: str, snapshot: FlowSnapshot, context: dict[str, Any]) -> None:
+        log_ = logging.LoggerAdapter(log, {"call_id": call_id})
+        self.metrics.gauges["calls_active"] = len(self.calls) + 1
+        machine = CallMachine(snapshot.flow, context)
+        try:
+            async with open_sideband(self.settings.openai, call_id) as sideband:
+                platform = OpenAICall(call_id, sideband, self.control)
+                driver = CallDriver(
+                    call_id, machine, platform, self.tools, on_latency=self._latency
+                )
+                self.drivers[call_id] = driver
+                await driver.run()
+        except CallControlError as exc:
+            log_.warning("sideband: the call is gone (%s)", exc)
+        except Exception:
+            log_.exception("the call failed")
+        finally:
+            driver = self.drivers.pop(call_id, None)
+            if driver is not None:
+                self.finished = [*self.finished[-99:], driver]
+            self.metrics.count("calls:ended")
+            self.metrics.gauges["calls_active"] = max(len(self.calls) - 1, 0)
+            log_.info("call ended after %d event(s)", len(machine.events))
+
+    def _latency(self, kind: str, seconds: float) -> None:
+        self.metrics.observe(f"event_to_{kind}", seconds)
+
+    # -- status routes ---------------------------------------------------------------------
+    def flows_status(self) -> list[dict[str, Any]]:
+        snapshot = self.registry.snapshot
+        paths = sorted(set(snapshot.flows) | set(self.registry.problems))
+        out = []
+        for path in paths:
+            good = snapshot.flows.get(path)
+            problems = self.registry.problems.get(path, [])
+            out.append(
+                {
+                    "file": path,
+                    "name": good.flow.name if good else None,
+                    "numbers": list(good.flow.numbers) if good else [],
+                    "version": good.version if good else None,
+                    "loaded_at": good.loaded_at if good else None,
+                    "problems": [
+                        {
+                            "line": d.line,
+                            "col": d.col,
+                            "rule": d.rule,
+                            "severity": str(d.severity),
+                            "message": d.message,
+                        }
+                        for d in problems
+                    ],
+                }
+            )
+        return out
+
+
+async def _read_limited(request: Request, limit: int) -> bytes | None:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _problem(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def create_app(engine: Engine) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await engine.start()
+        try:
+            yield
+        finally:
+            await engine.stop()
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        ready = not engine.draining and bool(engine.registry.snapshot.flows)
+        body = {
+            "ready": ready,
+            "draining": engine.draining,
+            "flows": len(engine.registry.snapshot.flows),
+            "live_calls": len(engine.calls),
+        }
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    async def flows(request: Request) -> Response:
+        return JSONResponse(engine.flows_status())
+
+    async def metrics(request: Request) -> Response:
+        engine.metrics.gauges["calls_active"] = len(engine.calls)
+        return PlainTextResponse(engine.metrics.render())
+
+    app = Starlette(
+        routes=[
+            Route("/webhooks/openai", engine.webhook, methods=["POST"]),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/flows", flows),
+            Route("/metrics", metrics),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.engine = engine
+    return app
