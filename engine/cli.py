@@ -42,6 +42,38 @@ def _schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import uvicorn
+
+    from .logs import setup_logging
+    from .openai import ConfigError
+    from .runner import DrainingServer
+    from .server import Engine, EngineSettings, create_app
+
+    setup_logging(args.log_format)
+    try:
+        settings = EngineSettings.from_env(args.flows_dir)
+    except ConfigError as exc:
+        print(f"engine serve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    engine = Engine(settings)
+    config = uvicorn.Config(
+        create_app(engine), host=args.host, port=args.port, log_config=None, lifespan="on"
+    )
+    asyncio.run(DrainingServer(config, engine).serve())
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+    from .logs import setup_logging
+
+    setup_logging("text", level=40)  # the demo prints its own timeline; show errors only
+    return run_demo(args.flows_dir)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="engine",
@@ -62,6 +94,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = commands.add_parser("schema", help="print the flow JSON Schema")
     schema.set_defaults(run=_schema)
+
+    serve = commands.add_parser(
+        "serve",
+        help="answer calls: the OpenAI webhook, health and flow status over HTTP",
+        description="Configuration comes from the environment: OPENAI_API_KEY, "
+        "OPENAI_WEBHOOK_SECRET, OPENAI_BASE_URL (optional), ENGINE_DRAIN_TIMEOUT, "
+        "ENGINE_DEFAULT_COUNTRY_CODE.",
+    )
+    serve.add_argument("flows_dir", nargs="?", default="flows", metavar="FLOWS_DIR")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--log-format", choices=("text", "json"), default="text")
+    serve.set_defaults(run=_serve)
+
+    demo = commands.add_parser(
+        "demo", help="place one scripted call through the built-in OpenAI simulator"
+    )
+    demo.add_argument("flows_dir", nargs="?", default="flows", metavar="FLOWS_DIR")
+    demo.set_defaults(run=_demo)
     return parser
 
 

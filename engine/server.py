@@ -279,7 +279,9 @@ class Engine:
             return 502
         return 200
 
-    async def _run_call(self, call_id: str, snapshot: FlowSnapshot, context: dict[str, Any]) -> None:
+    async def _run_call(
+        self, call_id: str, snapshot: FlowSnapshot, context: dict[str, Any]
+    ) -> None:
         log_ = logging.LoggerAdapter(log, {"call_id": call_id})
         self.metrics.gauges["calls_active"] = len(self.calls) + 1
         machine = CallMachine(snapshot.flow, context)

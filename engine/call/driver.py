@@ -92,9 +92,7 @@ class CallDriver:
         if isinstance(action, StartTimer):
             self._cancel_timer(action.name)
             loop = asyncio.get_running_loop()
-            self._timers[action.name] = loop.call_later(
-                action.seconds, self._fire, action.name
-            )
+            self._timers[action.name] = loop.call_later(action.seconds, self._fire, action.name)
         elif isinstance(action, CancelTimer):
             self._cancel_timer(action.name)
         elif isinstance(action, RunHttpTool):
@@ -129,7 +127,9 @@ class CallDriver:
     async def _run_tool(self, action: RunHttpTool) -> None:
         try:
             result = await self.tools.run(action.tool, action.request, action.context)
-            event = ToolFinished(action.call_id, action.tool, result.output, result.ok, result.saved)
+            event = ToolFinished(
+                action.call_id, action.tool, result.output, result.ok, result.saved
+            )
             self.note(
                 f"tool {action.tool}: {'ok' if result.ok else 'failed'}"
                 + (f" ({result.error})" if getattr(result, "error", None) else "")

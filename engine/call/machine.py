@@ -55,7 +55,7 @@ from .events import (
 )
 from .session import instructions_for, tools_for
 
-__all__ = ["CallMachine", "HEARD_TIMER"]
+__all__ = ["HEARD_TIMER", "CallMachine"]
 
 HEARD_TIMER = "heard"
 ACTIVE_RESPONSE = "conversation_already_has_active_response"
@@ -154,11 +154,15 @@ class CallMachine:
         return []
 
     def _on_PlatformError(self, event: PlatformError) -> list[Action]:
-        if event.code == ACTIVE_RESPONSE and self._requested is not None:
-            if event.request in (None, self._requested.request):
-                # Benign: the server started a response of its own first. Ask again after it.
-                self._queue.appendleft(self._requested)
-                self._requested = None
+        requested = self._requested
+        if (
+            event.code == ACTIVE_RESPONSE
+            and requested is not None
+            and event.request in (None, requested.request)
+        ):
+            # Benign: the server started a response of its own first. Ask again after it.
+            self._queue.appendleft(requested)
+            self._requested = None
         return []
 
     def _on_ResponseFinished(self, event: ResponseFinished) -> list[Action]:

@@ -73,7 +73,11 @@ def client_event(action: Action) -> dict[str, Any] | None:
         if action.say is not None:
             # The form OpenAI's SIP guide uses for a scripted line.
             response["instructions"] = f"Say exactly: {action.say}"
-        return {"type": "response.create", "event_id": f"evt_{action.request}", "response": response}
+        return {
+            "type": "response.create",
+            "event_id": f"evt_{action.request}",
+            "response": response,
+        }
     if isinstance(action, UpdateSession):
         return {
             "type": "session.update",
@@ -87,7 +91,11 @@ def client_event(action: Action) -> dict[str, Any] | None:
     if isinstance(action, SendToolOutput):
         return {
             "type": "conversation.item.create",
-            "item": {"type": "function_call_output", "call_id": action.call_id, "output": action.output},
+            "item": {
+                "type": "function_call_output",
+                "call_id": action.call_id,
+                "output": action.output,
+            },
         }
     return None
 

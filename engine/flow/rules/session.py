@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from zoneinfo import available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from ..diagnostics import Diagnostic, Severity
 from ..validate import did_you_mean
@@ -78,6 +78,17 @@ def voice(ctx: LintContext) -> Iterator[Diagnostic]:
 _ZONES: frozenset[str] | None = None
 
 
+def _is_zone(name: str) -> bool:
+    # Opening one zone is cheap; listing them all (for a suggestion) reads every zone file.
+    if not name or name.startswith(("/", ".")) or ".." in name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
 def _zones() -> frozenset[str]:
     global _ZONES
     if _ZONES is None:
@@ -85,12 +96,33 @@ def _zones() -> frozenset[str]:
     return _ZONES
 
 
+# What people write instead of a zone name ("Pacific Time", "eastern"), by first word.
+_ZONE_WORDS = {
+    "pacific": "America/Los_Angeles",
+    "mountain": "America/Denver",
+    "central": "America/Chicago",
+    "eastern": "America/New_York",
+}
+
+
+def _zone_guess(name: str) -> str | None:
+    """The zone a person most likely meant: "Pacific Time", "London" or "Europe/Londn"."""
+    words = name.strip().lower().replace("_", " ").split()
+    if words and words[0] in _ZONE_WORDS and set(words[1:]) <= {"time", "standard", "daylight"}:
+        return _ZONE_WORDS[words[0]]
+    by_city = {zone.rsplit("/", 1)[-1].lower(): zone for zone in sorted(_zones()) if "/" in zone}
+    city = "_".join(words)
+    if city in by_city:
+        return by_city[city]
+    return did_you_mean(name, _zones())
+
+
 @rule("timezone", "`timezone` is not an IANA time zone name.")
 def timezone(ctx: LintContext) -> Iterator[Diagnostic]:
     name = ctx.flow.timezone
-    if name in _zones() or name == "UTC":
+    if _is_zone(name):
         return
-    guess = did_you_mean(name, _zones())
+    guess = _zone_guess(name)
     yield ctx.diagnostic(
         "timezone",
         ("timezone",),

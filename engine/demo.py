@@ -1,0 +1,73 @@
+"""`engine demo`: one scripted call, from the signed webhook to the transfer, on loopback.
+
+It starts the built-in OpenAI simulator and the engine, places a call to the Acme support
+line in ``flows/``, plays the caller and the model, and prints what crossed the wire. No
+keys, no network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from .runner import running_engine
+from .server import Engine, EngineSettings
+
+__all__ = ["run_demo"]
+
+DEMO_NUMBER = "+18005551212"
+
+
+async def _demo(flows_dir: str) -> int:
+    from .simulator import Simulator
+
+    start = time.perf_counter()
+
+    def say(line: str) -> None:
+        print(f"{(time.perf_counter() - start) * 1000:8.1f} ms  {line}")
+
+    async with Simulator() as sim:
+        settings = EngineSettings(flows_dir=flows_dir, openai=sim.config())
+        engine = Engine(settings, environ={"ACME_TOKEN": "demo-token"})
+        async with running_engine(engine) as url:
+            say(f"engine listening on {url}; OpenAI simulator on {sim.base_url}")
+            say(f"phone rings: a Twilio caller dials {DEMO_NUMBER}")
+            placed = await sim.place_call(f"{url}/webhooks/openai", to=DEMO_NUMBER)
+            call = placed.call
+            accept = (await call.wait_for_request("accept")).body or {}
+            say(f"webhook answered {placed.deliveries[-1].status} after accept")
+            tools = ", ".join(t["name"] for t in accept.get("tools", []))
+            say(
+                f"accepted: model {accept.get('model')}, voice "
+                f"{accept.get('audio', {}).get('output', {}).get('voice')}, tools [{tools}]"
+            )
+            await call.wait_connected()
+            greeting = await call.wait_for_client_event("response.create")
+            say(f"agent greets: {greeting['response'].get('instructions', '')!r}")
+            await call.wait_idle()
+            call.model.call_tool("to_billing", {}, preamble="Sure, billing can help with that.")
+            say("caller: 'I have a question about my bill.'")
+            await call.say("I have a question about my bill.")
+            output = await call.wait_for_client_event("conversation.item.create")
+            say(f"model calls to_billing; engine answers {output['item']['output']}")
+            line = await call.wait_for_client_event("response.create", count=2)
+            say(f"agent says the transfer line: {line['response'].get('instructions', '')!r}")
+            refer = await call.wait_for_request("refer", timeout=10)
+            say(f"line heard; REFER to {(refer.body or {}).get('target_uri')}")
+            reason = await call.wait_ended(timeout=10)
+            say(f"call ended: {reason}")
+            await asyncio.sleep(0.05)
+    print("\ntranscript:")
+    for driver in engine.finished:
+        for speaker, text in driver.machine.transcript:
+            print(f"  {speaker:>6}: {text}")
+    return 0
+
+
+def run_demo(flows_dir: str | None = None) -> int:
+    folder = flows_dir or str(Path("flows"))
+    if not Path(folder, "acme-support.yaml").is_file():
+        print(f"engine demo: {folder}/acme-support.yaml not found; run it from the repository")
+        return 2
+    return asyncio.run(_demo(folder))

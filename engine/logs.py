@@ -1,0 +1,48 @@
+"""Logging set-up: every line of a call carries its call id; JSON lines on request."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+__all__ = ["setup_logging"]
+
+
+class _TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        call_id = getattr(record, "call_id", None)
+        where = f" call={call_id}" if call_id else ""
+        line = f"{stamp} {record.levelname.lower():7} {record.name}{where}: {record.getMessage()}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        call_id = getattr(record, "call_id", None)
+        if call_id:
+            entry["call_id"] = call_id
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(fmt: str = "text", level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Request lines from httpx and websockets repeat what our own log lines say.
+    for noisy in ("httpx", "httpcore", "websockets", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
