@@ -85,6 +85,17 @@ class SidebandConnection:
         self.dropped = True
         self.writer.transport.abort()
 
+    def send_raw_text(self, text: str) -> None:
+        if not self.dropped and not self.writer.is_closing():
+            self.protocol.send_text(text.encode())
+            self.flush()
+
+    def close(self, code: int, reason: str) -> None:
+        """A clean close handshake (not what OpenAI is known to do; for tests)."""
+        if not self.dropped and not self.writer.is_closing():
+            self.protocol.send_close(code, reason)
+            self.flush()
+
 
 @dataclass
 class _Response:
@@ -143,6 +154,8 @@ class SimCall:
         self.server_events: list[Recorded] = []
         self.warnings: list[str] = []
         self.violations: list[str] = []
+        # Headers of each sideband handshake (authorization redacted).
+        self.sideband_handshakes: list[dict[str, str]] = []
         self.faults = Faults()
         self.model = ScriptedModel()
         # Caller transcripts arrive after the response they triggered has started (the
@@ -1132,6 +1145,16 @@ class SimCall:
         gone (REST calls for it answer 404)."""
         self._end("caller_hangup")
         await asyncio.sleep(0)
+
+    def emit_text(self, text: str) -> None:
+        """Send a raw text frame, e.g. something that is not JSON (not recorded)."""
+        for conn in self._connections:
+            conn.send_raw_text(text)
+
+    def close_sideband(self, code: int = 1000, reason: str = "") -> None:
+        """Close the sideband with a proper close frame; the call stays up."""
+        for conn in self._connections:
+            conn.close(code, reason)
 
     def drop_sideband(self) -> None:
         """Cut the sideband connections (no close frame) but keep the call up, as a

@@ -85,6 +85,7 @@ class HttpServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
         self.port = 0
+        self.connections_accepted = 0  # lets tests check that clients reuse connections
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._server = await asyncio.start_server(self._serve, host, port, limit=MAX_HEAD_BYTES)
@@ -108,6 +109,7 @@ class HttpServer:
         assert task is not None
         self._tasks.add(task)
         self._writers.add(writer)
+        self.connections_accepted += 1
         try:
             await self._connection(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):

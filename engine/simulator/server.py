@@ -147,6 +147,11 @@ class Simulator:
         return f"http://127.0.0.1:{self.port}/v1"
 
     @property
+    def connections_accepted(self) -> int:
+        """TCP connections accepted so far (REST and WebSocket)."""
+        return self._http.connections_accepted
+
+    @property
     def strict(self) -> bool:
         return self._strict.enabled
 
@@ -494,6 +499,12 @@ class Simulator:
             writer.close()
             return
         assert call is not None
+        call.sideband_handshakes.append(
+            {
+                k.lower(): ("<redacted>" if k.lower() == "authorization" else v)
+                for k, v in request.headers
+            }
+        )
         if request.header("openai-beta"):
             call.warnings.append(
                 "sideband opened with an OpenAI-Beta header: that selects the beta protocol"

@@ -10,6 +10,7 @@ the simulator itself never depends on it (the demo runs without test dependencie
 from __future__ import annotations
 
 import logging
+import typing
 from typing import Any
 
 __all__ = ["StrictValidator"]
@@ -45,7 +46,11 @@ class StrictValidator:
     def client_event(self, event: dict[str, Any]) -> list[str]:
         if self._client is None:
             return []
-        return _validate(self._client, event, f"client event {event.get('type')!r}")
+        kind = event.get("type")
+        validator = self._client.get(kind) if isinstance(kind, str) else None
+        if validator is None:
+            return [f"client event type {kind!r} is not in the SDK's RealtimeClientEvent union"]
+        return _validate(validator, event, f"client event {kind!r}")
 
     def accept_body(self, body: dict[str, Any]) -> list[str]:
         if self._accept is None:
@@ -56,22 +61,60 @@ class StrictValidator:
 def _build_adapters() -> tuple[Any, Any]:
     from openai.types.realtime.call_accept_params import CallAcceptParams
     from openai.types.realtime.realtime_client_event_param import RealtimeClientEventParam
-    from pydantic import ConfigDict, TypeAdapter
 
-    forbid = ConfigDict(extra="forbid")
-    return (
-        TypeAdapter(RealtimeClientEventParam, config=forbid),
-        TypeAdapter(CallAcceptParams, config=forbid),
-    )
+    by_type = {}
+    for member in typing.get_args(RealtimeClientEventParam):
+        (literal,) = typing.get_args(typing.get_type_hints(member)["type"])
+        by_type[literal] = _forbidding(member)
+    return by_type, _forbidding(CallAcceptParams)
+
+
+def _forbidding(typed_dict: Any) -> Any:
+    """A validator for ``typed_dict`` that rejects unknown keys at every level.
+
+    The SDK's params are TypedDicts, which pydantic validates with extra keys ignored,
+    and ``TypeAdapter(config=...)`` cannot change that for TypedDicts. So the generated
+    core schema is edited: every ``typed-dict`` node gets ``extra_behavior="forbid"``.
+    Unknown keys are what beta-shaped configs (``voice`` at the top level...) produce.
+    """
+    from pydantic import TypeAdapter
+    from pydantic_core import SchemaValidator
+
+    schema = TypeAdapter(typed_dict).core_schema
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "typed-dict":
+                node["extra_behavior"] = "forbid"
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    return SchemaValidator(schema)
 
 
 def _validate(adapter: Any, value: Any, what: str) -> list[str]:
     from pydantic import ValidationError
 
     try:
-        adapter.validate_python(value, strict=False)
+        adapter.validate_python(value)
     except ValidationError as exc:
-        return [
-            f"{what}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        ]
-    return []
+        errors = exc.errors()
+    else:
+        return []
+    # A union tries every member; a member whose own 'type' literal did not match is
+    # the wrong branch, and its complaints are noise. Keep the rest.
+    wrong_branches = {
+        tuple(err["loc"][:-1])
+        for err in errors
+        if err["type"] == "literal_error" and len(err["loc"]) > 1 and err["loc"][-1] == "type"
+    }
+
+    def in_wrong_branch(loc: tuple[Any, ...]) -> bool:
+        return any(loc[: len(branch)] == branch for branch in wrong_branches)
+
+    kept = [err for err in errors if not in_wrong_branch(tuple(err["loc"]))] or errors
+    return [f"{what}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in kept]
