@@ -118,7 +118,6 @@ class Simulator:
 
     async def start(self) -> Simulator:
         await self._http.start("127.0.0.1", 0)
-        self._client = httpx.AsyncClient(trust_env=False)
         self._started = True
         return self
 
@@ -160,6 +159,14 @@ class Simulator:
         return OpenAIConfig(
             api_key=self.api_key, webhook_secret=self.webhook_secret, base_url=self.base_url
         )
+
+    def _webhook_client(self) -> httpx.AsyncClient:
+        # Created on first use: building its TLS context costs ~0.1 s, which most tests
+        # (those that never send a webhook) should not pay.
+        assert self._started, "simulator not started"
+        if self._client is None:
+            self._client = httpx.AsyncClient(trust_env=False)
+        return self._client
 
     def now(self) -> float:
         return asyncio.get_running_loop().time()
@@ -224,7 +231,6 @@ class Simulator:
         ``realtime.call.incoming`` to ``webhook_url``. With ``attempts`` > 1, a non-2xx
         or missing answer is retried with the same ``webhook-id`` (bounded, unlike the
         real 72 hours). Returns once the deliveries are done."""
-        assert self._client is not None, "simulator not started"
         headers = sip_headers_for(
             carrier,
             from_=from_,
@@ -252,7 +258,7 @@ class Simulator:
             webhook_id=self.ids.webhook_delivery(),
             event=event,
             body=encode_body(event),
-            sender=WebhookSender(self._client, self._webhook_timeout_s),
+            sender=WebhookSender(self._webhook_client(), self._webhook_timeout_s),
         )
         for attempt in range(max(1, attempts)):
             if attempt:
@@ -283,8 +289,7 @@ class Simulator:
     ) -> int | None:
         """POST arbitrary bytes as a webhook (e.g. malformed JSON, other event types),
         signed with the simulator's secret unless ``sign=False``. Returns the status."""
-        assert self._client is not None, "simulator not started"
-        sender = WebhookSender(self._client, self._webhook_timeout_s)
+        sender = WebhookSender(self._webhook_client(), self._webhook_timeout_s)
         delivery = await sender.post(
             webhook_url,
             body,

@@ -9,6 +9,7 @@ the simulator itself never depends on it (the demo runs without test dependencie
 
 from __future__ import annotations
 
+import functools
 import logging
 import typing
 from typing import Any
@@ -58,7 +59,9 @@ class StrictValidator:
         return _validate(self._accept, body, "accept body")
 
 
+@functools.cache
 def _build_adapters() -> tuple[Any, Any]:
+    # Built once per process: generating the schemas takes a noticeable fraction of a second.
     from openai.types.realtime.call_accept_params import CallAcceptParams
     from openai.types.realtime.realtime_client_event_param import RealtimeClientEventParam
 

@@ -85,7 +85,7 @@ def test_malformed_incoming_call_raises_value_error(data, message):
     body = {"type": "realtime.call.incoming"}
     if data is not None:
         body["data"] = data
-    with pytest.raises(ValueError, match="realtime.call.incoming") as info:
+    with pytest.raises(ValueError, match=r"realtime\.call\.incoming") as info:
         parse_incoming_call(body, "w")
     assert message in str(info.value)
 

@@ -95,9 +95,7 @@ def test_malformed_signature_list_is_rejected_not_crashing():
 
 def test_rotation_with_two_signatures_accepts_either_secret():
     ts = int(time.time())
-    both = " ".join(
-        [sign_webhook(OTHER, "wh_1", ts, BODY), sign_webhook(SECRET, "wh_1", ts, BODY)]
-    )
+    both = " ".join([sign_webhook(OTHER, "wh_1", ts, BODY), sign_webhook(SECRET, "wh_1", ts, BODY)])
     assert verify_webhook(BODY, headers(ts=ts, signature=both), SECRET)["id"] == "evt_1"
     assert verify_webhook(BODY, headers(ts=ts, signature=both), OTHER)["id"] == "evt_1"
 
