@@ -108,7 +108,15 @@ async def harness(
             environ=environ if environ is not None else {"ACME_TOKEN": "t"},
         )
         async with running_engine(engine) as url, httpx.AsyncClient(trust_env=False) as http:
-            yield Harness(sim, engine, url, folder, http)
+            try:
+                yield Harness(sim, engine, url, folder, http)
+            finally:
+                # Callers hang up, so the engine's drain on stop has nothing to wait for.
+                for call in list(sim.calls.values()):
+                    if not call.ended:
+                        await call.hang_up()
+                with contextlib.suppress(TimeoutError):
+                    await wait_for(lambda: not engine.calls, 2.0, "calls to end")
 
 
 @pytest.fixture
