@@ -224,6 +224,12 @@ def _message(doc: SourceDocument, path: DataPath, error: Any) -> tuple[str, str 
                 hint = "write the keys of this section on the lines below, indented"
             elif expected_kind == "list" and isinstance(value, str):
                 hint = f"write a list: [{value}]"
+            elif expected_kind == "bool" and isinstance(value, str):
+                word = "true" if value.lower() in ("yes", "y", "on") else "false"
+                if value.lower() in ("yes", "y", "on", "no", "n", "off"):
+                    hint = f'write {word}: in flow files "{value}" is text, not true or false'
+                else:
+                    hint = "write true or false"
             return message, hint, value is None
 
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
@@ -272,6 +278,12 @@ def validate_document(doc: SourceDocument) -> tuple[Flow | None, list[Diagnostic
     """Check a parsed document against the flow model."""
     if not isinstance(doc.data, dict):
         what = "empty" if doc.data is None else _kind_of(doc.data)
+        hint = "start from an example in flows/: a flow file begins with `name:`"
+        if isinstance(doc.data, list) and doc.data and isinstance(doc.data[0], dict):
+            hint = (
+                "one file holds one flow: remove the `- ` in front of the first key, and "
+                "the two spaces in front of each line below it"
+            )
         return None, [
             Diagnostic.at(
                 doc.file,
@@ -279,7 +291,7 @@ def validate_document(doc: SourceDocument) -> tuple[Flow | None, list[Diagnostic
                 "not-a-flow",
                 f"a flow file must be a mapping of keys such as `name:` and `numbers:`, "
                 f"but this file is {what}",
-                hint="start from an example in flows/, or run `engine new`",
+                hint=hint,
             )
         ]
     try:

@@ -100,23 +100,42 @@ def unreachable_state(ctx: LintContext) -> Iterator[Diagnostic]:
     start = flow.start_state
     if start is None or start not in flow.states:
         return
+    states = list(flow.states)
     reached = {start}
     frontier = [start]
     while frontier:
         state = flow.states[frontier.pop()]
         for tool_name in state.tools:
-            tool = flow.tools.get(tool_name)
-            if tool and tool.goto in flow.states and tool.goto not in reached:
-                reached.add(tool.goto)
-                frontier.append(tool.goto)
+            tool = flow.tools.get(tool_name) or flow.tools.get(
+                did_you_mean(tool_name, list(flow.tools)) or ""
+            )
+            if tool is None or tool.goto is None:
+                continue
+            # A misspelt `goto` is reported by unknown-state; follow its likely meaning so
+            # one mistake gives one message.
+            target = tool.goto if tool.goto in flow.states else did_you_mean(tool.goto, states)
+            if target is not None and target not in reached:
+                reached.add(target)
+                frontier.append(target)
     for name in flow.states:
         if name not in reached:
+            leading = [tool for tool, spec in flow.tools.items() if spec.goto == name]
+            if leading:
+                hint = (
+                    f'add {leading[0]} to the `tools:` of the state "{start}" (or of another '
+                    "state calls reach), or remove this state"
+                )
+            else:
+                hint = (
+                    f"add a tool with `goto: {name}` to a state that calls reach, "
+                    "or remove this state"
+                )
             yield ctx.diagnostic(
                 "unreachable-state",
                 ("states", name),
-                f'no call can reach the state "{name}": it is not the start state and no '
-                "tool offered on the way goes to it",
-                hint=f"offer a tool with `goto: {name}` in a state that is reached, or remove it",
+                f'no call can reach the state "{name}": calls start in "{start}", and no '
+                f"state they reach offers a tool with `goto: {name}`",
+                hint=hint,
                 key=True,
             )
 
@@ -127,7 +146,11 @@ def unreachable_state(ctx: LintContext) -> Iterator[Diagnostic]:
 def unused_tool(ctx: LintContext) -> Iterator[Diagnostic]:
     if not ctx.flow.states:
         return  # without states every tool is offered
-    offered = {name for state in ctx.flow.states.values() for name in state.tools}
+    tools = list(ctx.flow.tools)
+    listed = {name for state in ctx.flow.states.values() for name in state.tools}
+    # A misspelt name in a state's list is reported by unknown-tool, with the tool it most
+    # likely means; that tool is not reported again as unused.
+    offered = {name if name in ctx.flow.tools else did_you_mean(name, tools) for name in listed}
     for name in ctx.flow.tools:
         if name not in offered:
             yield ctx.diagnostic(

@@ -77,19 +77,46 @@ def _renders(ctx: LintContext, tool_name: str, text: str) -> Iterator[str]:
             return  # the template rules report why
 
 
+def _number_hint(written: str, prefix: str = "") -> str | None:
+    """A fix for a number not in E.164 form; a guess only when its country code is written.
+
+    Without a ``+`` or ``00`` a number of up to 10 digits is a national one ("415-555-0199",
+    "020 7123 4567"): putting "+" before it would name another country, so we ask for the
+    country code instead of guessing it.
+    """
+    digits = re.sub(r"[\s\-.()]", "", written)
+    guess = normalize_number(written)
+    if guess is not None and (digits.startswith(("+", "00")) or len(digits) >= 11):
+        return f'did you mean "{prefix}{guess}"?'
+    if digits.isdigit():
+        national = digits[1:] if digits.startswith("0") else digits
+        drop = " and drop the leading 0" if digits.startswith("0") else ""
+        return f'put "+" and the country code in front{drop}: "{prefix}+<country code>{national}"'
+    return None
+
+
 @rule("number-format", "A dialled number that is not in E.164 form.")
 def number_format(ctx: LintContext) -> Iterator[Diagnostic]:
     for index, number in enumerate(ctx.flow.numbers):
         if number == "*" or is_e164(number):
             continue
-        guess = normalize_number(number)
         yield ctx.diagnostic(
             "number-format",
             ("numbers", index),
             f'"{number}" is not a phone number in E.164 form: a "+", the country code, then '
             'the number, digits only, such as "+18005551212" (or "*" for any number)',
-            hint=f'did you mean "{guess}"?' if guess else None,
+            hint=_number_hint(number),
         )
+
+
+def _caller_picks_host(target: str) -> bool:
+    """Whether a value the caller influences decides the scheme or host of a transfer."""
+    if target.startswith(TAINT):
+        return True
+    if not target.lower().startswith(("sip:", "sips:")):
+        return False
+    scheme_host = target.split("@", 1)[-1] if "@" in target else target
+    return TAINT in scheme_host
 
 
 def _target_problem(target: str) -> str | None:
@@ -116,10 +143,7 @@ def transfer_target(ctx: LintContext) -> Iterator[Diagnostic]:
             continue
         path = ("tools", name, "transfer")
         for target in _renders(ctx, name, tool.transfer):
-            scheme_host = target.split("@", 1)[-1] if "@" in target else target[:5]
-            if target.startswith(TAINT) or (
-                target.lower().startswith(("sip:", "sips:")) and TAINT in scheme_host
-            ):
+            if _caller_picks_host(target):
                 yield ctx.diagnostic(
                     "transfer-target",
                     path,
@@ -131,16 +155,15 @@ def transfer_target(ctx: LintContext) -> Iterator[Diagnostic]:
             problem = _target_problem(target)
             if problem:
                 shown = target.replace(TAINT, "…")
-                number = normalize_number(shown) if TAINT not in target else None
-                if number and len(number) < 11:
-                    number = None  # too short to be a likely intent
+                hint = None
+                if TAINT not in target and not shown.lower().startswith(("sip:", "sips:")):
+                    bare = shown[4:] if shown.lower().startswith("tel:") else shown
+                    hint = _number_hint(bare, prefix="tel:")
                 yield ctx.diagnostic(
                     "transfer-target",
                     path,
                     f'"{shown}" is not a transfer target: {problem}',
-                    hint=f'did you mean "tel:{number}"?'
-                    if number
-                    else 'for example "tel:+18005551212"',
+                    hint=hint or 'for example "tel:+18005551212" or "sip:desk@pbx.example.com"',
                 )
                 break
 
@@ -155,13 +178,20 @@ def transfer_from_args(ctx: LintContext) -> Iterator[Diagnostic]:
         if tool.transfer is None:
             continue
         for target in _renders(ctx, name, tool.transfer):
-            if TAINT in target and not target.startswith(TAINT):
+            # A caller-chosen scheme or host is transfer-target's error; not said twice.
+            if TAINT in target and not _caller_picks_host(target):
+                free = [
+                    param
+                    for param, spec in tool.parameters.items()
+                    if not spec.enum and f"args.{param}" in tool.transfer.replace(" ", "")
+                ]
+                where = f' "{free[0]}"' if free else ""
                 yield ctx.diagnostic(
                     "transfer-from-args",
                     ("tools", name, "transfer"),
-                    f'a caller could talk the model into transferring "{name}" to any number '
-                    "or extension",
-                    hint="list the allowed values with `enum:` on the parameter",
+                    f'the tool "{name}" transfers the call to a number or extension the model '
+                    "chooses, and a caller could talk the model into any one",
+                    hint=f"list the allowed values with `enum:` on the parameter{where}",
                 )
                 break
 

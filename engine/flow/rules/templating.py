@@ -118,12 +118,52 @@ def template_syntax(ctx: LintContext) -> Iterator[Diagnostic]:
         info = analyze(field.text)
         if info.syntax_error is not None:
             span = locate(ctx, field.path, info.syntax_lineno, re.compile(r"\{[{%#]"))
-            yield ctx.diagnostic(
-                "template-syntax",
-                span,
-                f"this template has a syntax error: {info.syntax_error}",
-                hint="templates look like {{ caller.number }}; check the braces and quotes",
+            message, hint = plain_syntax_error(info.syntax_error)
+            yield ctx.diagnostic("template-syntax", span, message, hint=hint)
+
+
+_GENERIC_HINT = "templates look like {{ caller.number }}; check the braces and quotes"
+
+
+def plain_syntax_error(jinja: str) -> tuple[str, str]:
+    """Jinja's syntax error, said in words a flow author knows, with a likely fix."""
+    block = re.search(r"innermost block that needs to be closed is '(\w+)'", jinja)
+    unknown = re.search(r"Encountered unknown tag '(\w+)'", jinja)
+    if block and jinja.startswith("Unexpected end of template"):
+        name = block.group(1)
+        return (
+            f"this template opens `{{% {name} … %}}` and never closes it",
+            f"add {{% end{name} %}} after the text that the `{name}` covers",
+        )
+    if block and unknown:
+        name, tag = block.group(1), unknown.group(1)
+        return (
+            f"this template has an unknown tag `{{% {tag} %}}`; "
+            f"the open `{{% {name} … %}}` is closed with `{{% end{name} %}}`",
+            f"did you mean {{% end{name} %}}?",
+        )
+    if unknown:
+        tag = unknown.group(1)
+        if tag.startswith("end") or tag in ("else", "elif"):
+            return (
+                f"this template has `{{% {tag} %}}` without the `{{% if … %}}` or "
+                "`{% for … %}` it belongs to",
+                f"remove {{% {tag} %}}, or add the `{{% if … %}}` or `{{% for … %}}` before it",
             )
+        return (
+            f"`{{% {tag} %}}` is not a template tag",
+            "the tags flows use are if, elif, else, endif, for and endfor",
+        )
+    if "expected 'end of print statement'" in jinja and jinja.startswith("unexpected end"):
+        return "this template opens `{{` and never closes it with `}}`", _GENERIC_HINT
+    if jinja == "unexpected '}'":
+        return (
+            "this template has a single `}` where `}}` is needed",
+            "a value is written {{ caller.number }}, with two braces on each side",
+        )
+    if jinja.startswith("unexpected char '\"'") or jinja.startswith('unexpected char "\'"'):
+        return "this template has a quote that is never closed", _GENERIC_HINT
+    return f"this template has a syntax error: {jinja}", _GENERIC_HINT
 
 
 @rule("template-name", "A template reads a name that does not exist where it is rendered.")
@@ -168,7 +208,10 @@ def template_name(ctx: LintContext) -> Iterator[Diagnostic]:
                     span,
                     f'nothing is saved as "{use.attribute}": a tool saves its answer with '
                     "`http: {save_as: NAME}`",
-                    hint=f'did you mean "saved.{guess}"?' if guess else None,
+                    hint=f'did you mean "saved.{guess}"?'
+                    if guess
+                    else f"add `save_as: {use.attribute}` to the `http:` of the tool whose "
+                    "answer this is",
                 )
 
 
