@@ -121,8 +121,9 @@ class Engine:
         )
         self.control = CallControl(self.client, self.settings.openai, self.settings.rest_timeout_s)
         self.tools = HttpToolRunner(self.client)
+        baseline = self._scan()  # before loading, so a file written meanwhile is seen
         self._reload()
-        self._watcher = asyncio.create_task(self._watch())
+        self._watcher = asyncio.create_task(self._watch(baseline))
 
     async def stop(self) -> None:
         if self._watcher:
@@ -153,20 +154,24 @@ class Engine:
             text = format_text(diagnostics, {})
             log.error("flow not loaded, last good version kept: %s\n%s", path, text)
 
-    async def _watch(self) -> None:
+    def _scan(self) -> dict[str, tuple[float, int]] | None:
+        try:
+            return {
+                str(p): (p.stat().st_mtime, p.stat().st_size)
+                for p in self.registry.folder.rglob("*")
+                if p.suffix in (".yaml", ".yml") and p.is_file()
+            }
+        except OSError:
+            return None
+
+    async def _watch(self, last: dict[str, tuple[float, int]] | None = None) -> None:
         """Poll the folder: cheap (a stat per file), portable, and needs no extra package."""
-        last: dict[str, tuple[float, int]] | None = None
         while True:
             await asyncio.sleep(self.settings.reload_interval_s)
-            try:
-                current = {
-                    str(p): (p.stat().st_mtime, p.stat().st_size)
-                    for p in self.registry.folder.rglob("*")
-                    if p.suffix in (".yaml", ".yml") and p.is_file()
-                }
-            except OSError:
+            current = self._scan()
+            if current is None:
                 continue
-            if last is not None and current != last:
+            if last is None or current != last:
                 self._reload()
             last = current
 

@@ -1,0 +1,106 @@
+"""Health, readiness, draining, /flows, /metrics, hot reload."""
+
+from __future__ import annotations
+
+import asyncio
+
+NEW_FLOW = """\
+name: New line v1
+numbers: ["+18005550003"]
+instructions: Version one agent.
+greeting: Version one.
+"""
+
+BROKEN_FLOW = """\
+name: New line v2
+numbers: ["+18005550003"]
+instructions: Version two agent.
+greeting: Version two.
+start: nowhere
+"""
+
+
+def test_health_and_readiness_and_draining(rt):
+    async def main():
+        async with rt(repo_flows=True) as h:
+            assert (await h.http.get(h.url + "/healthz")).status_code == 200
+            ready = await h.http.get(h.url + "/readyz")
+            assert ready.status_code == 200 and ready.json()["flows"] == 3
+            h.engine.draining = True
+            assert (await h.http.get(h.url + "/readyz")).status_code == 503
+            assert (await h.http.get(h.url + "/healthz")).status_code == 200
+            placed = await h.place()
+            assert placed.status == 503
+            assert placed.call.requests == []
+            h.engine.draining = False
+
+    asyncio.run(main())
+
+
+def test_readyz_503_without_flows(rt):
+    async def main():
+        async with rt() as h:
+            assert (await h.http.get(h.url + "/readyz")).status_code == 503
+
+    asyncio.run(main())
+
+
+def test_flows_and_metrics_show_no_secrets(rt):
+    async def main():
+        env = {"ACME_TOKEN": "supersecret"}
+        async with rt(repo_flows=True, environ=env) as h:
+            call = await h.answered()
+            call.model.call_tool("lookup_order", {"order_id": "A1"})
+            await call.say("Where is my order?")
+            await call.wait_for_client_event("response.create", count=2, timeout=5)
+            response = await h.http.get(h.url + "/flows")
+            assert response.status_code == 200
+            flows = {f["file"].rsplit("/", 1)[-1]: f for f in response.json()}
+            assert set(flows) == {"acme-support.yaml", "catch-all.yaml", "receptionist.yaml"}
+            assert flows["acme-support.yaml"]["numbers"] == ["+18005551212", "+442071234567"]
+            assert flows["catch-all.yaml"]["numbers"] == ["*"]
+            assert all(f["version"] and f["problems"] == [] for f in flows.values())
+            metrics = await h.http.get(h.url + "/metrics")
+            assert metrics.status_code == 200 and metrics.text
+            for text in (response.text, metrics.text):
+                assert "supersecret" not in text
+                assert h.sim.api_key not in text
+                assert h.sim.webhook_secret not in text
+
+    asyncio.run(main())
+
+
+def test_hot_reload_new_flow_then_broken_version_keeps_old(rt):
+    async def main():
+        async with rt(repo_flows=False) as h:
+
+            async def flow_status():
+                response = await h.http.get(h.url + "/flows")
+                return {f["file"].rsplit("/", 1)[-1]: f for f in response.json()}
+
+            async def until(predicate, what):
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + 2.5
+                while True:
+                    status = await flow_status()
+                    if predicate(status):
+                        return status
+                    assert loop.time() < deadline, f"timed out waiting for {what}: {status}"
+                    await asyncio.sleep(0.05)
+
+            h.write_flow("new.yaml", NEW_FLOW)
+            await until(lambda s: "new.yaml" in s and s["new.yaml"]["version"], "new flow")
+            placed = await h.place(to="+18005550003")
+            assert placed.status == 200
+            assert placed.call.accept_body["instructions"].startswith("Version one agent.")
+            old_version = (await flow_status())["new.yaml"]["version"]
+
+            h.write_flow("new.yaml", BROKEN_FLOW)
+            status = await until(lambda s: s["new.yaml"]["problems"], "the problem reported")
+            assert status["new.yaml"]["version"] == old_version
+            assert any("nowhere" in p["message"] for p in status["new.yaml"]["problems"])
+            placed = await h.place(to="+18005550003")
+            assert placed.status == 200
+            assert placed.call.accept_body["instructions"].startswith("Version one agent.")
+
+    asyncio.run(main())
