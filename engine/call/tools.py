@@ -24,6 +24,7 @@ import asyncio
 import codecs
 import contextlib
 import json
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ ERROR_BODY_CHARS = 1_000
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_HOST = re.compile(r"[A-Za-z0-9._:-]+")
 _APOLOGISE = "Apologise and offer to transfer the caller or try again later."
 
 
@@ -227,12 +229,17 @@ def _url_context(context: Mapping[str, Any]) -> Mapping[str, Any]:
     # Numbers and booleans keep their type (a template may compare them; `False` must stay
     # false) and render as harmless characters; everything else is quoted as text.
     quoted = {
-        name: value
-        if value is None or isinstance(value, bool | int | float)
-        else quote(str(value), safe="")
+        name: value if value is None or isinstance(value, bool | int | float) else _quote(value)
         for name, value in args.items()
     }
     return {**context, "args": quoted}
+
+
+def _quote(value: Any) -> str:
+    text = quote(str(value), safe="")
+    # `.` is never percent-encoded by `quote`, but a segment of dots is one URL clients and
+    # servers resolve (`/orders/../cancel` is `/cancel`): encode it so it stays a value.
+    return text.replace(".", "%2E") if text and not text.strip(".") else text
 
 
 def _render_body(value: Any, context: Mapping[str, Any]) -> Any:
@@ -250,7 +257,9 @@ def _checked_url(text: str, tool_name: str) -> httpx.URL:
         url = httpx.URL(text)
     except httpx.InvalidURL:
         raise _bad_url(tool_name) from None
-    if url.scheme not in ("http", "https") or not url.host:
+    # The host as sent (IDNA-encoded): letters, digits, dots, dashes; `:` for IPv6. A `%` here
+    # is an `args` value that reached the host, which the flow linter's `url-host` forbids.
+    if url.scheme not in ("http", "https") or not _HOST.fullmatch(url.raw_host.decode("ascii")):
         raise _bad_url(tool_name)
     return url
 
