@@ -1,0 +1,222 @@
+"""CallMachine as a pure function: events in, actions out."""
+
+from __future__ import annotations
+
+import json
+
+from engine.call.actions import (
+    CancelTimer,
+    Hangup,
+    Refer,
+    RequestResponse,
+    SendToolOutput,
+    StartTimer,
+    UpdateSession,
+)
+from engine.call.events import (
+    AgentSaid,
+    AudioStarted,
+    AudioStopped,
+    CallEnded,
+    PlatformError,
+    ResponseFinished,
+    ResponseStarted,
+    SessionStarted,
+    TimerFired,
+    ToolCallRequested,
+)
+from engine.call.machine import HEARD_TIMER, CallMachine
+from engine.flow.lint import lint_text
+
+FLOW = """\
+name: Unit
+numbers: ["+18005550009"]
+instructions: Base.
+greeting: Hello {{ caller.number }}.
+start: main
+states:
+  main:
+    instructions: Main state.
+    tools: [note, other, go_tech, transfer, bye]
+  tech:
+    instructions: Tech state.
+    tools: [bye]
+tools:
+  note:
+    description: Note something.
+  other:
+    description: Another.
+  go_tech:
+    description: Go to tech.
+    goto: tech
+  transfer:
+    description: Transfer.
+    say: Connecting you now.
+    transfer: "+15551230000"
+  bye:
+    description: Bye.
+    say: Goodbye!
+    hangup: true
+"""
+
+
+def machine() -> CallMachine:
+    result = lint_text("unit.yaml", FLOW, {})
+    assert result.flow is not None, result.diagnostics
+    return CallMachine(result.flow, {"caller": {"number": "+14155550100"}})
+
+
+def started(m: CallMachine) -> CallMachine:
+    """Greeting asked, started, finished."""
+    (greet,) = m.handle(SessionStarted())
+    m.handle(ResponseStarted("resp_g", greet.request))
+    m.handle(ResponseFinished("resp_g", "completed"))
+    return m
+
+
+def tool_turn(m: CallMachine, rid: str, *calls: tuple[str, str, str], status="completed"):
+    m.handle(ResponseStarted(rid))
+    for call_id, name, args in calls:
+        assert m.handle(ToolCallRequested(rid, call_id, name, args)) == []
+    return m.handle(ResponseFinished(rid, status))
+
+
+def test_greeting_is_requested_first_and_rendered():
+    m = machine()
+    actions = m.handle(SessionStarted())
+    assert len(actions) == 1 and isinstance(actions[0], RequestResponse)
+    assert actions[0].say == "Hello +14155550100."
+
+
+def test_only_one_response_at_a_time_and_queue_drains_in_order():
+    m = started(machine())
+    first = tool_turn(m, "resp_1", ("c1", "note", "{}"))
+    asks = [a for a in first if isinstance(a, RequestResponse)]
+    assert len(asks) == 1
+    # While that response is requested but not started, another tool batch must wait.
+    second = tool_turn(m, "resp_srv", ("c2", "other", "{}"))
+    assert [a for a in second if isinstance(a, RequestResponse)] == []
+    assert SendToolOutput("c2", json.dumps({"ok": True})) in second
+    assert m.handle(ResponseStarted("resp_2", asks[0].request)) == []
+    # the queued request is sent once the first one is done, and only then
+    queued = m.handle(ResponseFinished("resp_2", "completed"))
+    assert len(queued) == 1 and isinstance(queued[0], RequestResponse)
+    assert queued[0].request != asks[0].request
+
+
+def test_active_response_error_requeues_after_running_one():
+    m = started(machine())
+    actions = tool_turn(m, "resp_1", ("c1", "note", "{}"))
+    (ask,) = [a for a in actions if isinstance(a, RequestResponse)]
+    # The server started a response of its own first, and refused ours.
+    m.handle(ResponseStarted("resp_auto"))
+    assert (
+        m.handle(PlatformError("conversation_already_has_active_response", "busy", ask.request))
+        == []
+    )
+    again = m.handle(ResponseFinished("resp_auto", "completed"))
+    assert again == [ask]
+    # and no third request once ours runs
+    m.handle(ResponseStarted("resp_ours", ask.request))
+    assert m.handle(ResponseFinished("resp_ours", "completed")) == []
+
+
+def test_other_errors_do_not_requeue():
+    m = started(machine())
+    actions = tool_turn(m, "resp_1", ("c1", "note", "{}"))
+    (ask,) = [a for a in actions if isinstance(a, RequestResponse)]
+    assert m.handle(PlatformError("invalid_value", "nope", ask.request)) == []
+    m.handle(ResponseStarted("resp_x"))
+    assert m.handle(ResponseFinished("resp_x", "completed")) == []
+
+
+def test_batch_of_two_tool_calls_gets_one_response():
+    m = started(machine())
+    actions = tool_turn(m, "resp_1", ("c1", "note", "{}"), ("c2", "other", "{}"))
+    outputs = [a for a in actions if isinstance(a, SendToolOutput)]
+    assert [o.call_id for o in outputs] == ["c1", "c2"]
+    assert len([a for a in actions if isinstance(a, RequestResponse)]) == 1
+    assert actions.index(outputs[-1]) < actions.index(actions[-1])
+    assert isinstance(actions[-1], RequestResponse)
+
+
+def test_bad_tool_calls_get_error_outputs_and_one_response():
+    m = started(machine())
+    actions = tool_turn(m, "resp_1", ("c1", "nope", "{}"), ("c2", "note", "{oops"))
+    outputs = [json.loads(a.output) for a in actions if isinstance(a, SendToolOutput)]
+    assert [o["error"] for o in outputs] == ["unknown_tool", "invalid_arguments"]
+    assert len([a for a in actions if isinstance(a, RequestResponse)]) == 1
+
+
+def test_cancelled_response_drops_its_calls():
+    m = started(machine())
+    assert tool_turn(m, "resp_1", ("c1", "bye", "{}"), status="cancelled") == []
+    assert tool_turn(m, "resp_2", ("c2", "note", "{}"), status="failed") == []
+    assert not m.ending
+
+
+def test_goto_updates_session_with_state_tools():
+    m = started(machine())
+    actions = tool_turn(m, "resp_1", ("c1", "go_tech", "{}"))
+    update, output, ask = actions
+    assert isinstance(update, UpdateSession) and "Tech state." in update.instructions
+    assert [t.name for t in update.tools] == ["bye"]
+    assert isinstance(output, SendToolOutput) and isinstance(ask, RequestResponse)
+    assert m.state == "tech"
+    # the old state's tools are no longer accepted
+    m.handle(ResponseStarted("resp_2", ask.request))
+    m.handle(ResponseFinished("resp_2", "completed"))
+    late = tool_turn(m, "resp_3", ("c2", "note", "{}"))
+    assert json.loads(late[0].output)["error"] == "unknown_tool"
+
+
+def _transfer_line(m: CallMachine):
+    actions = tool_turn(m, "resp_1", ("c1", "transfer", "{}"))
+    assert isinstance(actions[0], SendToolOutput)
+    (ask,) = [a for a in actions if isinstance(a, RequestResponse)]
+    assert ask.say == "Connecting you now."
+    assert not any(isinstance(a, Refer) for a in actions)
+    m.handle(ResponseStarted("resp_line", ask.request))
+    m.handle(AudioStarted("resp_line"))
+    m.handle(AgentSaid("resp_line", "Connecting you now."))
+    done = m.handle(ResponseFinished("resp_line", "completed"))
+    assert [type(a) for a in done] == [StartTimer]
+    assert done[0].name == HEARD_TIMER
+    return m
+
+
+def test_transfer_waits_for_audio_stopped():
+    m = _transfer_line(started(machine()))
+    assert m.handle(AudioStopped("resp_other")) == []
+    actions = m.handle(AudioStopped("resp_line"))
+    assert actions == [CancelTimer(HEARD_TIMER), Refer("tel:+15551230000")]
+    assert m.handle(TimerFired(HEARD_TIMER)) == []  # only once
+
+
+def test_transfer_goes_on_heard_timer_when_audio_never_stops():
+    m = _transfer_line(started(machine()))
+    actions = m.handle(TimerFired(HEARD_TIMER))
+    assert Refer("tel:+15551230000") in actions
+    assert m.handle(AudioStopped("resp_line")) == []
+
+
+def test_hangup_after_goodbye_and_nothing_else_runs():
+    m = started(machine())
+    actions = tool_turn(m, "resp_1", ("c1", "bye", "{}"), ("c2", "note", "{}"))
+    # the second call of the batch does not run once the call is ending
+    assert [a.call_id for a in actions if isinstance(a, SendToolOutput)] == ["c1"]
+    (ask,) = [a for a in actions if isinstance(a, RequestResponse)]
+    m.handle(ResponseStarted("resp_bye", ask.request))
+    m.handle(ResponseFinished("resp_bye", "completed"))
+    actions = m.handle(AudioStopped("resp_bye"))
+    assert [type(a) for a in actions] == [CancelTimer, Hangup]
+
+
+def test_call_ended_stops_everything():
+    m = _transfer_line(started(machine()))
+    assert m.handle(CallEnded("caller hung up")) == [CancelTimer(HEARD_TIMER)]
+    assert m.ended
+    assert m.handle(AudioStopped("resp_line")) == []
+    assert m.handle(TimerFired(HEARD_TIMER)) == []
+    assert m.handle(SessionStarted()) == []
+    assert tool_turn(m, "resp_9", ("c9", "note", "{}")) == []
