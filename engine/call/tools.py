@@ -151,9 +151,7 @@ class HttpToolRunner:
             url = url.copy_merge_params(query)
         if not any(name.lower() == "user-agent" for name in headers):
             headers["User-Agent"] = USER_AGENT
-        return self._client.build_request(
-            spec.method, url, headers=headers, json=body, timeout=httpx.Timeout(spec.timeout)
-        )
+        return _request(spec.method, url, headers=headers, json=body, timeout=spec.timeout)
 
     async def _exchange(
         self, service: str, request: httpx.Request, spec: HttpRequest
@@ -216,9 +214,15 @@ class HttpToolRunner:
         else:
             for name in ("content-length", "content-type", "transfer-encoding"):
                 headers.pop(name, None)
-        return self._client.build_request(
-            method, url, headers=headers, content=content, timeout=httpx.Timeout(spec.timeout)
-        )
+        return _request(method, url, headers=headers, content=content, timeout=spec.timeout)
+
+
+def _request(method: str, url: httpx.URL, *, timeout: float, **kwargs: Any) -> httpx.Request:
+    # Built here rather than with `client.build_request`, which would add the shared client's
+    # cookie jar: a cookie one caller's call received must not ride along on another's.
+    return httpx.Request(
+        method, url, extensions={"timeout": httpx.Timeout(timeout).as_dict()}, **kwargs
+    )
 
 
 def _url_context(context: Mapping[str, Any]) -> Mapping[str, Any]:

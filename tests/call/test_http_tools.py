@@ -334,6 +334,29 @@ def test_an_arg_cannot_add_a_header_line() -> None:
     assert (result.ok, result.error) == (False, "bad_header")
 
 
+def test_cookies_one_call_received_are_not_sent_on_the_next() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={}, headers={"set-cookie": "session=caller-a; Path=/"})
+
+    async def scenario() -> list[httpx.Request]:
+        requests: list[httpx.Request] = []
+
+        def record(sent: httpx.Request) -> httpx.Response:
+            requests.append(sent)
+            return handler(sent)
+
+        async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as client:
+            runner = HttpToolRunner(client)  # one shared client, as in the server
+            for _ in range(2):
+                result = await runner.run("lookup_order", spec("https://api.example/o"), {})
+                assert result.ok, result.output
+        return requests
+
+    first, second = asyncio.run(scenario())
+    assert "cookie" not in first.headers
+    assert "cookie" not in second.headers
+
+
 # --- answers ---------------------------------------------------------------------------------
 
 
