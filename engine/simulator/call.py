@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from websockets.protocol import State
+
 from engine.simulator.faults import Faults
 from engine.simulator.model import (
     ModelTurn,
@@ -73,9 +75,15 @@ class SidebandConnection:
             else:
                 self.writer.close()  # the protocol asks for EOF after a close handshake
 
+    @property
+    def open(self) -> bool:
+        return (
+            not self.dropped and not self.writer.is_closing() and self.protocol.state is State.OPEN
+        )
+
     def send(self, event: dict[str, Any]) -> bool:
-        if self.dropped or self.writer.is_closing():
-            return False
+        if not self.open:
+            return False  # closing or gone: events are lost, as on the real service
         self.protocol.send_text(json.dumps(event).encode())
         self.flush()
         return True
@@ -86,13 +94,13 @@ class SidebandConnection:
         self.writer.transport.abort()
 
     def send_raw_text(self, text: str) -> None:
-        if not self.dropped and not self.writer.is_closing():
+        if self.open:
             self.protocol.send_text(text.encode())
             self.flush()
 
     def close(self, code: int, reason: str) -> None:
         """A clean close handshake (not what OpenAI is known to do; for tests)."""
-        if not self.dropped and not self.writer.is_closing():
+        if self.open:
             self.protocol.send_close(code, reason)
             self.flush()
 
@@ -110,6 +118,7 @@ class _Response:
     partial: str = ""  # its transcript / arguments so far
     output_index: int = 0
     audio_started: bool = False
+    generated: bool = False  # response.done has been sent
     spoken_chars: int = 0
     task: asyncio.Task[None] | None = None
     release: asyncio.Event = field(default_factory=asyncio.Event)
@@ -168,7 +177,8 @@ class SimCall:
         self._tool_calls: dict[str, str] = {}  # call_id -> item status
         self._tool_outputs: set[str] = set()
         self._active: _Response | None = None
-        self._playing: _Response | None = None
+        # Responses whose audio is still in the output buffer (usually zero or one).
+        self._playing: list[_Response] = []
         self._audio_produced = False
         self._audio_ms = 0
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -270,9 +280,14 @@ class SimCall:
         )
 
     async def wait_idle(self, *, timeout: float = 2.0) -> None:
-        """Wait until no response is generating and no audio is playing."""
+        """Wait until no response is generating and no audio is playing.
+
+        Idle is checked against what the simulator has received: right after a client
+        sends ``response.create`` the call may still look idle. Wait for the client event
+        (``wait_for_client_event``) or a server event first.
+        """
         await self.wait_until(
-            lambda: self._active is None and self._playing is None,
+            lambda: self._active is None and not self._playing,
             timeout=timeout,
             what="model idle",
         )
@@ -314,7 +329,7 @@ class SimCall:
         for task in list(self._tasks):
             task.cancel()
         self._active = None
-        self._playing = None
+        self._playing = []
         if drop_after_s > 0:
             asyncio.get_running_loop().call_later(drop_after_s, self._drop_all)
         else:
@@ -451,11 +466,8 @@ class SimCall:
             else:
                 self._item_not_found(item_id, eid)
         elif kind == "output_audio_buffer.clear":
-            playing = self._playing or (
-                self._active if self._active and self._active.audio_started else None
-            )
-            if playing is not None:
-                self._stop_playback(playing, cleared=True)
+            for resp in list(self._playing):
+                self._stop_playback(resp, cleared=True)
         elif kind in ("input_audio_buffer.append", "input_audio_buffer.commit"):
             # Over SIP the caller's audio comes from the SIP leg; these do nothing useful.
             self._warn(f"client sent {kind} on a SIP call; audio comes from the SIP leg")
@@ -905,6 +917,7 @@ class SimCall:
                     "error": {"type": "server_error", "code": None, "message": "simulated"},
                 }
         obj["usage"] = _usage(resp)
+        resp.generated = True
         if self._active is resp:
             self._active = None
         self._emit({"type": "response.done", "response": obj})
@@ -919,15 +932,14 @@ class SimCall:
         )
 
     def _start_playback(self, resp: _Response) -> None:
-        previous = self._playing
-        if previous is not None and previous is not resp:
-            # One output buffer: the earlier response finishes playing first.
-            if previous.task is not None:
-                previous.task.cancel()
-            self._emit({"type": "output_audio_buffer.stopped", "response_id": previous.id})
+        for previous in list(self._playing):
+            if previous.generated:
+                # One output buffer: an earlier, finished response is played out first
+                # (its remaining playback is skipped so simulated time stays short).
+                self._stop_playback(previous, cleared=False)
         resp.audio_started = True
         self._audio_produced = True
-        self._playing = resp
+        self._playing.append(resp)
         self._emit({"type": "output_audio_buffer.started", "response_id": resp.id})
 
     async def _play_out(self, resp: _Response) -> None:
@@ -936,12 +948,12 @@ class SimCall:
         self._stop_playback(resp, cleared=False)
 
     def _stop_playback(self, resp: _Response, *, cleared: bool) -> None:
-        if self._playing is not resp:
+        if resp not in self._playing:
             return
-        self._playing = None
+        self._playing.remove(resp)
         self._audio_ms += ASSISTANT_MS_PER_CHAR * resp.spoken_chars
-        if cleared and resp.task is not None and resp is not self._active:
-            resp.task.cancel()
+        if resp.generated and resp.task is not None and resp.task is not asyncio.current_task():
+            resp.task.cancel()  # it is only waiting for playback to end
         kind = "output_audio_buffer.cleared" if cleared else "output_audio_buffer.stopped"
         self._emit({"type": kind, "response_id": resp.id})
 
@@ -950,8 +962,9 @@ class SimCall:
         Returns True if something was interrupted."""
         resp = self._active
         if resp is None:
-            if reason == "turn_detected" and self._playing is not None:
-                self._stop_playback(self._playing, cleared=True)
+            if reason == "turn_detected" and self._playing:
+                for playing in list(self._playing):
+                    self._stop_playback(playing, cleared=True)
                 return True
             return False
         if resp.task is not None:
@@ -1121,7 +1134,7 @@ class SimCall:
         if not vad or vad.get("type") != "server_vad" or not idle:
             self._warn("caller stayed silent but no server_vad idle_timeout_ms is set")
             return False
-        if self._active is not None or self._playing is not None:
+        if self._active is not None or self._playing:
             self._warn("caller stayed silent while the model was speaking: no idle timeout")
             return False
         start = self._audio_ms
