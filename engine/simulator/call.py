@@ -744,8 +744,9 @@ class SimCall:
                 await self._generate_message(resp, turn.text, hold=turn.hold)
             for tool in turn.tool_calls:
                 await self._generate_tool_call(resp, tool)
-            status = "completed" if turn.status == "completed" else turn.status
-            self._finish_response(resp, status)
+            status = turn.status
+            reason = "max_output_tokens" if status == "incomplete" else None
+            self._finish_response(resp, status, reason)
             if resp.audio_started:
                 await self._play_out(resp)
         except asyncio.CancelledError:
