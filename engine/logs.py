@@ -6,8 +6,21 @@ import json
 import logging
 import sys
 import time
+from contextvars import ContextVar
 
-__all__ = ["setup_logging"]
+__all__ = ["current_call_id", "setup_logging"]
+
+# The call a piece of work belongs to. Set once where a call's work starts (the webhook's
+# answer task); every task started from there inherits it, so library log lines (REST
+# client, sideband, tool runner) carry the call id without passing it around.
+current_call_id: ContextVar[str | None] = ContextVar("current_call_id", default=None)
+
+
+class _CallIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "call_id", None) is None:
+            record.call_id = current_call_id.get()
+        return True
 
 
 class _TextFormatter(logging.Formatter):
@@ -40,6 +53,7 @@ class _JsonFormatter(logging.Formatter):
 def setup_logging(fmt: str = "text", level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
+    handler.addFilter(_CallIdFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

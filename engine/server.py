@@ -31,6 +31,7 @@ from .call.tools import HttpToolRunner
 from .flow.diagnostics import format_text
 from .flow.registry import FlowSnapshot, Registry
 from .flow.templates import TemplateError
+from .logs import current_call_id
 from .metrics import Metrics
 from .openai import (
     CallControl,
@@ -53,6 +54,8 @@ log = logging.getLogger("engine.server")
 
 ACCEPT_ATTEMPTS = 3
 ACCEPT_BACKOFF_S = (0.2, 0.5)
+# OpenAI wants the webhook answered within seconds; accept and its retries fit in this.
+ACCEPT_BUDGET_S = 4.0
 SIP_NOT_FOUND = 404
 SIP_TEMPORARILY_UNAVAILABLE = 480
 
@@ -225,6 +228,7 @@ class Engine:
         return status
 
     async def _answer(self, call: IncomingCall, received: float) -> int:
+        current_call_id.set(call.call_id)  # this task and the call task it starts
         log_ = logging.LoggerAdapter(log, {"call_id": call.call_id})
         dialled = call.header("To") or ""
         snapshot = self.registry.snapshot.route(dialled)
@@ -250,22 +254,10 @@ class Engine:
             self.metrics.count("calls:rejected_template")
             return await self._reject(call, SIP_TEMPORARILY_UNAVAILABLE, received)
         body = accept_body(session)
-        for attempt in range(ACCEPT_ATTEMPTS):
-            try:
-                if attempt == 0:
-                    self.metrics.observe("webhook_to_accept", time.perf_counter() - received)
-                await self.control.accept(call.call_id, body)
-                break
-            except CallNotFound:
-                log_.info("accept: the call is gone (404); nothing started")
-                self.metrics.count("calls:gone_before_accept")
-                return 200
-            except CallControlError as exc:
-                log_.warning("accept attempt %d failed: %s", attempt + 1, exc)
-                if attempt + 1 == ACCEPT_ATTEMPTS:
-                    self.metrics.count("calls:accept_failed")
-                    return 502
-                await asyncio.sleep(ACCEPT_BACKOFF_S[attempt])
+        self.metrics.observe("webhook_to_accept", time.perf_counter() - received)
+        outcome = await self._accept(call, body, log_)
+        if outcome is not None:
+            return outcome
         self.metrics.count("calls:accepted")
         log_.info("accepted with flow %s (version %s)", snapshot.path, snapshot.version)
         task = asyncio.create_task(self._run_call(call.call_id, snapshot, context))
@@ -273,8 +265,40 @@ class Engine:
         task.add_done_callback(lambda _t, cid=call.call_id: self.calls.pop(cid, None))
         return 200
 
-    async def _reject(self, call: IncomingCall, status: int, received: float) -> int:
-        self.metrics.observe("webhook_to_accept", time.perf_counter() - received)
+    async def _accept(
+        self, call: IncomingCall, body: dict[str, Any], log_: logging.LoggerAdapter[Any]
+    ) -> int | None:
+        """Accept, retrying briefly. None: accepted; otherwise the webhook's answer."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ACCEPT_BUDGET_S
+        for attempt in range(ACCEPT_ATTEMPTS):
+            remaining = deadline - loop.time()
+            try:
+                async with asyncio.timeout(max(remaining, 0.05)):
+                    await self.control.accept(call.call_id, body)
+                return None
+            except CallNotFound:
+                log_.info("accept: the call is gone (404); nothing started")
+                self.metrics.count("calls:gone_before_accept")
+                return 200
+            except (CallControlError, TimeoutError) as exc:
+                status = getattr(exc, "status", None)
+                log_.warning("accept attempt %d failed: %s", attempt + 1, exc or "timeout")
+                if status is not None and 400 <= status < 500 and status not in (408, 429):
+                    # OpenAI refused our session (a flow the API does not take): retrying
+                    # cannot help, and the caller must not be left ringing.
+                    self.metrics.count("calls:accept_refused")
+                    return await self._reject(call, SIP_TEMPORARILY_UNAVAILABLE, None)
+            pause = ACCEPT_BACKOFF_S[min(attempt, len(ACCEPT_BACKOFF_S) - 1)]
+            if attempt + 1 == ACCEPT_ATTEMPTS or deadline - loop.time() <= pause:
+                break
+            await asyncio.sleep(pause)
+        self.metrics.count("calls:accept_failed")
+        return 502  # OpenAI delivers the webhook again; the call id is free for that retry
+
+    async def _reject(self, call: IncomingCall, status: int, received: float | None) -> int:
+        if received is not None:
+            self.metrics.observe("webhook_to_accept", time.perf_counter() - received)
         try:
             await self.control.reject(call.call_id, status)
         except CallNotFound:

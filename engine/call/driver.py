@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .actions import Action, CancelTimer, Hangup, Refer, RunHttpTool, StartTimer
-from .events import CallEnded, CallEvent, SessionStarted, ToolFinished
+from .events import CallEnded, CallEvent, ReferFailed, SessionStarted, TimerFired, ToolFinished
 from .machine import CallMachine
 
 __all__ = ["CallDriver", "CallPlatform", "ToolRunner"]
@@ -101,7 +101,7 @@ class CallDriver:
         elif isinstance(action, Refer):
             self._measure("refer", received)
             self.note(f"transfer: REFER to {action.target}")
-            self._spawn(self._rest("refer", self.platform.refer(action.target)))
+            self._spawn(self._refer(action.target))
         elif isinstance(action, Hangup):
             self._measure("hangup", received)
             self.note(f"hangup: {action.reason}")
@@ -114,8 +114,6 @@ class CallDriver:
             self.on_latency(kind, time.perf_counter() - received)
 
     def _fire(self, name: str) -> None:
-        from .events import TimerFired
-
         self._timers.pop(name, None)
         self._queue.put_nowait((TimerFired(name), time.perf_counter()))
 
@@ -143,6 +141,13 @@ class CallDriver:
             event = ToolFinished(action.call_id, action.tool, output, False)
             del exc
         self._queue.put_nowait((event, time.perf_counter()))
+
+    async def _refer(self, target: str) -> None:
+        try:
+            await self.platform.refer(target)
+        except Exception as exc:
+            self._log.error("transfer failed: %s", exc)
+            self._queue.put_nowait((ReferFailed(target, str(exc)), time.perf_counter()))
 
     async def _rest(self, what: str, request: Any) -> None:
         try:

@@ -22,6 +22,7 @@ __all__ = [
     "CallerStartedSpeaking",
     "KeypadPressed",
     "PlatformError",
+    "ReferFailed",
     "ResponseFinished",
     "ResponseStarted",
     "SessionStarted",
@@ -125,6 +126,14 @@ class ToolFinished:
 
 
 @dataclass(frozen=True, slots=True)
+class ReferFailed:
+    """The platform refused or failed the transfer request."""
+
+    target: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class TimerFired:
     name: str
 
@@ -145,5 +154,6 @@ CallEvent = (
     | PlatformError
     | CallEnded
     | ToolFinished
+    | ReferFailed
     | TimerFired
 )

@@ -46,6 +46,7 @@ from .events import (
     CallerSaid,
     CallEvent,
     PlatformError,
+    ReferFailed,
     ResponseFinished,
     ResponseStarted,
     SessionStarted,
@@ -58,6 +59,9 @@ from .session import instructions_for, tools_for
 __all__ = ["HEARD_TIMER", "CallMachine"]
 
 HEARD_TIMER = "heard"
+TRANSFER_FAILED_LINE = (
+    "I'm sorry, I couldn't transfer your call just now. Is there anything else I can help you with?"
+)
 ACTIVE_RESPONSE = "conversation_already_has_active_response"
 # Speech runs at about 15 characters a second; the cap on waiting for a line to be heard
 # allows for that plus slack, for calls whose platform never reports the audio stopped.
@@ -220,6 +224,11 @@ class CallMachine:
         if event.text.strip():
             self.transcript.append(("agent", event.text.strip()))
         return []
+
+    def _on_ReferFailed(self, event: ReferFailed) -> list[Action]:
+        # The caller was told they are being transferred: say it did not work, carry on.
+        self._ending = None
+        return self._ask(TRANSFER_FAILED_LINE)[0]
 
     def _on_CallEnded(self, event: CallEnded) -> list[Action]:
         self.ended = True
