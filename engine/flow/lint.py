@@ -80,9 +80,8 @@ def read_file(path: Path) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         text = data.decode("utf-8-sig", "replace")
-        before = data[: exc.start].decode("utf-8-sig", "replace")
-        line = before.count("\n") + 1
-        col = len(before) - (before.rfind("\n") + 1) + 1
+        lines = (data[: exc.start].decode("utf-8-sig", "replace") + "x").splitlines()
+        line, col = len(lines), len(lines[-1])
         diagnostic = Diagnostic.at(
             str(path),
             Span(line, col, line, col + 1),

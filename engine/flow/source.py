@@ -236,9 +236,7 @@ def load_source(file: str, text: str) -> SourceDocument:
         root = composer.get_single_node()
     except yaml.reader.ReaderError as exc:
         # Raised before any parsing: a control character (NUL, BEL, ...) or a lone surrogate.
-        before = text[: exc.position]
-        line = before.count("\n") + 1
-        col = exc.position - (before.rfind("\n") + 1) + 1
+        line, col = _place(text, exc.position)
         raise SourceError(
             Diagnostic.at(
                 file,
@@ -288,6 +286,12 @@ def load_source(file: str, text: str) -> SourceDocument:
         return doc
     doc.data = _Builder(doc).build(root, (), 0)
     return doc
+
+
+def _place(text: str, index: int) -> tuple[int, int]:
+    """1-based line and column of ``text[index]``, counting lines as the printed source does."""
+    lines = (text[:index] + "x").splitlines()
+    return len(lines), len(lines[-1])
 
 
 def too_large(file: str) -> SourceError:
