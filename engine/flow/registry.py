@@ -111,7 +111,12 @@ class Registry:
             self._hashes[name] = digest
             result = lint_text(name, text, self.env)
             errors = [d for d in result.diagnostics if d.is_error]
-            errors.extend(self._claimed_elsewhere(result))
+            conflicts = self._claimed_elsewhere(result)
+            if conflicts:
+                # Not this text's fault alone: check it again on the next reload, when the
+                # other file may have given the number up or been removed.
+                del self._hashes[name]
+                errors.extend(conflicts)
             if errors or result.flow is None:
                 report.rejected[name] = sorted(errors, key=Diagnostic.sort_key)
                 self.problems[name] = report.rejected[name]
