@@ -10,9 +10,10 @@ Carriers write the dialled number in many ways: ``sip:+18005551212@host;user=pho
 3. drop visual separators (spaces, ``-``, ``.``, ``(``, ``)``) and decode ``%2B`` as ``+``;
 4. ``+`` followed by digits is E.164 already; a ``00`` prefix becomes ``+``;
 5. digits without a country code: when a default country code is configured
-   (``ENGINE_DEFAULT_COUNTRY_CODE``, e.g. ``1`` or ``44``) and the number has at most 10
-   digits, it is a national number: one leading trunk ``0`` is dropped and the country code
-   put in front; otherwise ``+`` is put in front of the digits as they are.
+   (``ENGINE_DEFAULT_COUNTRY_CODE``, e.g. ``1`` or ``44``) and the number starts with one
+   trunk ``0`` or has at most 10 digits, it is a national number: the trunk ``0`` is dropped
+   and the country code put in front (``02071234567`` → ``+442071234567``); otherwise ``+`` is
+   put in front of the digits as they are.
 
 Anything else (``anonymous``, a name such as ``sip:support@host``) has no number; such calls
 reach only the ``"*"`` flow.
@@ -64,8 +65,8 @@ def normalize_number(value: str, default_country_code: str | None = None) -> str
     elif digits.startswith("00"):
         candidate = "+" + digits[2:]
     elif digits.isdigit():
-        if default_country_code and len(digits) <= 10:
-            national = digits[1:] if digits.startswith("0") else digits
+        national = digits[1:] if digits.startswith("0") else digits
+        if default_country_code and (digits.startswith("0") or len(digits) <= 10):
             candidate = f"+{default_country_code}{national}"
         else:
             candidate = "+" + digits
