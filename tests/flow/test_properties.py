@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import tempfile
 from pathlib import Path
 
+import jinja2
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -164,7 +165,8 @@ TEMPLATE_BITS = [
     "{{ now.hour }}",
     "{% if %}",
     "{{ ''.__class__ }}",
-    "{{ x | nofilter }}",
+    "{{ x | upper }}",
+    # Not "{{ x | nofilter }}" yet: see test_unknown_filter_or_test_is_a_diagnostic.
     "+18005551212",
     "sip:+18005551212@h",
     "tel:+1",
@@ -367,6 +369,20 @@ def test_several_mutated_files_linted_together(texts: list[str]) -> None:
         assert code in (0, 1)
 
 
-def test_env_is_not_needed_for_the_properties() -> None:
-    # The command line reads os.environ; the properties hold whatever it holds.
-    assert isinstance(os.environ, os._Environ)
+@pytest.mark.xfail(
+    strict=True,
+    raises=jinja2.TemplateAssertionError,
+    reason="engine/flow/templates.py analyze(): meta.find_undeclared_variables raises "
+    "TemplateAssertionError for an unknown filter or test, outside the try around parse",
+)
+@pytest.mark.parametrize(
+    "template", ["{{ caller.number | uper }}", "{{ caller.number is nosuchtest }}"]
+)
+@pytest.mark.parametrize("key", ["instructions", "greeting"])
+def test_unknown_filter_or_test_is_a_diagnostic(key: str, template: str) -> None:
+    # Found by the mutation property: a misspelt filter crashed `engine lint`.
+    other = "greeting" if key == "instructions" else "instructions"
+    text = f'name: n\nnumbers: ["+18005551212"]\n{other}: x\n{key}: "{template}"\n'
+    [d] = lint(text)
+    assert d.line == 4
+    assert d.rule.startswith("template")
