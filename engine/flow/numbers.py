@@ -31,7 +31,7 @@ _SEPARATORS = re.compile(r"[\s\-.()]")
 
 
 def is_e164(text: str) -> bool:
-    return bool(E164.match(text))
+    return E164.fullmatch(text) is not None  # `$` alone would let "+1800…\n" through
 
 
 def extract_uri(header_value: str) -> str:
