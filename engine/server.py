@@ -26,7 +26,8 @@ from starlette.routing import Route
 from .call.context import build_context
 from .call.driver import CallDriver
 from .call.machine import CallMachine
-from .call.session import session_for
+from .call.platform import Platform
+from .call.session import SessionSpec, session_for
 from .call.tools import HttpToolRunner
 from .flow.diagnostics import format_text
 from .flow.registry import FlowSnapshot, Registry
@@ -34,19 +35,15 @@ from .flow.templates import TemplateError
 from .logs import current_call_id
 from .metrics import Metrics
 from .openai import (
-    CallControl,
     CallControlError,
     CallNotFound,
+    ConfigError,
     IncomingCall,
     OpenAIConfig,
     ReplayGuard,
     WebhookRejected,
-    open_sideband,
-    parse_incoming_call,
-    verify_webhook,
 )
-from .openai.call import OpenAICall
-from .openai.protocol import accept_body
+from .openai.platform import RealtimePlatform
 
 __all__ = ["Engine", "EngineSettings", "create_app"]
 
@@ -75,15 +72,11 @@ class EngineSettings:
         env = os.environ if environ is None else environ
         code = env.get("ENGINE_DEFAULT_COUNTRY_CODE", "").strip().lstrip("+") or None
         if code is not None and not (code.isdigit() and 1 <= len(code) <= 3):
-            from .openai import ConfigError
-
             raise ConfigError("ENGINE_DEFAULT_COUNTRY_CODE must be 1 to 3 digits, e.g. 1 or 44")
         drain = env.get("ENGINE_DRAIN_TIMEOUT", "30")
         try:
             drain_s = float(drain)
         except ValueError:
-            from .openai import ConfigError
-
             raise ConfigError("ENGINE_DRAIN_TIMEOUT must be a number of seconds") from None
         return cls(
             flows_dir=flows_dir,
@@ -122,7 +115,9 @@ class Engine:
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
             follow_redirects=False,
         )
-        self.control = CallControl(self.client, self.settings.openai, self.settings.rest_timeout_s)
+        self.platform: Platform = RealtimePlatform(
+            self.settings.openai, self.client, rest_timeout_s=self.settings.rest_timeout_s
+        )
         self.tools = HttpToolRunner(self.client)
         baseline = self._scan()  # before loading, so a file written meanwhile is seen
         self._reload()
@@ -189,14 +184,11 @@ class Engine:
             self.metrics.count("webhooks:too_large")
             return _problem(413, "body too large")
         try:
-            event = verify_webhook(body, request.headers, self.settings.openai.webhook_secret)
+            call = self.platform.incoming_call(body, request.headers)
         except WebhookRejected as exc:
             self.metrics.count("webhooks:rejected")
             log.warning("webhook rejected: %s", exc.reason)
             return _problem(400, "invalid webhook")
-        webhook_id = request.headers.get("webhook-id", "")
-        try:
-            call = parse_incoming_call(event, webhook_id)
         except ValueError as exc:
             self.metrics.count("webhooks:malformed")
             log.warning("webhook malformed: %s", exc)
@@ -253,9 +245,8 @@ class Engine:
             log_.error("flow %s: instructions failed to render (%s)", snapshot.path, exc)
             self.metrics.count("calls:rejected_template")
             return await self._reject(call, SIP_TEMPORARILY_UNAVAILABLE, received)
-        body = accept_body(session)
         self.metrics.observe("webhook_to_accept", time.perf_counter() - received)
-        outcome = await self._accept(call, body, log_)
+        outcome = await self._accept(call, session, log_)
         if outcome is not None:
             return outcome
         self.metrics.count("calls:accepted")
@@ -266,7 +257,7 @@ class Engine:
         return 200
 
     async def _accept(
-        self, call: IncomingCall, body: dict[str, Any], log_: logging.LoggerAdapter[Any]
+        self, call: IncomingCall, session: SessionSpec, log_: logging.LoggerAdapter[Any]
     ) -> int | None:
         """Accept, retrying briefly. None: accepted; otherwise the webhook's answer."""
         loop = asyncio.get_running_loop()
@@ -275,7 +266,7 @@ class Engine:
             remaining = deadline - loop.time()
             try:
                 async with asyncio.timeout(max(remaining, 0.05)):
-                    await self.control.accept(call.call_id, body)
+                    await self.platform.accept(call.call_id, session)
                 return None
             except CallNotFound:
                 log_.info("accept: the call is gone (404); nothing started")
@@ -300,7 +291,7 @@ class Engine:
         if received is not None:
             self.metrics.observe("webhook_to_accept", time.perf_counter() - received)
         try:
-            await self.control.reject(call.call_id, status)
+            await self.platform.reject(call.call_id, status)
         except CallNotFound:
             return 200
         except CallControlError as exc:
@@ -315,8 +306,7 @@ class Engine:
         self.metrics.gauges["calls_active"] = len(self.calls) + 1
         machine = CallMachine(snapshot.flow, context)
         try:
-            async with open_sideband(self.settings.openai, call_id) as sideband:
-                platform = OpenAICall(call_id, sideband, self.control)
+            async with self.platform.connect(call_id) as platform:
                 driver = CallDriver(
                     call_id, machine, platform, self.tools, on_latency=self._latency
                 )

@@ -17,19 +17,11 @@ from typing import Any, Protocol
 from .actions import Action, CancelTimer, Hangup, Refer, RunHttpTool, StartTimer
 from .events import CallEnded, CallEvent, ReferFailed, SessionStarted, TimerFired, ToolFinished
 from .machine import CallMachine
+from .platform import CallPlatform
 
-__all__ = ["CallDriver", "CallPlatform", "ToolRunner"]
+__all__ = ["CallDriver", "ToolRunner"]
 
 log = logging.getLogger("engine.call")
-
-
-class CallPlatform(Protocol):
-    """What a provider offers one live call (the OpenAI adapter implements it)."""
-
-    async def send(self, action: Action) -> None: ...
-    def events(self) -> Any: ...  # async iterator of CallEvent; ends when the call ends
-    async def refer(self, target: str) -> None: ...
-    async def hangup(self) -> None: ...
 
 
 class ToolRunner(Protocol):

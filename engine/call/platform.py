@@ -1,0 +1,54 @@
+"""The interface a telephony provider offers the engine: small, and ours.
+
+``engine.server`` and ``CallDriver`` talk only to these protocols. OpenAI's Realtime SIP
+contract implements them in ``engine.openai.platform``; a second contract (GPT-Live) would
+implement them again without touching ``CallMachine`` or the flow language.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Protocol
+
+from .actions import Action
+from .events import CallEvent
+from .session import SessionSpec
+
+if TYPE_CHECKING:
+    from ..openai.incoming import IncomingCall
+
+__all__ = ["CallPlatform", "Platform"]
+
+
+class CallPlatform(Protocol):
+    """One live call."""
+
+    async def send(self, action: Action) -> None:
+        """Carry out a sideband action (respond, update the session, a tool output)."""
+
+    def events(self) -> AsyncIterator[CallEvent]:
+        """The call's events, in order; ends when the call ends, however it ends."""
+        ...
+
+    async def refer(self, target: str) -> None: ...
+
+    async def hangup(self) -> None: ...
+
+
+class Platform(Protocol):
+    """Incoming calls and call control."""
+
+    def incoming_call(self, body: bytes, headers: Mapping[str, str]) -> IncomingCall | None:
+        """The call a verified webhook announces; None for other events. Raises
+        ``WebhookRejected`` for a delivery that is not authentic, ``ValueError`` for a
+        malformed one."""
+        ...
+
+    async def accept(self, call_id: str, session: SessionSpec) -> None: ...
+
+    async def reject(self, call_id: str, sip_status: int) -> None: ...
+
+    def connect(self, call_id: str) -> AbstractAsyncContextManager[CallPlatform]:
+        """Attach to an accepted call."""
+        ...

@@ -1,0 +1,43 @@
+"""OpenAI Realtime over SIP as the engine's ``Platform``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+
+import httpx
+
+from ..call.session import SessionSpec
+from .call import OpenAICall
+from .config import OpenAIConfig
+from .incoming import IncomingCall, parse_incoming_call
+from .protocol import accept_body
+from .rest import CallControl
+from .sideband import open_sideband
+from .webhook import verify_webhook
+
+__all__ = ["RealtimePlatform"]
+
+
+class RealtimePlatform:
+    def __init__(
+        self, config: OpenAIConfig, client: httpx.AsyncClient, *, rest_timeout_s: float = 2.0
+    ) -> None:
+        self.config = config
+        self.control = CallControl(client, config, rest_timeout_s)
+
+    def incoming_call(self, body: bytes, headers: Mapping[str, str]) -> IncomingCall | None:
+        event = verify_webhook(body, headers, self.config.webhook_secret)
+        lowered = {k.lower(): v for k, v in headers.items()}
+        return parse_incoming_call(event, lowered.get("webhook-id", ""))
+
+    async def accept(self, call_id: str, session: SessionSpec) -> None:
+        await self.control.accept(call_id, accept_body(session))
+
+    async def reject(self, call_id: str, sip_status: int) -> None:
+        await self.control.reject(call_id, sip_status)
+
+    @contextlib.asynccontextmanager
+    async def connect(self, call_id: str) -> AsyncIterator[OpenAICall]:
+        async with open_sideband(self.config, call_id) as sideband:
+            yield OpenAICall(call_id, sideband, self.control)
