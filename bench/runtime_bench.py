@@ -1,0 +1,421 @@
+"""Engine time per call on loopback: webhook → accept, and completed tool call → REFER.
+
+Starts the OpenAI simulator (immediate timing) and the engine in this process and event
+loop, against the repository's ``flows/``, and places ``--calls`` calls to the Acme support
+line, ``--concurrency`` at a time. Each call: the greeting is heard; the scripted model
+calls ``to_billing`` (a transfer with a ``say`` line) after the caller speaks; the engine
+waits until the line has been heard and sends the REFER; the call ends.
+
+Prints p50/p95/p99/max in milliseconds of
+
+- webhook received → accept sent: engine time (the engine's ``webhook_to_accept``
+  observations) and wire to wire (the simulator's webhook POST → its accept request);
+- completed tool call → REFER sent: engine time (``event_to_refer``: from the event that
+  unblocked the transfer to the REFER) and wire to wire (the transfer line's
+  ``output_audio_buffer.stopped`` sent → the refer request received);
+
+then calls per second, failed calls, how late the engine's event loop ran its callbacks
+(a 1 ms ticker) and the garbage collector's pauses. Not a test: it prints figures.
+Loopback only.
+
+    python bench/runtime_bench.py [--calls 300] [--concurrency 20] [--split] [--profile F]
+
+``--split`` runs the simulator and the callers in a child process, so the engine's event
+loop is its own (as in production) instead of shared with the simulator; wire timestamps
+are ``time.monotonic()`` on both sides (CLOCK_MONOTONIC, one clock per machine).
+
+The engine's metrics keep only histogram buckets, so this script wraps
+``engine.metrics.observe`` to keep the exact samples too (its own instrumentation; the
+engine is not changed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import math
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from engine.runner import running_engine  # noqa: E402
+from engine.server import Engine, EngineSettings  # noqa: E402
+from engine.simulator import Simulator, Timing  # noqa: E402
+
+NUMBER = "+18005551212"
+TRANSFER_LINE = "connect you to billing"
+CALL_TIMEOUT_S = 10.0
+
+
+def percentile(samples: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def row(label: str, samples_s: list[float]) -> str:
+    if not samples_s:
+        return f"  {label:<34} no samples"
+    ms = [s * 1000 for s in samples_s]
+    figures = "  ".join(
+        f"{name} {value:7.3f}"
+        for name, value in (
+            ("p50", percentile(ms, 50)),
+            ("p95", percentile(ms, 95)),
+            ("p99", percentile(ms, 99)),
+            ("max", max(ms)),
+        )
+    )
+    return f"  {label:<34} n={len(ms):<5} {figures}  ms"
+
+
+class Bench:
+    def __init__(self, sim: Simulator, webhook_url: str) -> None:
+        self.sim = sim
+        self.webhook_url = webhook_url
+        self.wire_accept: list[float] = []
+        self.wire_refer: list[float] = []
+        self.failures: list[str] = []
+
+    async def one_call(self) -> None:
+        placed = await self.sim.place_call(self.webhook_url, to=NUMBER)
+        if placed.status != 200:
+            raise RuntimeError(f"webhook answered {placed.status}: {placed.deliveries[-1]}")
+        call = placed.call
+        t = CALL_TIMEOUT_S
+        accept = await call.wait_for_request("accept", timeout=t)
+        await call.wait_connected(timeout=t)
+        await call.wait_for_client_event("response.create", timeout=t)  # the greeting
+        await call.wait_idle(timeout=t)
+        call.model.call_tool("to_billing", {}, preamble="Sure, billing can help with that.")
+        await call.say("I have a question about my bill.")
+        refer = await call.wait_for_request("refer", timeout=t)
+        reason = await call.wait_ended(timeout=t)
+        if reason != "transferred":
+            raise RuntimeError(f"call ended {reason!r}, not transferred")
+
+        self.wire_accept.append(accept.at - placed.deliveries[0].at)
+        # The transfer line: the response whose spoken text is the `say` line; its audio
+        # stopping is what unblocks the REFER.
+        line_ids = {
+            e["response"]["id"]
+            for e in call.server_events_of("response.done")
+            if TRANSFER_LINE in str(e["response"].get("output"))
+        }
+        stopped = [
+            r
+            for r in call.server_events
+            if r.type == "output_audio_buffer.stopped" and r.event.get("response_id") in line_ids
+        ]
+        if len(stopped) != 1:
+            raise RuntimeError(f"expected one stop of the transfer line, got {len(stopped)}")
+        self.wire_refer.append(refer.at - stopped[0].at)
+
+    async def worker(self, queue: asyncio.Queue[int]) -> None:
+        while True:
+            try:
+                queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            try:
+                await self.one_call()
+            except Exception as exc:  # counted and reported, never hides a hang
+                self.failures.append(f"{type(exc).__name__}: {exc}")
+
+
+class LoopLag:
+    """A 1 ms ticker on the engine's loop: how late each tick ran is how long any
+    callback there (an engine step included) waited behind the others."""
+
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + 0.001
+            await asyncio.sleep(0.001)
+            self.lags.append(max(0.0, loop.time() - due))
+
+    def start(self) -> None:
+        self.lags.clear()
+        self._task = asyncio.create_task(self._tick())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+class GcPauses:
+    def __init__(self) -> None:
+        self.pauses: dict[int, list[float]] = defaultdict(list)
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses[info["generation"]].append(time.perf_counter() - self._started)
+
+    def summary(self) -> str:
+        parts = [
+            f"gen{gen} {len(p)}× max {max(p) * 1000:.1f} ms"
+            for gen, p in sorted(self.pauses.items())
+        ]
+        return ", ".join(parts) or "none"
+
+
+class Results:
+    """What one run measured."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, list[float]] = defaultdict(list)
+        self.wire_accept: list[float] = []
+        self.wire_refer: list[float] = []
+        self.failures: list[str] = []
+        # The part of each engine time spent waiting for the event loop: from the
+        # webhook's arrival to its answer task's first step, and from the event's arrival
+        # to the driver handling it.
+        self.hops: dict[str, list[float]] = defaultdict(list)
+        self.elapsed = 0.0
+        self.lag = LoopLag()
+        self.gc = GcPauses()
+
+
+def instrumented_engine(config: Any, results: Results) -> Engine:
+    settings = EngineSettings(flows_dir=str(REPO / "flows"), openai=config)
+    engine = Engine(settings, environ={"ACME_TOKEN": "bench-token"})
+    original = engine.metrics.observe
+
+    def observe(name: str, seconds: float) -> None:
+        results.samples[name].append(seconds)
+        original(name, seconds)
+
+    engine.metrics.observe = observe  # type: ignore[method-assign]
+
+    answer = engine._answer
+
+    async def timed_answer(call: Any, received: float) -> int:
+        results.hops["webhook_to_accept"].append(time.perf_counter() - received)
+        return await answer(call, received)
+
+    engine._answer = timed_answer  # type: ignore[method-assign]
+    return engine
+
+
+@contextlib.contextmanager
+def driver_hops(results: Results) -> Any:
+    """Record, for each REFER, how long its event waited between the driver's reader and
+    the driver's loop (class-level patches of this process only, undone on exit)."""
+    from engine.call.driver import CallDriver
+    from engine.call.machine import CallMachine
+
+    handle, measure = CallMachine.handle, CallDriver._measure
+
+    def timed_handle(self: Any, event: Any) -> Any:
+        self._bench_handled_at = time.perf_counter()
+        return handle(self, event)
+
+    def timed_measure(self: Any, kind: str, received: float) -> None:
+        handled = getattr(self.machine, "_bench_handled_at", received)
+        results.hops[f"event_to_{kind}"].append(handled - received)
+        measure(self, kind, received)
+
+    CallMachine.handle = timed_handle  # type: ignore[method-assign]
+    CallDriver._measure = timed_measure  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        CallMachine.handle = handle  # type: ignore[method-assign]
+        CallDriver._measure = measure  # type: ignore[method-assign]
+
+
+async def drive(bench: Bench, calls: int, concurrency: int) -> float:
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(calls):
+        queue.put_nowait(i)
+    started = time.perf_counter()
+    await asyncio.gather(*(bench.worker(queue) for _ in range(concurrency)))
+    return time.perf_counter() - started
+
+
+async def wait_calls_over(engine: Engine) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(5):
+            while engine.calls:
+                await asyncio.sleep(0.01)
+
+
+async def run_shared(calls: int, concurrency: int, results: Results) -> None:
+    """The simulator, the callers and the engine on one event loop."""
+    async with Simulator(timing=Timing(), strict=False) as sim:
+        engine = instrumented_engine(sim.config(), results)
+        async with running_engine(engine) as url:
+            bench = Bench(sim, url + "/webhooks/openai")
+            # One warm-up call: first-use costs (TLS contexts, imports, template
+            # compilation) are not what a running engine pays per call.
+            await bench.one_call()
+            results.samples.clear()
+            results.hops.clear()
+            bench.wire_accept.clear()
+            bench.wire_refer.clear()
+            results.lag.start()
+            results.elapsed = await drive(bench, calls, concurrency)
+            await results.lag.stop()
+            await wait_calls_over(engine)
+    results.wire_accept = bench.wire_accept
+    results.wire_refer = bench.wire_refer
+    results.failures = bench.failures
+
+
+def _simulator_process(conn: Any, calls: int, concurrency: int) -> None:
+    """Child of ``--split``: the simulator and the callers; the engine is in the parent."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        async with Simulator(timing=Timing(), strict=False) as sim:
+            config = sim.config()
+            conn.send(("config", (config.api_key, config.webhook_secret, config.base_url)))
+            _, url = await loop.run_in_executor(None, conn.recv)
+            bench = Bench(sim, url + "/webhooks/openai")
+            await bench.one_call()
+            bench.wire_accept.clear()
+            bench.wire_refer.clear()
+            conn.send(("warm", None))
+            await loop.run_in_executor(None, conn.recv)  # the parent has reset its samples
+            elapsed = await drive(bench, calls, concurrency)
+            conn.send(("done", (bench.wire_accept, bench.wire_refer, bench.failures, elapsed)))
+
+    logging.basicConfig(level=logging.ERROR)
+    asyncio.run(main())
+
+
+async def run_split(calls: int, concurrency: int, results: Results) -> None:
+    import multiprocessing
+
+    from engine.openai import OpenAIConfig
+
+    loop = asyncio.get_running_loop()
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=_simulator_process, args=(child, calls, concurrency))
+    process.start()
+    try:
+
+        async def receive(expected: str) -> Any:
+            ready = await loop.run_in_executor(None, parent.poll, 60)
+            if not ready:
+                raise TimeoutError(f"the simulator process sent no {expected!r}")
+            kind, payload = parent.recv()
+            assert kind == expected, (kind, expected)
+            return payload
+
+        api_key, secret, base_url = await receive("config")
+        config = OpenAIConfig(api_key=api_key, webhook_secret=secret, base_url=base_url)
+        engine = instrumented_engine(config, results)
+        async with running_engine(engine) as url:
+            parent.send(("url", url))
+            await receive("warm")
+            results.samples.clear()
+            results.hops.clear()
+            results.lag.start()
+            parent.send(("go", None))
+            payload = await receive("done")
+            await results.lag.stop()
+            await wait_calls_over(engine)
+        results.wire_accept, results.wire_refer, results.failures, results.elapsed = payload
+    finally:
+        process.join(timeout=5)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def own(results: Results, name: str) -> list[float]:
+    """Engine time minus its wait for the loop, call by call (paired in order)."""
+    totals, hops = results.samples[name], results.hops[name]
+    if len(totals) != len(hops):
+        return []
+    return [total - hop for total, hop in zip(totals, hops, strict=True)]
+
+
+def report(results: Results, calls: int, concurrency: int, split: bool) -> int:
+    ok = calls - len(results.failures)
+    where = "simulator in a child process" if split else "simulator and engine on one event loop"
+    print(
+        f"runtime bench: {calls} calls to {NUMBER}, concurrency {concurrency}, {where}, "
+        f"simulator timing immediate, Python {sys.version.split()[0]}"
+    )
+    print("(a) webhook received → accept sent")
+    print(row("engine time (webhook_to_accept)", results.samples["webhook_to_accept"]))
+    print(row("  of which: answer task's start", results.hops["webhook_to_accept"]))
+    print(row("  the rest (engine's own work)", own(results, "webhook_to_accept")))
+    print(row("wire: webhook POST → accept req", results.wire_accept))
+    print("(b) completed tool call → REFER sent")
+    print(row("engine time (event_to_refer)", results.samples["event_to_refer"]))
+    print(row("  of which: driver queue → loop", results.hops["event_to_refer"]))
+    print(row("  the rest (engine's own work)", own(results, "event_to_refer")))
+    print(row("wire: line audio stopped → refer", results.wire_refer))
+    print("engine's event loop")
+    print(row("lateness of a 1 ms ticker", results.lag.lags))
+    print(f"  GC pauses (this process): {results.gc.summary()}")
+    rate = ok / results.elapsed if results.elapsed else 0.0
+    print(f"throughput: {rate:.1f} calls/s ({ok} calls in {results.elapsed:.2f} s)")
+    print(f"failed calls: {len(results.failures)}")
+    counts: dict[str, int] = defaultdict(int)
+    for reason in results.failures:
+        counts[reason] += 1
+    for reason, count in sorted(counts.items(), key=lambda x: -x[1])[:5]:
+        print(f"  {count} × {reason}")
+    return 1 if results.failures else 0
+
+
+def run(calls: int, concurrency: int, split: bool) -> int:
+    import gc
+
+    results = Results()
+    gc.callbacks.append(results.gc)
+    try:
+        with driver_hops(results):
+            asyncio.run((run_split if split else run_shared)(calls, concurrency, results))
+    finally:
+        gc.callbacks.remove(results.gc)
+    return report(results, calls, concurrency, split)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--split", action="store_true", help="run the simulator in a child process")
+    parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the run")
+    args = parser.parse_args(argv)
+    if args.calls < 1 or args.concurrency < 1:
+        parser.error("--calls and --concurrency must be at least 1")
+    logging.basicConfig(level=logging.ERROR)
+    if not args.profile:
+        return run(args.calls, args.concurrency, args.split)
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    status = profiler.runcall(run, args.calls, args.concurrency, args.split)
+    profiler.dump_stats(args.profile)
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
