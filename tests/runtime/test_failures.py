@@ -41,3 +41,42 @@ def test_a_session_openai_refuses_rejects_the_call_instead_of_leaving_it_ringing
             assert placed.call.reject_status == 480
 
     asyncio.run(main())
+
+
+BROKEN_FOR_SOME = """\
+name: Members line
+numbers: ["+18005550111"]
+instructions: "Greet member {{ call.sip_headers['X-Member-Id'] }} by their id."
+greeting: "Hello {{ call.sip_headers['X-Member-Name'] }}!"
+tools:
+  goodbye:
+    description: End the call.
+    say: Goodbye!
+    hangup: true
+"""
+
+
+def test_a_flow_whose_instructions_fail_for_this_caller_is_refused_politely(rt):
+    async def main() -> None:
+        async with rt(flows={"members.yaml": BROKEN_FOR_SOME}) as h:
+            # This caller's INVITE has no X-Member-Id: the instructions cannot be rendered.
+            placed = await h.place("+18005550111")
+            assert placed.status == 200
+            assert [r.action for r in placed.call.requests] == ["reject"]
+            assert placed.call.reject_status == 480
+
+    asyncio.run(main())
+
+
+def test_a_greeting_that_fails_for_this_caller_is_dropped_and_the_model_greets(rt):
+    async def main() -> None:
+        async with rt(flows={"members.yaml": BROKEN_FOR_SOME}) as h:
+            placed = await h.place("+18005550111", extra_headers={"X-Member-Id": "M-42"})
+            assert placed.status == 200
+            call = placed.call
+            assert "M-42" in call.accept_body["instructions"]
+            greeting = await call.wait_for_client_event("response.create")
+            # No X-Member-Name: no scripted line, the model greets from its instructions.
+            assert "instructions" not in greeting["response"]
+
+    asyncio.run(main())
