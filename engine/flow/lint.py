@@ -107,7 +107,16 @@ def collect_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
             found.append(path)
         else:
             missing.append(str(raw))
-    return found, missing
+    # A file named twice (`engine lint flows/ flows/a.yaml`) is one flow, not two claiming
+    # the same numbers.
+    seen: set[Path] = set()
+    unique = []
+    for path in found:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(path)
+    return unique, missing
 
 
 def lint_files(files: Iterable[Path], env: Mapping[str, str] | None = None) -> LintReport:
