@@ -1,0 +1,317 @@
+"""`engine serve` as a real process: start-up config errors, JSON logs, SIGTERM draining.
+
+The engine runs as ``python -m engine serve`` on a free loopback port, configured through
+its environment to talk to a ``Simulator`` running in the test process. Every wait is
+bounded, and every process started here is killed in a ``finally``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from engine.simulator import SimCall, Simulator
+
+REPO = Path(__file__).resolve().parents[2]
+ACME = "+18005551212"
+VALID_SECRET = "whsec_c2ltdWxhdG9yLXdlYmhvb2stc2lnbmluZy1rZXktMDE="
+
+pytestmark = pytest.mark.skipif(
+    not hasattr(signal, "SIGTERM") or sys.platform == "win32", reason="POSIX signals"
+)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def base_env(**overrides: str) -> dict[str, str]:
+    """The test process's environment without any OPENAI_* / ENGINE_* setting."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ENGINE_"))}
+    env.update({"ACME_TOKEN": "acme-token", "PYTHONUNBUFFERED": "1"})
+    env.update(overrides)
+    return env
+
+
+def serve_command(flows: Path | str, port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "engine",
+        "serve",
+        str(flows),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-format",
+        "json",
+    ]
+
+
+def copy_flows(tmp_path: Path) -> Path:
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    for path in (REPO / "flows").glob("*.yaml"):
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+# -- start-up config errors ---------------------------------------------------------------
+
+API_KEY = "sk-proj-TESTKEYdonotleak0123456789"
+BAD_SECRET = "whsec_!!not-base64-TOPSECRET!!"
+
+CONFIG_ERRORS = {
+    "missing api key": (
+        {"OPENAI_WEBHOOK_SECRET": VALID_SECRET},
+        "OPENAI_API_KEY",
+    ),
+    "malformed webhook secret": (
+        {"OPENAI_API_KEY": API_KEY, "OPENAI_WEBHOOK_SECRET": BAD_SECRET},
+        "OPENAI_WEBHOOK_SECRET",
+    ),
+    "bad base url": (
+        {
+            "OPENAI_API_KEY": API_KEY,
+            "OPENAI_WEBHOOK_SECRET": VALID_SECRET,
+            "OPENAI_BASE_URL": "ftp://api.example.com/v1",
+        },
+        "OPENAI_BASE_URL",
+    ),
+    "bad country code": (
+        {
+            "OPENAI_API_KEY": API_KEY,
+            "OPENAI_WEBHOOK_SECRET": VALID_SECRET,
+            "ENGINE_DEFAULT_COUNTRY_CODE": "one",
+        },
+        "ENGINE_DEFAULT_COUNTRY_CODE",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CONFIG_ERRORS))
+def test_config_error_exits_2_with_one_line_naming_the_variable(case, tmp_path):
+    settings, variable = CONFIG_ERRORS[case]
+    started = time.monotonic()
+    result = subprocess.run(
+        serve_command(REPO / "flows", free_port()),
+        env=base_env(**settings),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert variable in lines[0]
+    assert elapsed < 10, f"start-up failure took {elapsed:.1f}s"
+    for secret in (API_KEY, BAD_SECRET, VALID_SECRET, BAD_SECRET.removeprefix("whsec_")):
+        assert secret not in result.stderr
+        assert secret not in result.stdout
+
+
+# -- a live process -----------------------------------------------------------------------
+
+
+@dataclass
+class Served:
+    sim: Simulator
+    process: subprocess.Popen[bytes]
+    url: str
+    log_path: Path
+    http: httpx.AsyncClient
+
+    @property
+    def webhook(self) -> str:
+        return self.url + "/webhooks/openai"
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def log_lines(self, start: int = 0) -> list[dict[str, Any]]:
+        """JSON log lines (from byte offset ``start``); a non-JSON line fails the test."""
+        out = []
+        for line in self.log_text()[start:].splitlines():
+            if line.strip():
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pytest.fail(f"not a JSON log line: {line!r}")
+        return out
+
+    async def wait_log(self, predicate: Callable[[dict[str, Any]], bool], timeout: float) -> None:
+        await until(lambda: any(predicate(e) for e in self.log_lines()), timeout, "a log line")
+
+    async def wait_exit(self, timeout: float) -> int:
+        await until(lambda: self.process.poll() is not None, timeout, "the process to exit")
+        return int(self.process.returncode)
+
+    async def answered(self) -> SimCall:
+        placed = await self.sim.place_call(self.webhook, to=ACME)
+        assert placed.status == 200, placed.deliveries
+        call = placed.call
+        await call.wait_connected(timeout=5)
+        await call.wait_for_client_event("response.create", timeout=5)  # the greeting
+        await call.wait_idle(timeout=5)
+        return call
+
+
+async def until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def served(tmp_path: Path, **env: str) -> AsyncIterator[Served]:
+    flows = copy_flows(tmp_path)
+    port = free_port()
+    log_path = tmp_path / "engine.log"
+    async with Simulator() as sim, httpx.AsyncClient(trust_env=False, timeout=3) as http:
+        config = sim.config()
+        environ = base_env(
+            OPENAI_API_KEY=config.api_key,
+            OPENAI_WEBHOOK_SECRET=config.webhook_secret,
+            OPENAI_BASE_URL=config.base_url,
+            **env,
+        )
+        with log_path.open("wb") as log_file:
+            process = subprocess.Popen(
+                serve_command(flows, port),
+                env=environ,
+                cwd=tmp_path,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            served_ = Served(sim, process, f"http://127.0.0.1:{port}", log_path, http)
+
+            async def healthy() -> bool:
+                if process.poll() is not None:
+                    pytest.fail(f"engine serve exited {process.returncode}: {served_.log_text()}")
+                with contextlib.suppress(httpx.TransportError):
+                    return (await http.get(served_.url + "/healthz")).status_code == 200
+                return False
+
+            deadline = time.monotonic() + 15
+            while not await healthy():
+                assert time.monotonic() < deadline, "engine serve never answered /healthz"
+                await asyncio.sleep(0.05)
+            yield served_
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=5)
+            for call in sim.calls.values():
+                if not call.ended:
+                    call._end("test_over")
+
+
+def test_full_call_logs_its_call_id_on_every_line_and_no_secret(tmp_path):
+    async def main():
+        async with served(tmp_path) as s:
+            start = len(s.log_text())
+            call = await s.answered()
+            call.model.call_tool("to_billing", {}, preamble="Sure, billing can help.")
+            await call.say("I have a question about my bill.")
+            refer = await call.wait_for_request("refer", timeout=5)
+            assert refer.body == {"target_uri": "sip:+15551230000@sip.acme.example"}
+            assert await call.wait_ended(timeout=5) == "transferred"
+            await s.wait_log(lambda e: "call ended" in e.get("message", ""), timeout=5)
+
+            lines = s.log_lines(start)
+            assert lines, "nothing was logged about the call"
+            missing = [e for e in lines if e.get("call_id") != call.call_id]
+            assert not missing, f"log lines of the call without its call_id: {missing}"
+
+            def line_with(text: str) -> dict[str, Any]:
+                found = [e for e in lines if text in e["message"]]
+                assert found, f"no log line says {text!r}: {[e['message'] for e in lines]}"
+                return found[0]
+
+            for text in ("accepted with flow", "transfer: REFER to", "call ended"):
+                assert line_with(text)["call_id"] == call.call_id
+
+            s.process.send_signal(signal.SIGTERM)
+            assert await s.wait_exit(10) == 0
+            text = s.log_text()
+            for secret in (s.sim.api_key, s.sim.webhook_secret):
+                assert secret not in text
+            assert s.sim.webhook_secret.removeprefix("whsec_") not in text
+
+    asyncio.run(main())
+
+
+def test_sigterm_drains_a_live_call_then_exits_on_its_own(tmp_path):
+    async def main():
+        async with served(tmp_path, ENGINE_DRAIN_TIMEOUT="10") as s:
+            call = await s.answered()
+            s.process.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+
+            async def not_ready() -> bool:
+                return (await s.http.get(s.url + "/readyz")).status_code == 503
+
+            deadline = time.monotonic() + 5
+            while not await not_ready():
+                assert time.monotonic() < deadline, "/readyz kept answering 200 after SIGTERM"
+                await asyncio.sleep(0.02)
+            ready = await s.http.get(s.url + "/readyz")
+            assert ready.json()["draining"] is True and ready.json()["live_calls"] == 1
+            assert (await s.http.get(s.url + "/healthz")).status_code == 200
+
+            late = await s.sim.place_call(s.webhook, to=ACME)
+            assert late.status == 503
+            assert late.call.requests == []  # neither accepted nor rejected
+            assert s.process.poll() is None  # the live call holds the process up
+
+            call.model.call_tool("to_billing", {}, preamble="Sure.")
+            await call.say("Billing, please.")
+            refer = await call.wait_for_request("refer", timeout=5)
+            assert refer.status == 200
+            assert await call.wait_ended(timeout=5) == "transferred"
+
+            assert await s.wait_exit(8) == 0
+            assert time.monotonic() - signalled < 8, "exit waited for the drain timeout"
+
+    asyncio.run(main())
+
+
+def test_sigterm_with_a_call_that_never_ends_exits_after_the_drain_timeout(tmp_path):
+    async def main():
+        async with served(tmp_path, ENGINE_DRAIN_TIMEOUT="1") as s:
+            call = await s.answered()
+            s.process.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            assert await s.wait_exit(8) == 0
+            took = time.monotonic() - signalled
+            assert 0.8 <= took < 8, f"exited {took:.2f}s after SIGTERM"
+            await call.wait_until(lambda: not call.connected, timeout=3, what="sideband closed")
+            assert not call.ended or call.end_reason != "transferred"
+
+    asyncio.run(main())
