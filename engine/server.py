@@ -102,7 +102,7 @@ class Engine:
             default_country_code=self.settings.default_country_code,
         )
         self.answered = ReplayGuard(ttl_s=3600)
-        self._answering: dict[str, asyncio.Task[int]] = {}
+        self._answering: dict[str, asyncio.Future[int]] = {}
         self.calls: dict[str, asyncio.Task[None]] = {}
         self.drivers: dict[str, CallDriver] = {}
         self.finished: list[CallDriver] = []  # the last calls, for the demo and tests
@@ -208,19 +208,22 @@ class Engine:
         if self.answered.seen_before(call.call_id):
             self.metrics.count("webhooks:duplicate")
             return 200
-        task = asyncio.create_task(self._answer(call, received))
-        self._answering[call.call_id] = task
+        # Answer inline: a task would wait for a pass of the event loop before its first
+        # step, and under load that wait was most of the time from webhook to accept.
+        answer: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._answering[call.call_id] = answer
+        status = 502
         try:
-            status = await asyncio.shield(task)
+            status = await self._answer(call, received)
         finally:
-            if task.done():
-                self._answering.pop(call.call_id, None)
-        if status >= 500:
-            self.answered.forget(call.call_id)  # let OpenAI's retry try again
+            self._answering.pop(call.call_id, None)
+            if status >= 500:
+                self.answered.forget(call.call_id)  # let OpenAI's retry try again
+            answer.set_result(status)
         return status
 
     async def _answer(self, call: IncomingCall, received: float) -> int:
-        current_call_id.set(call.call_id)  # this task and the call task it starts
+        current_call_id.set(call.call_id)  # this request and the call task it starts
         log_ = logging.LoggerAdapter(log, {"call_id": call.call_id})
         dialled = call.header("To") or ""
         snapshot = self.registry.snapshot.route(dialled)

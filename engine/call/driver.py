@@ -38,7 +38,8 @@ class CallDriver:
     timeline: list[tuple[float, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._queue: asyncio.Queue[tuple[CallEvent, float]] = asyncio.Queue()
+        self._lock = asyncio.Lock()
+        self._ended = asyncio.Event()
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._log = logging.LoggerAdapter(log, {"call_id": self.call_id})
@@ -51,13 +52,8 @@ class CallDriver:
         """Drive the call until it ends. Never raises for anything the call does."""
         reader = asyncio.create_task(self._read())
         try:
-            self._queue.put_nowait((SessionStarted(), time.perf_counter()))
-            while True:
-                event, received = await self._queue.get()
-                for action in self.machine.handle(event):
-                    await self._do(action, received)
-                if isinstance(event, CallEnded):
-                    break
+            await self._feed(SessionStarted(), time.perf_counter())
+            await self._ended.wait()
         finally:
             reader.cancel()
             for handle in self._timers.values():
@@ -66,14 +62,28 @@ class CallDriver:
                 task.cancel()
             await asyncio.gather(reader, *self._tasks, return_exceptions=True)
 
+    async def _feed(self, event: CallEvent, received: float) -> None:
+        """Hand one event to the machine and carry out its actions, one event at a time.
+
+        Events are handled where they arrive (no queue to hop through): the lock keeps
+        them in order, and an uncontended lock costs no pass of the event loop.
+        """
+        async with self._lock:
+            if self._ended.is_set():
+                return
+            for action in self.machine.handle(event):
+                await self._do(action, received)
+            if isinstance(event, CallEnded):
+                self._ended.set()
+
     async def _read(self) -> None:
         reason = "the call's connection closed"
         try:
             async for event in self.platform.events():
-                self._queue.put_nowait((event, time.perf_counter()))
+                await self._feed(event, time.perf_counter())
         except Exception as exc:  # a broken socket is the end of the call, whatever broke
             reason = f"the call's connection failed: {type(exc).__name__}"
-        self._queue.put_nowait((CallEnded(reason), time.perf_counter()))
+        await self._feed(CallEnded(reason), time.perf_counter())
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
@@ -107,7 +117,7 @@ class CallDriver:
 
     def _fire(self, name: str) -> None:
         self._timers.pop(name, None)
-        self._queue.put_nowait((TimerFired(name), time.perf_counter()))
+        self._spawn(self._feed(TimerFired(name), time.perf_counter()))
 
     def _cancel_timer(self, name: str) -> None:
         handle = self._timers.pop(name, None)
@@ -132,14 +142,14 @@ class CallDriver:
             )
             event = ToolFinished(action.call_id, action.tool, output, False)
             del exc
-        self._queue.put_nowait((event, time.perf_counter()))
+        await self._feed(event, time.perf_counter())
 
     async def _refer(self, target: str) -> None:
         try:
             await self.platform.refer(target)
         except Exception as exc:
             self._log.error("transfer failed: %s", exc)
-            self._queue.put_nowait((ReferFailed(target, str(exc)), time.perf_counter()))
+            await self._feed(ReferFailed(target, str(exc)), time.perf_counter())
 
     async def _rest(self, what: str, request: Any) -> None:
         try:
