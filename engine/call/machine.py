@@ -175,7 +175,9 @@ class CallMachine:
         calls = self._calls.pop(event.response_id, [])
         actions: list[Action] = []
         if self._ending and self._ending.line_response == event.response_id:
-            if event.status != "completed":
+            if self._ending.done:
+                pass  # its audio already stopped: the transfer or hangup is under way
+            elif event.status != "completed":
                 actions += self._finish_ending()  # cut short: nothing more to wait for
             else:
                 spoken = self._said.get(event.response_id, "")
