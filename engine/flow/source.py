@@ -86,6 +86,66 @@ class _Composer(
         _CoreResolver.__init__(self)
 
 
+try:  # libyaml composes the same node graph about ten times faster than pure Python
+    from yaml._yaml import CParser as _CParser
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    _CParser = None
+
+# libyaml's composer recurses in C with no depth check (100,000 nested `[` crash the
+# process), so it only sees text whose nesting is provably shallow: every level is either a
+# `[` / `{` or part of a line's leading run of spaces and block indicators (`- `, `? `, `: `).
+_FAST_MAX_NESTING = 1_000
+# Where libyaml and PyYAML read the same text differently, the pure-Python reading counts:
+# libyaml takes `key:<tab>value` (PyYAML refuses it), counts a BOM inside the text as a
+# column, places an empty value in `{key: }` one column later and reads a lone `!` tag as
+# "" rather than null; and without a final line break the two end the last value in
+# different places. (libyaml also accepts a few malformed constructs PyYAML refuses, such
+# as `>#`; it reads them as the YAML spec's reference parser does.)
+_EMPTY_FLOW_VALUE = re.compile(r":[ \r\n\x85\u2028\u2029]*[,}\]]")
+_SEPARATORS = " \t\r\n\x85\u2028\u2029"
+
+
+def _fast_declines(text: str) -> bool:
+    if "\t" in text or "\ufeff" in text or not text.endswith("\n"):
+        return True
+    if _EMPTY_FLOW_VALUE.search(text):
+        return True
+    at = text.find("!")
+    while at != -1:  # a lone `!` tag: few `!` in a flow, and most end a sentence
+        before = text[at - 1] if at else " "
+        after = text[at + 1] if at + 1 < len(text) else " "
+        if before in _SEPARATORS + "[{," and after in _SEPARATORS + "]},":
+            return True
+        at = text.find("!", at + 1)
+    return False
+
+
+def _compose_fast(text: str) -> Node | bool | None:
+    """The root node composed by libyaml, or False: use the pure-Python composer instead.
+
+    Every problem is left to the pure-Python composer, whose messages (and marks) the
+    diagnostics are written for; the fast path only ever serves files that parse."""
+    if _CParser is None or _fast_declines(text):
+        return False
+    budget = (_FAST_MAX_NESTING - 2 - text.count("[") - text.count("{")) // 2
+    if budget < 1 or re.search(rf"^[ \t?:-]{{{budget},}}", text, re.MULTILINE):
+        return False
+    try:
+        composer = _FastComposer(text)
+        root: Node | None = composer.get_single_node()
+    except Exception:  # any YAML or encoding problem: the slow path words it
+        return False
+    return root
+
+
+if _CParser is not None:
+
+    class _FastComposer(_CParser, _CoreResolver):  # type: ignore[misc, valid-type]
+        def __init__(self, text: str) -> None:
+            _CParser.__init__(self, text)
+            _CoreResolver.__init__(self)
+
+
 class SourceError(Exception):
     """The file could not be read as YAML; carries one diagnostic for the author."""
 
@@ -189,11 +249,12 @@ class _Builder:
                 "flow file",
                 "remove the `!…` tag: flow files hold plain text, numbers, lists and mappings",
             )
-        self.doc.values.setdefault(path, _span(node))
+        self.doc.values[path] = _span(node)  # paths are unique: keys are, indices are
         if isinstance(node, ScalarNode):
-            self.doc.styles[path] = node.style
+            style = node.style or None  # libyaml writes a plain scalar's style as ""
+            self.doc.styles[path] = style
             value = _scalar(node)
-            if node.style is None and not isinstance(value, str) and value is not None:
+            if style is None and not isinstance(value, str) and value is not None:
                 self.doc.raw[path] = node.value
             return value
         if isinstance(node, SequenceNode):
@@ -230,10 +291,23 @@ def load_source(file: str, text: str) -> SourceDocument:
     doc = SourceDocument(file=file, text=text, data=None)
     if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "replace")) > MAX_FILE_BYTES:
         raise too_large(file)
+    root = _compose_fast(text)
+    if root is False:
+        root = _compose(file, text)
+    if root is None:
+        doc.data = None
+        return doc
+    assert isinstance(root, Node)
+    doc.data = _Builder(doc).build(root, (), 0)
+    return doc
+
+
+def _compose(file: str, text: str) -> Node | None:
+    """The pure-Python composer: slower, and the one whose errors the diagnostics word."""
     composer: _Composer | None = None
     try:
         composer = _Composer(text)
-        root = composer.get_single_node()
+        return composer.get_single_node()  # type: ignore[no-any-return]
     except yaml.reader.ReaderError as exc:
         # Raised before any parsing: a control character (NUL, BEL, ...) or a lone surrogate.
         line, col = _place(text, exc.position)
@@ -281,11 +355,6 @@ def load_source(file: str, text: str) -> SourceDocument:
     finally:
         if composer is not None:
             composer.dispose()
-    if root is None:
-        doc.data = None
-        return doc
-    doc.data = _Builder(doc).build(root, (), 0)
-    return doc
 
 
 def _place(text: str, index: int) -> tuple[int, int]:

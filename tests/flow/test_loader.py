@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import pathlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,9 @@ from engine.flow.source import (
     MAX_NODES,
     SourceDocument,
     SourceError,
+    _Builder,
+    _compose,
+    _compose_fast,
     load_source,
 )
 
@@ -569,3 +574,43 @@ def test_diagnostics_of_lint_point_inside_block_scalars() -> None:
     result = lint_text("f.yaml", text, env={})
     assert result.diagnostics, "an unclosed template is a mistake"
     assert all(3 <= d.line <= 6 for d in result.diagnostics)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: " + "[" * 200_000 + "]" * 200_000 + "\n",
+        "- " * 200_000 + "x\n",
+        "a:\n" + "".join(" " * (i + 1) + f"k{i}:\n" for i in range(900)),
+    ],
+    ids=["flow", "compact-block", "indented"],
+)
+def test_nesting_that_would_crash_libyaml_is_refused_in_words(tmp_path: Path, text: str) -> None:
+    # libyaml composes recursively in C; this deep it would take the process down (SIGSEGV).
+    path = tmp_path / "deep.yaml"
+    path.write_text(text)
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "lint", "--format", "json", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr[-500:]
+    assert '"rule": "yaml-too-deep"' in done.stdout
+
+
+def test_fast_and_pure_python_readings_agree_on_the_examples() -> None:
+    for example in sorted((Path(__file__).resolve().parents[2] / "flows").glob("*.yaml")):
+        text = example.read_text(encoding="utf-8")
+        fast, slow = SourceDocument("f", text, None), SourceDocument("f", text, None)
+        fast_root = _compose_fast(text)
+        assert fast_root is not False, "the examples take the fast path"
+        fast.data = _Builder(fast).build(fast_root, (), 0)
+        slow.data = _Builder(slow).build(_compose("f", text), (), 0)
+        assert (fast.data, fast.values, fast.keys, fast.styles, fast.raw) == (
+            slow.data,
+            slow.values,
+            slow.keys,
+            slow.styles,
+            slow.raw,
+        )

@@ -22,6 +22,7 @@ from engine.cli import main
 from engine.flow.diagnostics import Diagnostic, format_json, format_text
 from engine.flow.lint import lint_files, lint_text
 from engine.flow.rules import RULES
+from engine.flow.source import SourceDocument, SourceError, _Builder, _compose, _compose_fast
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "flows").glob("*.yaml"))
@@ -386,3 +387,57 @@ def test_unknown_filter_or_test_is_a_diagnostic(key: str, template: str) -> None
     [d] = lint(text)
     assert d.line == 4
     assert d.rule.startswith("template")
+
+
+# --- the libyaml fast path reads every file exactly as the pure-Python composer does --------
+
+
+def both_ways(text: str) -> tuple[object, object]:
+    """(fast, slow) outcome of composing and building ``text``; fast is None if declined."""
+    outcomes: list[object] = []
+    for fast in (True, False):
+        doc = SourceDocument("f", text, None)
+        try:
+            root = _compose_fast(text) if fast else _compose("f", text)
+            if root is False:
+                outcomes.append(None)
+                continue
+            doc.data = None if root is None else _Builder(doc).build(root, (), 0)
+        except SourceError as exc:
+            outcomes.append(("error", exc.diagnostic))
+            continue
+        outcomes.append((repr(doc.data), doc.values, doc.keys, doc.styles, doc.raw))
+    return outcomes[0], outcomes[1]
+
+
+def agree(text: str) -> None:
+    fast, slow = both_ways(text)
+    # Wherever the pure-Python composer reads a file, the fast path (when it takes the file
+    # at all) reads it identically: same data, spans, styles and raw text. libyaml accepts a
+    # few malformed constructs PyYAML refuses (`>#`, `[a\n?]`); those are not compared.
+    if fast is not None and not (isinstance(slow, tuple) and slow[0] == "error"):
+        assert fast == slow
+
+
+@BOUNDED
+@given(mutated_example())
+def test_fast_composer_agrees_on_mutated_examples(text: str) -> None:
+    agree(text)
+
+
+@BOUNDED
+@given(structures, st.sampled_from([None, False, True]))
+def test_fast_composer_agrees_on_structures(data: object, flow_style: bool | None) -> None:
+    agree(dump(data, flow_style))
+
+
+@BOUNDED
+@given(st.text(alphabet=st.sampled_from(list("ab: -\n[]{}&*!|>'\"#,?~+0.\r\u2028\x85é😀"))))
+def test_fast_composer_agrees_on_punctuation(text: str) -> None:
+    agree(text)
+
+
+def test_fast_composer_serves_the_examples() -> None:
+    for text in EXAMPLE_TEXTS:
+        fast, slow = both_ways(text)
+        assert fast is not None and fast == slow
