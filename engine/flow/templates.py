@@ -69,11 +69,13 @@ def analyze(source: str) -> TemplateInfo:
     info = TemplateInfo()
     try:
         tree = ENVIRONMENT.parse(source)
+        # Compiling (inside find_undeclared_variables) is what finds an unknown filter or
+        # test (`| uper`), so it belongs in the same try.
+        undeclared = meta.find_undeclared_variables(tree) - set(ENVIRONMENT.globals)
     except TemplateSyntaxError as exc:
         info.syntax_error = exc.message or "syntax error"
         info.syntax_lineno = exc.lineno or 1
         return info
-    undeclared = meta.find_undeclared_variables(tree) - set(ENVIRONMENT.globals)
     first_line: dict[str, int] = {}
     for name_node in tree.find_all(nodes.Name):
         first_line.setdefault(name_node.name, name_node.lineno)

@@ -12,7 +12,6 @@ import io
 import tempfile
 from pathlib import Path
 
-import jinja2
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -370,12 +369,6 @@ def test_several_mutated_files_linted_together(texts: list[str]) -> None:
         assert code in (0, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=jinja2.TemplateAssertionError,
-    reason="engine/flow/templates.py analyze(): meta.find_undeclared_variables raises "
-    "TemplateAssertionError for an unknown filter or test, outside the try around parse",
-)
 @pytest.mark.parametrize(
     "template", ["{{ caller.number | uper }}", "{{ caller.number is nosuchtest }}"]
 )

@@ -100,13 +100,24 @@ def number_format(ctx: LintContext) -> Iterator[Diagnostic]:
     for index, number in enumerate(ctx.flow.numbers):
         if number == "*" or is_e164(number):
             continue
+        shown = number.replace("\n", "\\n")  # a `|` block keeps its line break
         yield ctx.diagnostic(
             "number-format",
             ("numbers", index),
-            f'"{number}" is not a phone number in E.164 form: a "+", the country code, then '
+            f'"{shown}" is not a phone number in E.164 form: a "+", the country code, then '
             'the number, digits only, such as "+18005551212" (or "*" for any number)',
             hint=_number_hint(number),
         )
+    for name in ctx.flow.vars:
+        raw = ctx.doc.raw.get(("vars", name), "")
+        if raw.startswith("+") and raw[1:].isdigit():
+            # YAML reads an unquoted +1800… as a number: the "+" is lost on the way.
+            yield ctx.diagnostic(
+                "number-format",
+                ("vars", name),
+                f"{raw} is read as a number, so it loses its \"+\" and cannot be dialled",
+                hint=f'write phone numbers in quotes: "{raw}"',
+            )
 
 
 def _caller_picks_host(target: str) -> bool:

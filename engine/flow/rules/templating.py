@@ -10,7 +10,14 @@ from typing import Any
 from ..diagnostics import Diagnostic, Severity, Span
 from ..model import Flow, Tool
 from ..source import DataPath
-from ..templates import CALL_NAMES, KNOWN_ATTRIBUTES, TOOL_NAMES, analyze, has_template
+from ..templates import (
+    CALL_NAMES,
+    ENVIRONMENT,
+    KNOWN_ATTRIBUTES,
+    TOOL_NAMES,
+    analyze,
+    has_template,
+)
 from ..validate import did_you_mean
 from .base import LintContext, rule
 
@@ -127,6 +134,15 @@ _GENERIC_HINT = "templates look like {{ caller.number }}; check the braces and q
 
 def plain_syntax_error(jinja: str) -> tuple[str, str]:
     """Jinja's syntax error, said in words a flow author knows, with a likely fix."""
+    missing = re.match(r"No (filter|test) named '(\w+)'", jinja)
+    if missing:
+        kind, name = missing.groups()
+        known = ENVIRONMENT.filters if kind == "filter" else ENVIRONMENT.tests
+        guess = did_you_mean(name, known)
+        return (
+            f'there is no template {kind} "{name}"',
+            f'did you mean "{guess}"?' if guess else f"see the Jinja2 list of {kind}s",
+        )
     block = re.search(r"innermost block that needs to be closed is '(\w+)'", jinja)
     unknown = re.search(r"Encountered unknown tag '(\w+)'", jinja)
     if block and jinja.startswith("Unexpected end of template"):
