@@ -115,7 +115,7 @@ def number_format(ctx: LintContext) -> Iterator[Diagnostic]:
             yield ctx.diagnostic(
                 "number-format",
                 ("vars", name),
-                f"{raw} is read as a number, so it loses its \"+\" and cannot be dialled",
+                f'{raw} is read as a number, so it loses its "+" and cannot be dialled',
                 hint=f'write phone numbers in quotes: "{raw}"',
             )
 
