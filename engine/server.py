@@ -30,6 +30,7 @@ from .call.platform import Platform
 from .call.session import SessionSpec, session_for
 from .call.tools import HttpToolRunner
 from .flow.diagnostics import format_text
+from .flow.lint import is_flow_file
 from .flow.registry import FlowSnapshot, Registry
 from .flow.templates import TemplateError
 from .logs import current_call_id
@@ -157,7 +158,7 @@ class Engine:
             return {
                 str(p): (p.stat().st_mtime, p.stat().st_size)
                 for p in self.registry.folder.rglob("*")
-                if p.suffix in (".yaml", ".yml") and p.is_file()
+                if is_flow_file(p)
             }
         except OSError:
             return None

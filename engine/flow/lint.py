@@ -14,9 +14,26 @@ from .rules import LintContext, run_rules
 from .source import MAX_FILE_BYTES, SourceDocument, SourceError, load_source, too_large
 from .validate import validate_document
 
-__all__ = ["FileResult", "LintReport", "collect_files", "lint_files", "lint_text"]
+__all__ = [
+    "FileResult",
+    "LintReport",
+    "collect_files",
+    "is_flow_file",
+    "lint_files",
+    "lint_text",
+]
 
 FLOW_SUFFIXES = (".yaml", ".yml")
+# Scenario files (`engine test`) sit beside the flows they test; they are not flows.
+SCENARIO_SUFFIXES = (".test.yaml", ".test.yml")
+
+
+def is_flow_file(path: Path) -> bool:
+    return (
+        path.suffix in FLOW_SUFFIXES
+        and not path.name.endswith(SCENARIO_SUFFIXES)
+        and path.is_file()
+    )
 
 
 @dataclass
@@ -101,9 +118,7 @@ def collect_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.extend(
-                sorted(p for p in path.rglob("*") if p.suffix in FLOW_SUFFIXES and p.is_file())
-            )
+            found.extend(sorted(p for p in path.rglob("*") if is_flow_file(p)))
         elif path.is_file():
             found.append(path)
         else:
