@@ -23,16 +23,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from .call.context import build_context
+from .call.answer import SIP_NOT_FOUND, SIP_TEMPORARILY_UNAVAILABLE, Refusal, decide
 from .call.driver import CallDriver
 from .call.machine import CallMachine
 from .call.platform import Platform
-from .call.session import SessionSpec, session_for
+from .call.session import SessionSpec
 from .call.tools import HttpToolRunner
 from .flow.diagnostics import format_text
 from .flow.lint import is_flow_file
 from .flow.registry import FlowSnapshot, Registry
-from .flow.templates import TemplateError
 from .logs import current_call_id
 from .metrics import Metrics
 from .openai import (
@@ -54,8 +53,6 @@ ACCEPT_ATTEMPTS = 3
 ACCEPT_BACKOFF_S = (0.2, 0.5)
 # OpenAI wants the webhook answered within seconds; accept and its retries fit in this.
 ACCEPT_BUDGET_S = 4.0
-SIP_NOT_FOUND = 404
-SIP_TEMPORARILY_UNAVAILABLE = 480
 
 
 @dataclass(frozen=True)
@@ -226,29 +223,20 @@ class Engine:
     async def _answer(self, call: IncomingCall, received: float) -> int:
         current_call_id.set(call.call_id)  # this request and the call task it starts
         log_ = logging.LoggerAdapter(log, {"call_id": call.call_id})
-        dialled = call.header("To") or ""
-        snapshot = self.registry.snapshot.route(dialled)
-        if snapshot is None:
-            log_.info("no flow answers %r: rejecting with SIP 404", dialled)
-            self.metrics.count("calls:rejected_unknown_number")
-            return await self._reject(call, SIP_NOT_FOUND, received)
-        context = build_context(
+        decision = decide(
             call_id=call.call_id,
-            flow=snapshot.flow,
-            caller=call.header("P-Asserted-Identity") or call.header("From"),
-            dialled=dialled,
-            headers=call.sip_headers,
-            contact=call.header("Contact"),
+            sip_headers=call.sip_headers,
+            snapshot=self.registry.snapshot,
             env=self.environ,
             now=datetime.now(UTC),
-            default_country_code=self.settings.default_country_code,
         )
-        try:
-            session = session_for(snapshot.flow, context)
-        except TemplateError as exc:
-            log_.error("flow %s: instructions failed to render (%s)", snapshot.path, exc)
-            self.metrics.count("calls:rejected_template")
-            return await self._reject(call, SIP_TEMPORARILY_UNAVAILABLE, received)
+        if isinstance(decision, Refusal):
+            kind = "unknown_number" if decision.sip_status == SIP_NOT_FOUND else "template"
+            level = logging.INFO if decision.sip_status == SIP_NOT_FOUND else logging.ERROR
+            log_.log(level, "%s: rejecting with SIP %d", decision.reason, decision.sip_status)
+            self.metrics.count(f"calls:rejected_{kind}")
+            return await self._reject(call, decision.sip_status, received)
+        snapshot, session, context = decision.flow, decision.session, decision.context
         self.metrics.observe("webhook_to_accept", time.perf_counter() - received)
         outcome = await self._accept(call, session, log_)
         if outcome is not None:
