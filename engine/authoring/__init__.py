@@ -1,0 +1,1 @@
+"""Tools for flow authors: scenarios, diagrams, scaffolding."""
