@@ -1,8 +1,10 @@
-"""One record for every problem a flow author can make, and the two ways we print it.
+"""One record for every problem a flow author can make, and the ways we print it.
 
 The text format follows actionlint: ``file:line:col: message [rule]``, then the source line
 with a ``^~~~`` mark under the offending value, so a person can find and fix the mistake
-without knowing anything about YAML parsers or pydantic.
+without knowing anything about YAML parsers or pydantic. The JSON format is for programs; the
+GitHub format is GitHub Actions workflow commands, which put each problem on the line of the
+pull request's diff.
 """
 
 from __future__ import annotations
@@ -12,7 +14,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
-__all__ = ["Diagnostic", "Severity", "Span", "format_json", "format_text", "summary_line"]
+__all__ = [
+    "Diagnostic",
+    "Severity",
+    "Span",
+    "format_github",
+    "format_json",
+    "format_text",
+    "summary_line",
+]
 
 
 class Severity(StrEnum):
@@ -116,3 +126,35 @@ def summary_line(diagnostics: Iterable[Diagnostic], files: int) -> str:
 
 def format_json(diagnostics: Sequence[Diagnostic]) -> str:
     return json.dumps([asdict(d) for d in diagnostics], indent=2, ensure_ascii=False)
+
+
+def _escape_data(text: str) -> str:
+    # GitHub's rules for a workflow command's message (actions/toolkit `escapeData`).
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    # A property value also may not hold the `:` and `,` that end it (`escapeProperty`).
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def format_github(diagnostics: Sequence[Diagnostic]) -> str:
+    """Render diagnostics as GitHub Actions workflow commands, one line each.
+
+    ``::error file=flows/a.yaml,line=3,col=5,endLine=3,endColumn=9,title=unknown-state::…``
+    (``::warning`` for a warning). GitHub shows each one as an annotation on that line of the
+    pull request. The hint follows the message, as "(hint: …)".
+    """
+    out: list[str] = []
+    for d in diagnostics:
+        command = "warning" if d.severity is Severity.WARNING else "error"
+        props = [("file", d.file), ("line", str(d.line)), ("col", str(d.col))]
+        if d.end_line is not None:
+            props.append(("endLine", str(d.end_line)))
+        if d.end_col is not None:
+            props.append(("endColumn", str(d.end_col)))
+        props.append(("title", d.rule))
+        message = f"{d.message} (hint: {d.hint})" if d.hint else d.message
+        joined = ",".join(f"{key}={_escape_property(value)}" for key, value in props)
+        out.append(f"::{command} {joined}::{_escape_data(message)}")
+    return "\n".join(out)
