@@ -18,12 +18,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..flow.diagnostics import Diagnostic, format_text
+from ..flow.diagnostics import Diagnostic, Span, format_text
 from ..flow.lint import SCENARIO_SUFFIXES, lint_text, read_file
 from ..flow.registry import Registry, Snapshot
 from ..flow.source import SourceError
 from .scenario_expect import check
-from .scenario_format import Scenario, ScenarioFile, Where, check_against_flow, parse_scenarios
+from .scenario_format import Scenario, ScenarioFile, check_against_flow, parse_scenarios
 from .scenario_play import Failure, play
 
 __all__ = [
@@ -34,6 +34,8 @@ __all__ = [
     "Outcome",
     "add_arguments",
     "collect_scenario_files",
+    "is_scenario_file",
+    "main",
     "run",
     "run_file",
 ]
@@ -120,8 +122,6 @@ def run_file(path: Path, registries: _Registries | None = None) -> FileOutcome:
         return FileOutcome(name, exc.text, [exc.diagnostic], [])
     except OSError as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
-        from ..flow.diagnostics import Span
-
         problem = Diagnostic.at(name, Span(1, 1, 1, 2), "scenario", f"cannot read: {reason}")
         return FileOutcome(name, "", [problem], [])
     parsed = parse_scenarios(name, text)
@@ -335,6 +335,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-__all__ += ["Where", "is_scenario_file", "main"]

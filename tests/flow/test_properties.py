@@ -19,12 +19,12 @@ from hypothesis import strategies as st
 
 from engine.cli import main
 from engine.flow.diagnostics import Diagnostic, format_json, format_text
-from engine.flow.lint import lint_files, lint_text
+from engine.flow.lint import is_flow_file, lint_files, lint_text
 from engine.flow.rules import RULES
 from engine.flow.source import SourceDocument, SourceError, _Builder, _compose, _compose_fast
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted((ROOT / "flows").glob("*.yaml"))
+EXAMPLES = sorted(p for p in (ROOT / "flows").glob("*.yaml") if is_flow_file(p))
 EXAMPLE_TEXTS = [p.read_text(encoding="utf-8") for p in EXAMPLES]
 
 BOUNDED = settings(

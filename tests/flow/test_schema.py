@@ -15,12 +15,13 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from engine.cli import main
+from engine.flow.lint import is_flow_file
 from engine.flow.schema import flow_schema, flow_schema_text
 from engine.flow.source import load_source
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_FILE = ROOT / "schemas" / "flow.schema.json"
-EXAMPLES = sorted((ROOT / "flows").glob("*.y*ml"))
+EXAMPLES = sorted(p for p in (ROOT / "flows").glob("*.y*ml") if is_flow_file(p))
 MODELINE = "# yaml-language-server: $schema=../schemas/flow.schema.json"
 
 
