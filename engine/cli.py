@@ -12,7 +12,7 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 
 def _lint(args: argparse.Namespace) -> int:
-    from .flow.diagnostics import format_json, format_text, summary_line
+    from .flow.diagnostics import format_github, format_json, format_text, summary_line
     from .flow.lint import collect_files, lint_files
 
     files, missing = collect_files(args.paths)
@@ -27,6 +27,10 @@ def _lint(args: argparse.Namespace) -> int:
     diagnostics = report.diagnostics
     if args.format == "json":
         print(format_json(diagnostics))
+    elif args.format == "github":
+        if diagnostics:
+            print(format_github(diagnostics))
+        print(summary_line(diagnostics, len(files)))
     else:
         if diagnostics:
             print(format_text(diagnostics, report.sources))
@@ -88,7 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check flow files. Exit 0: clean; 1: problems found; 2: usage error.",
     )
     lint.add_argument("paths", nargs="+", metavar="PATH", help="flow files or folders")
-    lint.add_argument("--format", choices=("text", "json"), default="text")
+    lint.add_argument(
+        "--format",
+        choices=("text", "json", "github"),
+        default="text",
+        help="github: GitHub Actions workflow annotations",
+    )
     lint.add_argument("--strict", action="store_true", help="warnings fail the exit code too")
     lint.set_defaults(run=_lint)
 
@@ -107,6 +116,29 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-format", choices=("text", "json"), default="text")
     serve.set_defaults(run=_serve)
+
+    from .authoring import graph, scaffold, scenarios
+
+    test = commands.add_parser(
+        "test",
+        help="run the scenarios (*.test.yaml) beside the flows, with no phone and no network",
+        description="Exit 0: every scenario passed; 1: a scenario failed or a scenario file "
+        "has a mistake; 2: usage error.",
+    )
+    scenarios.add_arguments(test)
+    test.set_defaults(run=scenarios.run)
+
+    graph_cmd = commands.add_parser(
+        "graph", help="print a flow as a Mermaid (or DOT) diagram of its states and tools"
+    )
+    graph.add_arguments(graph_cmd)
+    graph_cmd.set_defaults(run=graph.run)
+
+    new = commands.add_parser(
+        "new", help="write a new flow and its scenarios, ready to edit (lints clean)"
+    )
+    scaffold.add_arguments(new)
+    new.set_defaults(run=scaffold.run)
 
     demo = commands.add_parser(
         "demo", help="place one scripted call through the built-in OpenAI simulator"

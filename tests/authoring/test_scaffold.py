@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import io
 import re
 import shlex
@@ -12,13 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.authoring import graph, scaffold
-from engine.cli import build_parser
+from engine.authoring import scaffold
 from engine.cli import main as cli_main
 from engine.flow.lint import collect_files, lint_files
 
 ROOT = Path(__file__).resolve().parents[2]
-HAVE_RUNNER = importlib.util.find_spec("engine.authoring.scenarios") is not None
 
 
 def _call(module, argv: list[str]) -> tuple[int, str, str]:  # type: ignore[no-untyped-def]
@@ -122,7 +119,6 @@ def test_without_a_schema_it_says_how_to_make_one() -> None:
     assert code == 0 and "engine schema > schemas/flow.schema.json" in out
 
 
-@pytest.mark.skipif(not HAVE_RUNNER, reason="engine test (engine.authoring.scenarios) not here")
 def test_the_scaffolded_scenarios_pass(tmp_path: Path) -> None:
     from engine.authoring import scenarios
 
@@ -147,29 +143,11 @@ def _doc_commands() -> list[str]:
     return commands
 
 
-def _wired() -> set[str]:
-    parser = build_parser()
-    for action in parser._subparsers._group_actions:  # type: ignore[union-attr]
-        return set(action.choices)
-    return set()
-
-
 def _engine(argv: list[str]) -> tuple[int, str]:
-    name, rest = argv[0], argv[1:]
     out = io.StringIO()
-    if name in _wired():
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-            code = cli_main(argv)
-        return code, out.getvalue()
-    modules = {"new": scaffold, "graph": graph}
-    if HAVE_RUNNER:
-        from engine.authoring import scenarios
-
-        modules["test"] = scenarios
-    if name not in modules:
-        pytest.skip(f"engine {name} is not available yet")
-    code, stdout, _ = _call(modules[name], rest)
-    return code, stdout
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        code = cli_main(argv)
+    return code, out.getvalue()
 
 
 def test_docs_authoring_md_from_an_empty_folder(tmp_path: Path) -> None:
@@ -186,15 +164,13 @@ def test_docs_authoring_md_from_an_empty_folder(tmp_path: Path) -> None:
                     (tmp_path / folder).mkdir(parents=True, exist_ok=True)
             continue
         assert argv[0] == "engine", command
-        if argv[1] == "test" and not HAVE_RUNNER:
-            continue
         code, out = _engine(argv[1:])
         assert code == 0, f"{command}: exit {code}\n{out}"
         if target:
             (tmp_path / target).write_text(out, encoding="utf-8")
         ran.append(argv[1])
     assert ran[:3] == ["schema", "new", "lint"]
-    assert "graph" in ran
+    assert {"graph", "test"} <= set(ran)
     assert (tmp_path / "schemas" / "flow.schema.json").stat().st_size > 1000
     files, _ = collect_files([tmp_path / "flows"])
     assert [f.name for f in files] == ["support.yaml"]
