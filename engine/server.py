@@ -295,7 +295,6 @@ class Engine:
         self, call_id: str, snapshot: FlowSnapshot, context: dict[str, Any]
     ) -> None:
         log_ = logging.LoggerAdapter(log, {"call_id": call_id})
-        self.metrics.gauges["calls_active"] = len(self.calls) + 1
         machine = CallMachine(snapshot.flow, context)
         try:
             async with self.platform.connect(call_id) as platform:
@@ -313,7 +312,6 @@ class Engine:
             if driver is not None:
                 self.finished = [*self.finished[-99:], driver]
             self.metrics.count("calls:ended")
-            self.metrics.gauges["calls_active"] = max(len(self.calls) - 1, 0)
             log_.info("call ended after %d event(s)", len(machine.events))
 
     def _latency(self, kind: str, seconds: float) -> None:

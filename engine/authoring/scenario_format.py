@@ -22,7 +22,7 @@ from ..flow.diagnostics import Diagnostic, Span
 from ..flow.model import Flow
 from ..flow.numbers import normalize_number
 from ..flow.source import DataPath, SourceDocument, SourceError, load_source
-from ..flow.validate import did_you_mean
+from ..flow.validate import did_you_mean, kind_of
 
 __all__ = [
     "RULE",
@@ -192,13 +192,13 @@ class _Reader:
         if raw is not None and isinstance(value, int | float) and not isinstance(value, bool):
             self.err(path, f'{what} must be text: write "{raw}" in quotes', f'{what}: "{raw}"')
             return None
-        self.err(path, f"{what} must be text, not {_kind(value)}")
+        self.err(path, f"{what} must be text, not {kind_of(value)}")
         return None
 
     def flag(self, path: DataPath, value: Any, what: str) -> bool | None:
         if isinstance(value, bool):
             return value
-        self.err(path, f"{what} must be true or false, not {_kind(value)}")
+        self.err(path, f"{what} must be true or false, not {kind_of(value)}")
         return None
 
     def listing(self, path: DataPath, value: Any, what: str) -> list[Any] | None:
@@ -206,20 +206,6 @@ class _Reader:
             return value
         self.err(path, f"{what} must be a list (`- item` lines, or `[a, b]`)")
         return None
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "empty"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, list):
-        return "a list"
-    return "a mapping"
 
 
 def parse_scenarios(path: str, text: str) -> ScenarioFile:
@@ -315,7 +301,7 @@ def _env(reader: _Reader, path: DataPath, value: Any) -> dict[str, str] | None:
     env: dict[str, str] = {}
     for name, item in value.items():
         if isinstance(item, bool) or not isinstance(item, str | int | float):
-            reader.err((*path, name), f"the value of env {name} must be text, not {_kind(item)}")
+            reader.err((*path, name), f"the value of env {name} must be text, not {kind_of(item)}")
             continue
         env[name] = item if isinstance(item, str) else reader.doc.raw.get((*path, name), str(item))
     return env

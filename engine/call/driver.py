@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .actions import Action, CancelTimer, Hangup, Refer, RunHttpTool, StartTimer
@@ -35,7 +35,6 @@ class CallDriver:
     platform: CallPlatform
     tools: ToolRunner
     on_latency: Callable[[str, float], None] | None = None  # (action kind, seconds)
-    timeline: list[tuple[float, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._lock = asyncio.Lock()
@@ -45,7 +44,6 @@ class CallDriver:
         self._log = logging.LoggerAdapter(log, {"call_id": self.call_id})
 
     def note(self, what: str) -> None:
-        self.timeline.append((time.monotonic(), what))
         self._log.info(what)
 
     async def run(self) -> None:

@@ -18,7 +18,7 @@ from .diagnostics import Diagnostic
 from .model import Flow
 from .source import DataPath, SourceDocument
 
-__all__ = ["did_you_mean", "validate_document"]
+__all__ = ["did_you_mean", "kind_of", "validate_document"]
 
 _KIND = {
     "string": "text",
@@ -60,7 +60,8 @@ def describe(value: Any, raw: str | None = None) -> str:
     return str(value)
 
 
-def _kind_of(value: Any) -> str:
+def kind_of(value: Any) -> str:
+    """A value's kind in a flow author's words: text, a number, a list…"""
     if isinstance(value, bool):
         return "true/false"
     if isinstance(value, int | float):
@@ -207,14 +208,14 @@ def _message(doc: SourceDocument, path: DataPath, error: Any) -> tuple[str, str 
     ):
         if kind == suffix:
             wanted = _KIND[expected_kind]
-            message = f"`{label}` must be {wanted}, but it is {_kind_of(value)}"
+            message = f"`{label}` must be {wanted}, but it is {kind_of(value)}"
             if value is not None and not isinstance(value, dict | list):
                 message = (
-                    f"`{label}` must be {wanted}, but {describe(value, raw)} is {_kind_of(value)}"
+                    f"`{label}` must be {wanted}, but {describe(value, raw)} is {kind_of(value)}"
                 )
             if path[:1] == ("vars",) and len(path) == 2:
                 wanted = "text, a number or true/false"
-                message = f"`{label}` must be {wanted}, but it is {_kind_of(value)}"
+                message = f"`{label}` must be {wanted}, but it is {kind_of(value)}"
             hint = None
             if expected_kind == "string" and raw is not None:
                 hint = f'write it in quotes: "{raw}"'
@@ -257,7 +258,7 @@ def _message(doc: SourceDocument, path: DataPath, error: Any) -> tuple[str, str 
         )
 
     if kind == "union_type" or kind.endswith("_type"):
-        return f"`{label}` cannot be {describe(value, raw)} ({_kind_of(value)})", None, False
+        return f"`{label}` cannot be {describe(value, raw)} ({kind_of(value)})", None, False
 
     return f"`{label}`: {error['msg']}", None, False
 
@@ -277,7 +278,7 @@ def _missing_hint(path: DataPath) -> str | None:
 def validate_document(doc: SourceDocument) -> tuple[Flow | None, list[Diagnostic]]:
     """Check a parsed document against the flow model."""
     if not isinstance(doc.data, dict):
-        what = "empty" if doc.data is None else _kind_of(doc.data)
+        what = "empty" if doc.data is None else kind_of(doc.data)
         hint = "start from an example in flows/: a flow file begins with `name:`"
         if isinstance(doc.data, list) and doc.data and isinstance(doc.data[0], dict):
             hint = (
