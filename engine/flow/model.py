@@ -16,16 +16,28 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "CARRIERS",
     "DEFAULT_MODEL",
     "DEFAULT_VOICE",
+    "DTMF_KEYS",
     "E164_PATTERN",
     "HTTP_METHODS",
     "PARAMETER_TYPES",
+    "CallerRule",
+    "Collect",
+    "Filler",
     "Flow",
+    "Hours",
     "HttpRequest",
+    "Limits",
+    "Lines",
+    "Outcome",
     "Parameter",
+    "Silence",
     "State",
+    "Step",
     "Tool",
+    "Trunk",
 ]
 
 DEFAULT_MODEL = "gpt-realtime-2.1"
@@ -34,6 +46,13 @@ E164_PATTERN = r"^\+[1-9][0-9]{1,14}$"
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 PARAMETER_TYPES = ("string", "number", "integer", "boolean")
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+# The keys a phone sends (RFC 4733 events), as OpenAI reports them in
+# input_audio_buffer.dtmf_event_received.
+DTMF_KEYS = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#", "A", "B", "C", "D")
+CARRIERS = ("bandwidth", "wavix", "twilio", "telnyx", "custom")
+# OpenAI ends a Realtime session after 60 minutes; the engine's own limit must come first.
+DEFAULT_CALL_MINUTES = 55.0
+MAX_CALL_MINUTES = 59.0
 
 Template = Annotated[str, Field(json_schema_extra={"x-template": "jinja2"})]
 
@@ -98,6 +117,41 @@ class HttpRequest(_FlowModel):
     )
 
 
+class Step(_FlowModel):
+    """Something the engine does by itself: a rung of a silence ladder, a fallback, what
+    happens when keyed digits time out. It runs in order: `say` or `instructions`, then
+    `tool`, then `goto`, then `hangup`."""
+
+    say: Template | None = Field(
+        None, description="A line the agent speaks, word for word (Jinja2)."
+    )
+    instructions: Template | None = Field(
+        None,
+        description="Tell the model what to say and let it choose the words, e.g. "
+        '"Ask again in simpler words." (Jinja2).',
+    )
+    tool: str | None = Field(
+        None,
+        description="Run this tool as if the model had called it. It must need no parameters.",
+    )
+    goto: str | None = Field(None, description="Move the call to this state.")
+    hangup: bool = Field(False, description="End the call after the line has been heard.")
+
+
+class Filler(_FlowModel):
+    """A line spoken when the tool's service is slow to answer."""
+
+    say: Template = Field(
+        description='What the agent says while waiting, e.g. "One moment while I look that up."'
+    )
+    after: float = Field(
+        2.0,
+        gt=0,
+        le=30,
+        description="Seconds to wait for the service before the line is spoken (default 2).",
+    )
+
+
 class Tool(_FlowModel):
     """Something the model may do. Steps run in order: say, http, goto, transfer or hangup."""
 
@@ -116,13 +170,90 @@ class Tool(_FlowModel):
     goto: str | None = Field(
         None, description="Move the call to this state: its instructions and tools."
     )
-    transfer: Template | None = Field(
+    transfer: Template | Annotated[list[Template], Field(min_length=1)] | None = Field(
         None,
         description="Transfer the call (SIP REFER) to a `sip:` or `tel:` URI or an E.164 "
-        "number (Jinja2). The `say` line is heard first.",
+        "number (Jinja2). The `say` line is heard first. A list is tried in order: when a "
+        "transfer does not take, the caller is told and the next one is tried.",
     )
     hangup: bool = Field(
         False, description="End the call after the other steps (the `say` line is heard first)."
+    )
+    fallback: Step | None = Field(
+        None,
+        description="What happens when every transfer target has failed. Default: the caller "
+        "hears `lines.transfer_failed` and the call goes on in the same state.",
+    )
+    filler: Filler | None = Field(
+        None,
+        description="A line the agent speaks if the `http` service has not answered within "
+        "`after` seconds.",
+    )
+
+    @property
+    def transfer_targets(self) -> list[str]:
+        """The transfer targets in the order they are tried (empty: the tool does not transfer)."""
+        if self.transfer is None:
+            return []
+        return [self.transfer] if isinstance(self.transfer, str) else list(self.transfer)
+
+
+Keypad = Annotated[
+    dict[str, str],
+    Field(json_schema_extra={"propertyNames": {"enum": list(DTMF_KEYS)}}),
+]
+
+
+class Collect(_FlowModel):
+    """Digits the caller keys in while the call is in this state (a PIN, an account number)."""
+
+    save_as: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = Field(
+        description="The name the digits are kept under; templates read `{{ saved.NAME }}`."
+    )
+    digits: int = Field(ge=1, le=32, description="How many digits to collect (at most).")
+    min_digits: int | None = Field(
+        None,
+        ge=1,
+        le=32,
+        description="The fewest digits accepted when the caller presses the finish key or "
+        "stops; default: `digits`.",
+    )
+    finish_key: Literal["#", "*"] | None = Field(
+        "#",
+        description='The key that ends the entry early: "#" (default) or "*"; `null` for none.',
+    )
+    timeout: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        description="Seconds to wait for the next key before the entry ends (default 5).",
+    )
+    then: str | None = Field(
+        None,
+        description="A tool to run once the digits are in (it reads `{{ saved.NAME }}`). "
+        "Without it the model is told the digits and carries on.",
+    )
+    on_timeout: Step | None = Field(
+        None,
+        description="What happens when the caller stops before keying enough digits. "
+        "Default: the model is told and asks again.",
+    )
+
+
+class Silence(_FlowModel):
+    """What happens when the caller says nothing: one step for each silence in a row."""
+
+    after: float = Field(
+        8.0,
+        ge=5,
+        le=30,
+        description="Seconds of silence, after the agent stops speaking, that count as one "
+        "silence (5 to 30; default 8).",
+    )
+    steps: list[Step] = Field(
+        min_length=1,
+        description="The first silence runs the first step, the second the second, and so "
+        "on; the last step repeats. Speaking or pressing a key starts again from the top.",
     )
 
 
@@ -134,6 +265,159 @@ class State(_FlowModel):
     )
     tools: list[str] = Field(
         default_factory=list, description="The tools the model may call in this state."
+    )
+    keypad: Keypad = Field(
+        default_factory=dict,
+        description='Keys the caller may press and the tool each runs, e.g. `"1": to_billing`. '
+        "They add to (and for the same key replace) the flow's `keypad`.",
+    )
+    collect: Collect | None = Field(
+        None, description="Collect digits keyed in while the call is in this state."
+    )
+    silence: Silence | None = Field(
+        None,
+        description="What happens when the caller stays silent in this state; "
+        "default: the flow's `silence`.",
+    )
+
+
+class Outcome(_FlowModel):
+    """What happens to a call that is not answered the usual way. Choose one of `reject`,
+    `say`, `flow` or `transfer` (`say` may come with `transfer`)."""
+
+    reject: int | None = Field(
+        None,
+        ge=400,
+        le=699,
+        description="Refuse the call with this SIP status, e.g. 480 (unavailable), 486 "
+        "(busy) or 603 (decline). The caller is never answered.",
+    )
+    say: Template | None = Field(
+        None,
+        description="Answer, speak this line, then hang up (or transfer, with `transfer`).",
+    )
+    flow: str | None = Field(
+        None,
+        description="Hand the call to another flow: its file name in the same folder, "
+        "without `.yaml`.",
+    )
+    transfer: Template | None = Field(
+        None,
+        description="Answer and transfer the call (SIP REFER), after the `say` line if any.",
+    )
+
+
+class Hours(_FlowModel):
+    """When the line is open. Outside these hours `when_closed` decides, before the call is
+    answered."""
+
+    open: dict[str, str | Annotated[list[str], Field(min_length=1)]] = Field(
+        description='Opening times by day, e.g. `mon-fri: "09:00-17:30"` or '
+        '`sat: ["10:00-12:00", "13:00-16:00"]`. Days: mon tue wed thu fri sat sun, '
+        "or a range such as mon-fri. Days not listed are closed.",
+    )
+    closed_dates: list[str] = Field(
+        default_factory=list,
+        description='Days the line is closed: "2026-12-24" once, or "12-25" every year.',
+    )
+    when_closed: Outcome = Field(description="What happens to calls while the line is closed.")
+
+
+class CallerRule(Outcome):
+    """A rule on who is calling, checked before the call is answered (first match wins)."""
+
+    numbers: list[str] = Field(
+        default_factory=list,
+        description='Caller numbers in E.164; a trailing "*" matches a prefix, e.g. "+1900*".',
+    )
+    anonymous: bool = Field(False, description="Match callers who withhold their number.")
+
+
+class Trunk(_FlowModel):
+    """How transfers reach your carrier: which URI a bare number becomes."""
+
+    carrier: Literal["bandwidth", "wavix", "twilio", "telnyx", "custom"] | None = Field(
+        None,
+        description="bandwidth, wavix, twilio, telnyx or custom. Without it a bare number is "
+        "sent as `tel:+NUMBER`.",
+    )
+    region: str | None = Field(
+        None,
+        description='Wavix only: the gateway region of `sip:NUMBER@REGION.wavix.net`, e.g. "us".',
+    )
+    domain: str | None = Field(
+        None,
+        description="Twilio: your trunk's termination domain (`NAME.pstn.twilio.com`). Telnyx: "
+        "the SIP domain (default `sip.telnyx.com`).",
+    )
+    uri: Template | None = Field(
+        None,
+        description='custom only: the URI for a number (Jinja2), e.g. "sip:{{ number }}@pbx.example.com".',
+    )
+    transfer_wait: float = Field(
+        10.0,
+        gt=0,
+        le=120,
+        description="Seconds to wait, after a transfer is sent, for the call to leave; if it "
+        "is still here the transfer did not take (default 10).",
+    )
+
+
+class Lines(_FlowModel):
+    """What the engine itself says, in the flow's language."""
+
+    transfer_retry: Template = Field(
+        "I'm sorry, that line isn't answering. Let me try another.",
+        description="Said before the next transfer target is tried.",
+    )
+    transfer_failed: Template = Field(
+        "I'm sorry, I couldn't transfer your call just now. Is there anything else I can "
+        "help you with?",
+        description="Said when no transfer target took and the tool has no `fallback`.",
+    )
+    time_warning: Template = Field(
+        "Just so you know, we'll need to wrap up this call in about a minute.",
+        description="Said `limits.warn_minutes` before the call's time limit.",
+    )
+    time_up: Template = Field(
+        "I'm sorry, we've reached the time limit for this call. Thank you for calling. Goodbye.",
+        description="Said at the call's time limit, before it ends.",
+    )
+    tools_failing: Template = Field(
+        "I'm sorry, our systems aren't responding right now. Please call back later. Goodbye.",
+        description="Said when a tool limit is reached and `limits.fallback` is not set, "
+        "before the call ends.",
+    )
+
+
+class Limits(_FlowModel):
+    """Caps that keep a call from running away."""
+
+    call_minutes: float = Field(
+        DEFAULT_CALL_MINUTES,
+        gt=0,
+        le=MAX_CALL_MINUTES,
+        description="The longest a call may last, in minutes (default 55; OpenAI ends "
+        "sessions at 60). At the limit the caller hears `lines.time_up` and the call ends.",
+    )
+    warn_minutes: float = Field(
+        1.0,
+        ge=0,
+        description="How long before the limit the caller hears `lines.time_warning` "
+        "(default 1; 0 for no warning).",
+    )
+    tool_calls: int = Field(
+        50, ge=1, description="The most tool calls one call may make (default 50)."
+    )
+    tool_failures: int = Field(
+        3,
+        ge=1,
+        description="How many tool calls in a row may fail before `fallback` runs (default 3).",
+    )
+    fallback: Step | None = Field(
+        None,
+        description="What happens when a tool limit is reached. Default: the caller hears "
+        "`lines.tools_failing` and the call ends.",
     )
 
 
@@ -176,6 +460,38 @@ class Flow(_FlowModel):
         "offers every tool.",
     )
     tools: dict[str, Tool] = Field(default_factory=dict, description="What the model may call.")
+    global_tools: list[str] = Field(
+        default_factory=list,
+        description="Tools offered in every state as well as the state's own, e.g. a transfer "
+        "to a person or an end-call tool.",
+    )
+    keypad: Keypad = Field(
+        default_factory=dict,
+        description="Keys the caller may press in any state and the tool each runs, e.g. "
+        '`"0": to_operator`.',
+    )
+    silence: Silence | None = Field(
+        None,
+        description="What happens when the caller stays silent (each state may set its own). "
+        "Without it, silence is left to the model.",
+    )
+    hours: Hours | None = Field(
+        None, description="Opening hours and closed dates; without them the line is always open."
+    )
+    callers: list[CallerRule] = Field(
+        default_factory=list,
+        description="Rules on who is calling (blocked, VIP, anonymous), checked in order "
+        "before `hours`.",
+    )
+    trunk: Trunk = Field(
+        default_factory=Trunk, description="How transfers to a bare number reach your carrier."
+    )
+    limits: Limits = Field(
+        default_factory=Limits, description="The call's time limit and caps on tool calls."
+    )
+    lines: Lines = Field(
+        default_factory=Lines, description="What the engine itself says, in your words."
+    )
 
     @property
     def start_state(self) -> str | None:
@@ -185,8 +501,24 @@ class Flow(_FlowModel):
         return next(iter(self.states), None)
 
     def tools_of(self, state: str | None) -> list[str]:
-        """The tools offered in ``state`` (every tool when the flow has no states)."""
+        """The tools offered in ``state``: its own, then the global ones (every tool when the
+        flow has no states)."""
         if not self.states or state is None:
             return list(self.tools)
         found = self.states.get(state)
-        return list(found.tools) if found else []
+        own = list(found.tools) if found else []
+        return own + [name for name in self.global_tools if name not in own]
+
+    def keypad_of(self, state: str | None) -> dict[str, str]:
+        """The keys that run a tool in ``state``: the flow's, overridden by the state's."""
+        found = self.states.get(state) if state is not None else None
+        return {**self.keypad, **(found.keypad if found else {})}
+
+    def silence_of(self, state: str | None) -> Silence | None:
+        """The silence ladder of ``state``: its own, else the flow's."""
+        found = self.states.get(state) if state is not None else None
+        return (found.silence if found else None) or self.silence
+
+    def collect_of(self, state: str | None) -> Collect | None:
+        found = self.states.get(state) if state is not None else None
+        return found.collect if found else None
