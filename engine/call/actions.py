@@ -9,9 +9,12 @@ from ..flow.model import HttpRequest
 
 __all__ = [
     "Action",
+    "AddNote",
+    "CancelResponse",
     "CancelTimer",
     "FunctionSpec",
     "Hangup",
+    "IdleTimeout",
     "Refer",
     "RequestResponse",
     "RunHttpTool",
@@ -31,6 +34,13 @@ class FunctionSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class IdleTimeout:
+    """How long the caller's silence lasts before the platform reports it (None: never)."""
+
+    ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class RequestResponse:
     """Ask the model to respond. ``say``: speak exactly this line; None: respond freely."""
 
@@ -42,6 +52,20 @@ class RequestResponse:
 class UpdateSession:
     instructions: str
     tools: tuple[FunctionSpec, ...]
+    idle: IdleTimeout | None = None  # None: leave the caller-silence timeout as it is
+
+
+@dataclass(frozen=True, slots=True)
+class CancelResponse:
+    """Stop the response under way and what the caller would still hear of it."""
+
+
+@dataclass(frozen=True, slots=True)
+class AddNote:
+    """Tell the model something it should know (the caller pressed a key, a tool answered)
+    without the caller hearing it."""
+
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +106,8 @@ class CancelTimer:
 Action = (
     RequestResponse
     | UpdateSession
+    | CancelResponse
+    | AddNote
     | SendToolOutput
     | RunHttpTool
     | Refer

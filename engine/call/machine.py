@@ -5,15 +5,22 @@ touches a socket: waiting is a ``StartTimer`` action and a ``TimerFired`` event 
 transition is a plain unit test, and ``engine test`` scenarios can drive the very same class.
 
 What it owns:
-- the greeting, and one active response at a time: a response is requested only when none is
-  running; a request the server refused because one was (``conversation_already_has_active_
-  response``) is asked again after the running one is done;
+- the greeting (or the ``opening`` a closed line answers with), and one active response at a
+  time: a response is requested only when none is running; a request the server refused
+  because one was (``conversation_already_has_active_response``) is asked again after the
+  running one is done;
 - tool calls, taken from completed function-call items of responses that were not cancelled,
   run when their response is done, then one new response for the whole batch;
 - a tool's steps: ``say`` → ``http`` → ``goto`` → ``transfer``/``hangup``. For a tool that ends
   the call, ``say`` is its last line and the transfer or hangup waits until the caller has
   heard it (the audio of that response stopped, or a cap for calls that never report it);
+- tools the engine runs by itself (keypad keys, keyed-in digits, silence steps, fallbacks);
+- transfers that cannot fail silently: after a REFER the call must leave within the trunk's
+  wait, or the caller is told and the next target (then the fallback) is tried;
+- the silence ladder, the call's time limit and the caps on tool calls and failures;
 - the transcript and the list of events seen.
+
+docs/ivr-design.md describes the IVR behaviours this implements.
 """
 
 from __future__ import annotations
@@ -23,11 +30,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..flow.model import Flow, Tool
-from ..flow.numbers import is_e164
+from ..flow.model import Flow, Step, Tool
 from ..flow.templates import TemplateError, render
 from .actions import (
     Action,
+    AddNote,
+    CancelResponse,
     CancelTimer,
     Hangup,
     Refer,
@@ -37,6 +45,7 @@ from .actions import (
     StartTimer,
     UpdateSession,
 )
+from .digits import DigitEntry
 from .events import (
     AgentSaid,
     AudioCleared,
@@ -44,7 +53,10 @@ from .events import (
     AudioStopped,
     CallEnded,
     CallerSaid,
+    CallerSilent,
+    CallerStartedSpeaking,
     CallEvent,
+    KeypadPressed,
     PlatformError,
     ReferFailed,
     ResponseFinished,
@@ -54,14 +66,24 @@ from .events import (
     ToolCallRequested,
     ToolFinished,
 )
-from .session import instructions_for, tools_for
+from .session import idle_for, instructions_for, tools_for
+from .trunk import transfer_uri
 
-__all__ = ["HEARD_TIMER", "CallMachine"]
+__all__ = [
+    "COLLECT_TIMER",
+    "HEARD_TIMER",
+    "TIME_UP_TIMER",
+    "TIME_WARNING_TIMER",
+    "TRANSFER_TIMER",
+    "CallMachine",
+    "filler_timer",
+]
 
 HEARD_TIMER = "heard"
-TRANSFER_FAILED_LINE = (
-    "I'm sorry, I couldn't transfer your call just now. Is there anything else I can help you with?"
-)
+TRANSFER_TIMER = "transfer"
+COLLECT_TIMER = "collect"
+TIME_WARNING_TIMER = "time_warning"
+TIME_UP_TIMER = "time_up"
 ACTIVE_RESPONSE = "conversation_already_has_active_response"
 # Speech runs at about 15 characters a second; the cap on waiting for a line to be heard
 # allows for that plus slack, for calls whose platform never reports the audio stopped.
@@ -70,24 +92,34 @@ _HEARD_SLACK_S = 2.0
 _HEARD_MIN_S, _HEARD_MAX_S = 3.0, 30.0
 
 
+def filler_timer(call_id: str) -> str:
+    return f"filler:{call_id}"
+
+
 def _output(**fields: Any) -> str:
     return json.dumps(fields, ensure_ascii=False)
 
 
 @dataclass
 class _Ending:
+    """The call is being transferred or hung up; nothing else starts meanwhile."""
+
     kind: str  # "transfer" or "hangup"
-    target: str | None
-    line_request: str | None  # our tag of the goodbye/transfer line, if there is one
+    targets: list[str]  # transfer URIs not tried yet, in order
+    line_request: str | None  # our tag of the line heard before it, if there is one
     line_response: str | None = None
-    done: bool = False
+    done: bool = False  # the line was heard: the REFER or hangup went out
+    referred: str | None = None  # the target of the REFER awaiting the call's end
+    fallback: Step | None = None  # when every target failed
 
 
 @dataclass
 class _PendingTool:
-    call: ToolCallRequested
+    call_id: str
+    name: str
     tool: Tool
     args: dict[str, Any]
+    from_model: bool  # False: the engine runs it (keypad, digits, a silence step, a fallback)
 
 
 @dataclass
@@ -95,6 +127,7 @@ class CallMachine:
     flow: Flow
     context: dict[str, Any]
     state: str | None = None
+    opening: Tool | None = None  # run instead of the greeting (a closed line, a caller rule)
     ended: bool = False
     transcript: list[tuple[str, str]] = field(default_factory=list)
     events: list[CallEvent] = field(default_factory=list)
@@ -112,8 +145,16 @@ class CallMachine:
         self._batch_wants_response = False
         self._playing: set[str] = set()
         self._said: dict[str, str] = {}  # what the agent said, by response id
-        self._tag_of: dict[str, str] = {}  # response id → our tag
         self._ending: _Ending | None = None
+        self._fillers: dict[str, str] = {}  # call id → tag of its filler line
+        self._entry: DigitEntry | None = None  # digits being keyed in
+        self._silences = 0  # silences in a row in this state
+        self._cancel_nudge = False  # the server's own nudge response is coming: cancel it
+        self._ours: set[str] = set()  # responses we asked for, by id
+        self._tool_calls = 0
+        self._capped = False  # the cap on tool calls was reached (its fallback ran)
+        self._failures = 0  # tool results that failed, in a row
+        self._engine_runs = 0
 
     # -- the one entry point -------------------------------------------------------------
     def handle(self, event: CallEvent) -> list[Action]:
@@ -140,17 +181,27 @@ class CallMachine:
         self._requested = self._queue.popleft()
         return [self._requested]
 
+    def _hush(self) -> list[Action]:
+        """Stop the agent mid-sentence (a key was pressed, the time is up)."""
+        return [CancelResponse()] if self._active is not None else []
+
     def _on_SessionStarted(self, event: SessionStarted) -> list[Action]:
+        actions = self._limit_timers()
+        if self.opening is not None:
+            return actions + self._run_engine_tool("opening", self.opening)
         greeting = None
         if self.flow.greeting:
             greeting = self._render(self.flow.greeting, self.context)
-        actions, _ = self._ask(greeting)
-        return actions
+        return actions + self._ask(greeting)[0]
 
     def _on_ResponseStarted(self, event: ResponseStarted) -> list[Action]:
         self._active = event.response_id
+        if event.request is None and self._cancel_nudge:
+            # The server's own "are you still there?": the silence ladder speaks instead.
+            self._cancel_nudge = False
+            return [CancelResponse()]
         if event.request is not None:
-            self._tag_of[event.response_id] = event.request
+            self._ours.add(event.response_id)
             if self._requested is not None and self._requested.request == event.request:
                 self._requested = None
             if self._ending and self._ending.line_request == event.request:
@@ -172,10 +223,15 @@ class CallMachine:
     def _on_ResponseFinished(self, event: ResponseFinished) -> list[Action]:
         if self._active == event.response_id:
             self._active = None
+        if event.response_id in self._ours:
+            # By the end of one of ours, a nudge the server meant to start has started.
+            self._ours.discard(event.response_id)
+            self._cancel_nudge = False
         calls = self._calls.pop(event.response_id, [])
         actions: list[Action] = []
-        if self._ending and self._ending.line_response == event.response_id:
-            if self._ending.done:
+        ending = self._ending
+        if ending and ending.line_response == event.response_id:
+            if ending.done:
                 pass  # its audio already stopped: the transfer or hangup is under way
             elif event.status != "completed":
                 actions += self._finish_ending()  # cut short: nothing more to wait for
@@ -210,14 +266,33 @@ class CallMachine:
             return self._finish_ending()
         return []
 
+    # -- timers ------------------------------------------------------------------------------
     def _on_TimerFired(self, event: TimerFired) -> list[Action]:
-        if event.name == HEARD_TIMER and self._ending and not self._ending.done:
+        name = event.name
+        if name == HEARD_TIMER and self._ending and not self._ending.done:
             return self._finish_ending()
+        if name == TRANSFER_TIMER and self._ending and self._ending.referred:
+            return self._transfer_did_not_take()  # the REFER vanished: the call is still here
+        if name == COLLECT_TIMER and self._entry is not None:
+            return self._entry_over(self._entry.stop())
+        if name.startswith("filler:"):
+            return self._filler_due(name.removeprefix("filler:"))
+        if name == TIME_WARNING_TIMER and self._ending is None:
+            line = self._render(self.flow.lines.time_warning, self.context)
+            return self._ask(line)[0] if line else []
+        if name == TIME_UP_TIMER and self._ending is None:
+            return self._time_up()
         return []
 
-    # -- transcript --------------------------------------------------------------------------
+    # -- the caller --------------------------------------------------------------------------
+    def _on_CallerStartedSpeaking(self, event: CallerStartedSpeaking) -> list[Action]:
+        self._silences = 0
+        self._cancel_nudge = False  # what comes now answers the caller, not their silence
+        return []
+
     def _on_CallerSaid(self, event: CallerSaid) -> list[Action]:
         if event.text.strip():
+            self._silences = 0
             self.transcript.append(("caller", event.text.strip()))
         return []
 
@@ -227,16 +302,102 @@ class CallMachine:
             self.transcript.append(("agent", event.text.strip()))
         return []
 
-    def _on_ReferFailed(self, event: ReferFailed) -> list[Action]:
-        # The caller was told they are being transferred: say it did not work, carry on.
-        self._ending = None
-        return self._ask(TRANSFER_FAILED_LINE)[0]
-
     def _on_CallEnded(self, event: CallEnded) -> list[Action]:
         self.ended = True
-        return [CancelTimer(HEARD_TIMER)]
+        return []  # the driver cancels whatever timers are left
 
-    # -- tools -----------------------------------------------------------------------------
+    # -- keypad ------------------------------------------------------------------------------
+    def _on_KeypadPressed(self, event: KeypadPressed) -> list[Action]:
+        if self._ending is not None:
+            return []  # a transfer or hangup is under way: keys change nothing now
+        key = event.digit
+        self._silences = 0
+        collect = self.flow.collect_of(self.state)
+        entry = self._entry
+        if collect is not None and (entry or DigitEntry(collect)).takes(key):
+            actions: list[Action] = []
+            if entry is None:
+                entry = self._entry = DigitEntry(collect)
+                actions += self._hush()  # the caller is keying: stop talking over them
+            verdict = entry.press(key)
+            if verdict == "more":
+                return [*actions, StartTimer(COLLECT_TIMER, collect.timeout)]
+            return actions + self._entry_over(verdict)
+        tool_name = self.flow.keypad_of(self.state).get(key)
+        tool = self.flow.tools.get(tool_name) if tool_name else None
+        if tool is None or tool_name is None:
+            return []  # a key that means nothing here
+        note = AddNote(f"The caller pressed {key} on the keypad.")
+        return [*self._hush(), note, *self._run_engine_tool(tool_name, tool)]
+
+    def _entry_over(self, verdict: str) -> list[Action]:
+        entry, self._entry = self._entry, None
+        if entry is None:
+            return []
+        collect = entry.collect
+        actions: list[Action] = [CancelTimer(COLLECT_TIMER)]
+        if verdict == "complete":
+            self.context["saved"][collect.save_as] = entry.value
+            actions.append(AddNote(f"The caller keyed in {collect.save_as}: {entry.value}."))
+            then = self.flow.tools.get(collect.then) if collect.then else None
+            if then is not None and collect.then is not None:
+                return actions + self._run_engine_tool(collect.then, then)
+            return actions + self._ask()[0]
+        if collect.on_timeout is not None:
+            return actions + self._run_step(collect.on_timeout)
+        count = len(entry.keyed)
+        actions.append(
+            AddNote(
+                f"The caller started keying {collect.save_as} on the keypad but stopped "
+                f"after {count} digit{'s' if count != 1 else ''}; {entry.fewest} are needed."
+            )
+        )
+        return actions + self._ask()[0]
+
+    # -- silence -----------------------------------------------------------------------------
+    def _on_CallerSilent(self, event: CallerSilent) -> list[Action]:
+        ladder = self.flow.silence_of(self.state)
+        if ladder is None:
+            return []  # no ladder here: the server's own nudge stands
+        self._cancel_nudge = True
+        if self._running or self._ending is not None or self._entry is not None:
+            return []  # the caller is waiting for us, or keying: not a silence to count
+        self._silences += 1
+        step = ladder.steps[min(self._silences, len(ladder.steps)) - 1]
+        return self._run_step(step)
+
+    # -- steps and engine-run tools ------------------------------------------------------
+    def _run_step(self, step: Step) -> list[Action]:
+        """A step the engine runs by itself: say/instructions → tool → goto → hangup."""
+        actions: list[Action] = []
+        tag: str | None = None
+        if step.say:
+            line = self._render(step.say, self.context)
+            if line:
+                asked, tag = self._ask(line)
+                actions += asked
+        elif step.instructions:
+            text = self._render(step.instructions, self.context)
+            if text:
+                actions.append(AddNote(text))
+                asked, tag = self._ask()
+                actions += asked
+        if step.tool and step.tool in self.flow.tools:
+            actions += self._run_engine_tool(step.tool, self.flow.tools[step.tool])
+        if step.goto and self._ending is None:
+            actions += self._goto(step.goto)
+            if tag is None:
+                actions += self._ask()[0]  # let the agent speak in the new state
+        if step.hangup and self._ending is None:
+            actions += self._end(_Ending("hangup", [], tag))
+        return actions
+
+    def _run_engine_tool(self, name: str, tool: Tool) -> list[Action]:
+        self._engine_runs += 1
+        call_id = f"engine-{self._engine_runs}"
+        return self._begin_tool(_PendingTool(call_id, name, tool, {}, from_model=False))
+
+    # -- tool calls from the model -----------------------------------------------------------
     def _on_ToolCallRequested(self, event: ToolCallRequested) -> list[Action]:
         self._calls.setdefault(event.response_id, []).append(event)
         return []
@@ -252,16 +413,31 @@ class CallMachine:
             actions += self._ask()[0]
         return actions
 
-    def _fail(self, call: ToolCallRequested, error: str, message: str) -> list[Action]:
+    def _fail(self, call_id: str, error: str, message: str, *, count: bool = True) -> list[Action]:
         self._batch_wants_response = True
-        return [SendToolOutput(call.call_id, _output(ok=False, error=error, message=message))]
+        actions: list[Action] = [
+            SendToolOutput(call_id, _output(ok=False, error=error, message=message))
+        ]
+        return actions + (self._count_result(ok=False) if count else [])
 
     def _start_tool(self, call: ToolCallRequested) -> list[Action]:
+        self._tool_calls += 1
+        if self._tool_calls > self.flow.limits.tool_calls:
+            refused = self._fail(
+                call.call_id,
+                "limit_reached",
+                "No more tools can be used on this call. Apologise to the caller.",
+                count=False,
+            )
+            if self._capped:
+                return refused
+            self._capped = True
+            return refused + self._limit_reached()
         offered = self.flow.tools_of(self.state)
         if call.name not in offered or call.name not in self.flow.tools:
             names = ", ".join(offered) or "none"
             return self._fail(
-                call,
+                call.call_id,
                 "unknown_tool",
                 f"There is no tool named {call.name!r} right now. The tools you can use "
                 f"are: {names}.",
@@ -272,7 +448,7 @@ class CallMachine:
             args = None
         if not isinstance(args, dict):
             return self._fail(
-                call,
+                call.call_id,
                 "invalid_arguments",
                 "The arguments were not a valid JSON object. Call the tool again with "
                 "valid JSON arguments.",
@@ -281,86 +457,156 @@ class CallMachine:
         missing = [n for n, p in tool.parameters.items() if p.required and n not in args]
         if missing:
             return self._fail(
-                call,
+                call.call_id,
                 "missing_arguments",
                 f"Missing required arguments: {', '.join(missing)}. Ask the caller for them, "
                 "then call the tool again.",
             )
-        pending = _PendingTool(call, tool, args)
+        return self._begin_tool(_PendingTool(call.call_id, call.name, tool, args, True))
+
+    def _begin_tool(self, pending: _PendingTool) -> list[Action]:
+        tool = pending.tool
         actions: list[Action] = []
         ends_call = bool(tool.transfer or tool.hangup)
         if tool.say and not ends_call:
-            line = self._render(tool.say, self._tool_context(args))
+            line = self._render(tool.say, self._tool_context(pending.args))
             if line:
                 actions += self._ask(line)[0]
         if tool.http is not None:
-            self._running[call.call_id] = pending
-            context = self._tool_context(args)
-            return [*actions, RunHttpTool(call.call_id, call.name, tool.http, context)]
-        return actions + self._after_http(pending, _output(ok=True))
+            self._running[pending.call_id] = pending
+            context = self._tool_context(pending.args)
+            actions.append(RunHttpTool(pending.call_id, pending.name, tool.http, context))
+            if tool.filler is not None:
+                actions.append(StartTimer(filler_timer(pending.call_id), tool.filler.after))
+            return actions
+        self._failures = 0  # a tool that ran is a success
+        return actions + self._after_http(pending, _output(ok=True), http=False)
 
     def _on_ToolFinished(self, event: ToolFinished) -> list[Action]:
         pending = self._running.pop(event.call_id, None)
         if pending is None:
             return []
+        actions: list[Action] = [*self._drop_filler(event.call_id)]
         if event.ok and pending.tool.http and pending.tool.http.save_as:
             self.context["saved"][pending.tool.http.save_as] = event.saved
         if not event.ok and (pending.tool.transfer or pending.tool.hangup) and not self._ending:
             # The service failed: tell the model instead of ending the call on a failure.
-            self._batch_wants_response = True
-            actions: list[Action] = [SendToolOutput(event.call_id, event.output)]
+            actions += self._answer(pending, event.output)
         else:
-            actions = self._after_http(pending, event.output)
+            actions += self._after_http(pending, event.output, http=True)
+        actions += self._count_result(ok=event.ok)
         if self._batch_wants_response and not self._running and self._ending is None:
             self._batch_wants_response = False
             actions += self._ask()[0]
         return actions
 
-    def _after_http(self, pending: _PendingTool, output: str) -> list[Action]:
-        tool, call = pending.tool, pending.call
+    def _answer(self, pending: _PendingTool, output: str) -> list[Action]:
+        """Hand a tool's result to the model: its function call's output, or (for a tool the
+        engine ran, which has no function call) a note; a response follows."""
+        if pending.from_model:
+            self._batch_wants_response = True
+            return [SendToolOutput(pending.call_id, output)]
+        return [AddNote(f"The {pending.name} tool answered: {output}"), *self._ask()[0]]
+
+    def _after_http(self, pending: _PendingTool, output: str, *, http: bool) -> list[Action]:
+        tool = pending.tool
         if self._ending is not None:
-            return [SendToolOutput(call.call_id, output)]
+            return [SendToolOutput(pending.call_id, output)] if pending.from_model else []
         actions: list[Action] = []
         if tool.goto is not None:
             actions += self._goto(tool.goto)
         if tool.transfer or tool.hangup:
             return actions + self._end_with(pending, output)
-        self._batch_wants_response = True
-        return [*actions, SendToolOutput(call.call_id, output)]
+        if pending.from_model or http:
+            return actions + self._answer(pending, output)
+        if not tool.say:
+            # Nothing was said: let the agent speak (in the new state, after a key press).
+            actions += self._ask()[0]
+        return actions
 
+    def _count_result(self, *, ok: bool) -> list[Action]:
+        if ok:
+            self._failures = 0
+            return []
+        self._failures += 1
+        if self._failures < self.flow.limits.tool_failures:
+            return []
+        self._failures = 0
+        return self._limit_reached()
+
+    # -- fillers -------------------------------------------------------------------------
+    def _filler_due(self, call_id: str) -> list[Action]:
+        pending = self._running.get(call_id)
+        if pending is None or pending.tool.filler is None or self._ending is not None:
+            return []
+        line = self._render(pending.tool.filler.say, self._tool_context(pending.args))
+        if not line:
+            return []
+        actions, tag = self._ask(line)
+        self._fillers[call_id] = tag
+        return actions
+
+    def _drop_filler(self, call_id: str) -> list[Action]:
+        """The service answered: a filler line not yet sent would now be late, so drop it."""
+        tag = self._fillers.pop(call_id, None)
+        if tag is not None:
+            self._queue = deque(r for r in self._queue if r.request != tag)
+        return [CancelTimer(filler_timer(call_id))]
+
+    # -- states ------------------------------------------------------------------------------
     def _goto(self, state: str) -> list[Action]:
         self.state = state
         self.context["call"]["state"] = state
+        self._silences = 0
+        actions: list[Action] = []
+        if self._entry is not None:
+            self._entry = None
+            actions.append(CancelTimer(COLLECT_TIMER))
         try:
             instructions = instructions_for(self.flow, state, self.context)
         except TemplateError:
             instructions = self.flow.instructions
-        return [UpdateSession(instructions, tools_for(self.flow, state))]
+        idle = idle_for(self.flow, state)
+        return [*actions, UpdateSession(instructions, tools_for(self.flow, state), idle)]
 
+    # -- ending the call -----------------------------------------------------------------
     def _end_with(self, pending: _PendingTool, output: str) -> list[Action]:
-        tool, call = pending.tool, pending.call
+        tool = pending.tool
         context = self._tool_context(pending.args)
-        target = None
-        if tool.transfer:
-            target = _transfer_uri(self._render(tool.transfer, context) or "")
-            if target is None:
+        targets: list[str] = []
+        for template in tool.transfer_targets:
+            uri = transfer_uri(self._render(template, context) or "", self.flow.trunk, context)
+            if uri is not None:
+                targets.append(uri)
+        if tool.transfer and not targets:
+            if pending.from_model:
                 return self._fail(
-                    call,
+                    pending.call_id,
                     "transfer_unavailable",
                     "The transfer cannot be made right now. Apologise to the caller and "
                     "offer another way to help.",
                 )
-        kind = "transfer" if target else "hangup"
-        actions: list[Action] = [SendToolOutput(call.call_id, output)]
+            return self._no_transfer_left(tool.fallback)
+        actions: list[Action] = []
+        if pending.from_model:
+            actions.append(SendToolOutput(pending.call_id, output))
         line = self._render(tool.say, context) if tool.say else None
-        self._ending = _Ending(kind, target, None)
+        kind = "transfer" if targets else "hangup"
+        tag = None
         if line:
             asked, tag = self._ask(line)
-            self._ending.line_request = tag
-            return actions + asked
+            actions += asked
+        return actions + self._end(_Ending(kind, targets, tag, fallback=tool.fallback))
+
+    def _end(self, ending: _Ending) -> list[Action]:
+        """Start ending the call: after the line (if any) has been heard, or once the
+        agent's audio stops, or at once when nothing is playing."""
+        self._ending = ending
+        if ending.line_request is not None:
+            return []  # the line's response finishing or its audio stopping moves on
         if not self._playing:
-            return actions + self._finish_ending()
-        return [*actions, StartTimer(HEARD_TIMER, _HEARD_MAX_S)]
+            return self._finish_ending()
+        return [StartTimer(HEARD_TIMER, _HEARD_MAX_S)]
 
     def _finish_ending(self) -> list[Action]:
         ending = self._ending
@@ -368,9 +614,75 @@ class CallMachine:
             return []
         ending.done = True
         actions: list[Action] = [CancelTimer(HEARD_TIMER)]
-        if ending.kind == "transfer" and ending.target:
-            return [*actions, Refer(ending.target)]
+        if ending.kind == "transfer" and ending.targets:
+            target = ending.targets.pop(0)
+            ending.referred = target
+            wait = self.flow.trunk.transfer_wait
+            return [*actions, Refer(target), StartTimer(TRANSFER_TIMER, wait)]
         return [*actions, Hangup("the flow ended the call")]
+
+    def _on_ReferFailed(self, event: ReferFailed) -> list[Action]:
+        ending = self._ending
+        if ending is None or ending.referred != event.target:
+            return []
+        return self._transfer_did_not_take()
+
+    def _transfer_did_not_take(self) -> list[Action]:
+        """The REFER failed or the call did not leave: tell the caller, try the next target,
+        and when none is left, run the fallback."""
+        ending = self._ending
+        assert ending is not None
+        actions: list[Action] = [CancelTimer(TRANSFER_TIMER)]
+        ending.referred = None
+        if ending.targets:
+            ending.done = False
+            line = self._render(self.flow.lines.transfer_retry, self.context)
+            ending.line_response = None
+            ending.line_request = None
+            if line:
+                asked, ending.line_request = self._ask(line)
+                return actions + asked
+            return actions + self._finish_ending()
+        self._ending = None
+        return actions + self._no_transfer_left(ending.fallback)
+
+    def _no_transfer_left(self, fallback: Step | None) -> list[Action]:
+        if fallback is not None:
+            return self._run_step(fallback)
+        line = self._render(self.flow.lines.transfer_failed, self.context)
+        return self._ask(line)[0]
+
+    # -- limits ----------------------------------------------------------------------------
+    def _limit_timers(self) -> list[Action]:
+        limits = self.flow.limits
+        actions: list[Action] = [StartTimer(TIME_UP_TIMER, limits.call_minutes * 60)]
+        if 0 < limits.warn_minutes < limits.call_minutes:
+            warn_at = (limits.call_minutes - limits.warn_minutes) * 60
+            actions.append(StartTimer(TIME_WARNING_TIMER, warn_at))
+        return actions
+
+    def _time_up(self) -> list[Action]:
+        actions = self._hush()
+        self._queue.clear()  # nothing else is said first
+        line = self._render(self.flow.lines.time_up, self.context)
+        tag = None
+        if line:
+            asked, tag = self._ask(line)
+            actions += asked
+        return actions + self._end(_Ending("hangup", [], tag))
+
+    def _limit_reached(self) -> list[Action]:
+        if self._ending is not None:
+            return []
+        fallback = self.flow.limits.fallback
+        if fallback is not None:
+            return self._run_step(fallback)
+        line = self._render(self.flow.lines.tools_failing, self.context)
+        tag = None
+        actions: list[Action] = []
+        if line:
+            actions, tag = self._ask(line)
+        return actions + self._end(_Ending("hangup", [], tag))
 
     # -- helpers ---------------------------------------------------------------------------
     def _tool_context(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -381,13 +693,3 @@ class CallMachine:
             return render(template, context).strip() or None
         except TemplateError:
             return None  # lint catches what it can; at run time a failed line is skipped
-
-
-def _transfer_uri(target: str) -> str | None:
-    """A REFER target: sip:/sips:/tel: URIs as written, a bare E.164 number as tel:."""
-    target = target.strip()
-    if target.lower().startswith(("sip:", "sips:", "tel:")):
-        return target
-    if is_e164(target):
-        return f"tel:{target}"
-    return None

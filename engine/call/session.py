@@ -8,9 +8,16 @@ from typing import Any
 
 from ..flow.model import Flow, Tool
 from ..flow.templates import render
-from .actions import FunctionSpec
+from .actions import FunctionSpec, IdleTimeout
 
-__all__ = ["SessionSpec", "function_spec", "instructions_for", "session_for", "tools_for"]
+__all__ = [
+    "SessionSpec",
+    "function_spec",
+    "idle_for",
+    "instructions_for",
+    "session_for",
+    "tools_for",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +29,7 @@ class SessionSpec:
     instructions: str
     tools: tuple[FunctionSpec, ...]
     transcription: bool = True
+    idle: IdleTimeout | None = None  # None: the platform's default turn detection
 
 
 def function_spec(name: str, tool: Tool) -> FunctionSpec:
@@ -54,6 +62,15 @@ def instructions_for(flow: Flow, state: str | None, context: Mapping[str, Any]) 
     return text
 
 
+def idle_for(flow: Flow, state: str | None) -> IdleTimeout | None:
+    """The caller-silence timeout of ``state``'s silence ladder. None when the flow has no
+    ladder anywhere, so such a flow never touches the platform's turn detection."""
+    if flow.silence is None and not any(s.silence for s in flow.states.values()):
+        return None
+    ladder = flow.silence_of(state)
+    return IdleTimeout(round(ladder.after * 1000) if ladder else None)
+
+
 def session_for(flow: Flow, context: Mapping[str, Any]) -> SessionSpec:
     state = flow.start_state
     return SessionSpec(
@@ -61,4 +78,5 @@ def session_for(flow: Flow, context: Mapping[str, Any]) -> SessionSpec:
         voice=flow.voice,
         instructions=instructions_for(flow, state, context),
         tools=tools_for(flow, state),
+        idle=idle_for(flow, state),
     )

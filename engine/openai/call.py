@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ..call.actions import Action
 from ..call.events import CallEvent
-from .protocol import client_event, server_event
+from .protocol import client_events, server_event
 from .rest import CallControl
 from .sideband import Sideband
 
@@ -21,8 +21,7 @@ class OpenAICall:
     control: CallControl
 
     async def send(self, action: Action) -> None:
-        event = client_event(action)
-        if event is not None:
+        for event in client_events(action):
             await self.sideband.send(event)
 
     async def events(self) -> AsyncIterator[CallEvent]:

@@ -10,7 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..call.actions import Action, FunctionSpec, RequestResponse, SendToolOutput, UpdateSession
+from ..call.actions import (
+    Action,
+    AddNote,
+    CancelResponse,
+    FunctionSpec,
+    IdleTimeout,
+    RequestResponse,
+    SendToolOutput,
+    UpdateSession,
+)
 from ..call.events import (
     AgentSaid,
     AudioCleared,
@@ -28,7 +37,7 @@ from ..call.events import (
 )
 from ..call.session import SessionSpec
 
-__all__ = ["TRANSCRIPTION_MODEL", "accept_body", "client_event", "server_event"]
+__all__ = ["TRANSCRIPTION_MODEL", "accept_body", "client_events", "server_event"]
 
 # Proven with SIP calls in OpenAI's Agents SDK; replace when it reaches its shutdown date.
 TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
@@ -51,11 +60,21 @@ def _voice(voice: str) -> str | dict[str, str]:
     return {"id": voice} if voice.startswith("voice_") else voice
 
 
+def _turn_detection(idle: IdleTimeout) -> dict[str, Any]:
+    # idle_timeout_ms is server_vad's alone; the other fields keep their defaults.
+    return {"type": "server_vad", "idle_timeout_ms": idle.ms}
+
+
 def accept_body(session: SessionSpec) -> dict[str, Any]:
     """The body of POST /realtime/calls/{id}/accept. Never an audio format: SIP negotiates it."""
     audio: dict[str, Any] = {"output": {"voice": _voice(session.voice)}}
+    audio_input: dict[str, Any] = {}
     if session.transcription:
-        audio["input"] = {"transcription": {"model": TRANSCRIPTION_MODEL}}
+        audio_input["transcription"] = {"model": TRANSCRIPTION_MODEL}
+    if session.idle is not None:
+        audio_input["turn_detection"] = _turn_detection(session.idle)
+    if audio_input:
+        audio["input"] = audio_input
     return {
         "type": "realtime",
         "model": session.model,
@@ -66,38 +85,57 @@ def accept_body(session: SessionSpec) -> dict[str, Any]:
     }
 
 
-def client_event(action: Action) -> dict[str, Any] | None:
-    """The sideband event for an action, or None when the action is not a sideband event."""
+def client_events(action: Action) -> list[dict[str, Any]]:
+    """The sideband events for an action (none when the action is not a sideband event)."""
     if isinstance(action, RequestResponse):
         response: dict[str, Any] = {"metadata": {_TAG: action.request}}
         if action.say is not None:
             # The form OpenAI's SIP guide uses for a scripted line.
             response["instructions"] = f"Say exactly: {action.say}"
-        return {
-            "type": "response.create",
-            "event_id": f"evt_{action.request}",
-            "response": response,
-        }
+        return [
+            {
+                "type": "response.create",
+                "event_id": f"evt_{action.request}",
+                "response": response,
+            }
+        ]
     if isinstance(action, UpdateSession):
-        return {
-            "type": "session.update",
-            "session": {
-                "type": "realtime",
-                "instructions": action.instructions,
-                "tools": _tools(action.tools),
-                "tool_choice": "auto",
-            },
+        session: dict[str, Any] = {
+            "type": "realtime",
+            "instructions": action.instructions,
+            "tools": _tools(action.tools),
+            "tool_choice": "auto",
         }
+        if action.idle is not None:
+            session["audio"] = {"input": {"turn_detection": _turn_detection(action.idle)}}
+        return [{"type": "session.update", "session": session}]
     if isinstance(action, SendToolOutput):
-        return {
-            "type": "conversation.item.create",
-            "item": {
-                "type": "function_call_output",
-                "call_id": action.call_id,
-                "output": action.output,
-            },
-        }
-    return None
+        return [
+            {
+                "type": "conversation.item.create",
+                "item": {
+                    "type": "function_call_output",
+                    "call_id": action.call_id,
+                    "output": action.output,
+                },
+            }
+        ]
+    if isinstance(action, AddNote):
+        return [
+            {
+                "type": "conversation.item.create",
+                "item": {
+                    "type": "message",
+                    "role": "system",
+                    "content": [{"type": "input_text", "text": action.text}],
+                },
+            }
+        ]
+    if isinstance(action, CancelResponse):
+        # Cancel, then clear what was generated but not yet played (SIP plays it out
+        # otherwise); the order OpenAI's SDKs document (reference §4.7).
+        return [{"type": "response.cancel"}, {"type": "output_audio_buffer.clear"}]
+    return []
 
 
 def _request_tag(response: Mapping[str, Any]) -> str | None:

@@ -25,7 +25,7 @@ from engine.call.events import (
     TimerFired,
     ToolCallRequested,
 )
-from engine.call.machine import HEARD_TIMER, CallMachine
+from engine.call.machine import HEARD_TIMER, TIME_UP_TIMER, TRANSFER_TIMER, CallMachine
 from engine.flow.lint import lint_text
 
 FLOW = """\
@@ -68,7 +68,7 @@ def machine() -> CallMachine:
 
 def started(m: CallMachine) -> CallMachine:
     """Greeting asked, started, finished."""
-    (greet,) = m.handle(SessionStarted())
+    (greet,) = [a for a in m.handle(SessionStarted()) if isinstance(a, RequestResponse)]
     m.handle(ResponseStarted("resp_g", greet.request))
     m.handle(ResponseFinished("resp_g", "completed"))
     return m
@@ -84,8 +84,11 @@ def tool_turn(m: CallMachine, rid: str, *calls: tuple[str, str, str], status="co
 def test_greeting_is_requested_first_and_rendered():
     m = machine()
     actions = m.handle(SessionStarted())
-    assert len(actions) == 1 and isinstance(actions[0], RequestResponse)
-    assert actions[0].say == "Hello +14155550100."
+    asks = [a for a in actions if isinstance(a, RequestResponse)]
+    assert len(asks) == 1 and asks[0].say == "Hello +14155550100."
+    # and the call's time limit starts: 55 minutes by default, a warning a minute before
+    timers = {a.name: a.seconds for a in actions if isinstance(a, StartTimer)}
+    assert timers == {TIME_UP_TIMER: 55 * 60, "time_warning": 54 * 60}
 
 
 def test_only_one_response_at_a_time_and_queue_drains_in_order():
@@ -189,7 +192,11 @@ def test_transfer_waits_for_audio_stopped():
     m = _transfer_line(started(machine()))
     assert m.handle(AudioStopped("resp_other")) == []
     actions = m.handle(AudioStopped("resp_line"))
-    assert actions == [CancelTimer(HEARD_TIMER), Refer("tel:+15551230000")]
+    assert actions == [
+        CancelTimer(HEARD_TIMER),
+        Refer("tel:+15551230000"),
+        StartTimer(TRANSFER_TIMER, 10.0),  # the call must leave within the trunk's wait
+    ]
     assert m.handle(TimerFired(HEARD_TIMER)) == []  # only once
 
 
@@ -214,7 +221,7 @@ def test_hangup_after_goodbye_and_nothing_else_runs():
 
 def test_call_ended_stops_everything():
     m = _transfer_line(started(machine()))
-    assert m.handle(CallEnded("caller hung up")) == [CancelTimer(HEARD_TIMER)]
+    assert m.handle(CallEnded("caller hung up")) == []  # the driver drops the timers
     assert m.ended
     assert m.handle(AudioStopped("resp_line")) == []
     assert m.handle(TimerFired(HEARD_TIMER)) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from engine.call.machine import TRANSFER_FAILED_LINE
+from engine.flow.model import Lines
 from engine.simulator import RestFault
 
 
@@ -21,7 +21,7 @@ def test_a_refer_that_fails_is_told_to_the_caller_and_the_call_goes_on(rt):
                 where=lambda e: "couldn't transfer" in e["response"].get("instructions", ""),
                 timeout=5,
             )
-            assert TRANSFER_FAILED_LINE in apology["response"]["instructions"]
+            assert Lines().transfer_failed in apology["response"]["instructions"]
             assert not call.ended  # the caller is still on the line, and can go on
             await call.wait_idle()
             call.model.call_tool("goodbye", {})

@@ -1,0 +1,473 @@
+"""CallMachine's IVR behaviours as pure transitions: keypad, digits, silence, transfers,
+limits, fillers, global tools and the opening of a closed line (docs/ivr-design.md)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+from engine.call.actions import (
+    AddNote,
+    CancelResponse,
+    CancelTimer,
+    Hangup,
+    Refer,
+    RequestResponse,
+    RunHttpTool,
+    SendToolOutput,
+    StartTimer,
+    UpdateSession,
+)
+from engine.call.events import (
+    AudioStarted,
+    AudioStopped,
+    CallerSaid,
+    CallerSilent,
+    CallerStartedSpeaking,
+    KeypadPressed,
+    ReferFailed,
+    ResponseFinished,
+    ResponseStarted,
+    SessionStarted,
+    TimerFired,
+    ToolCallRequested,
+    ToolFinished,
+)
+from engine.call.machine import (
+    COLLECT_TIMER,
+    TIME_UP_TIMER,
+    TIME_WARNING_TIMER,
+    TRANSFER_TIMER,
+    CallMachine,
+    filler_timer,
+)
+from engine.call.session import idle_for
+from engine.flow.model import Flow, Step, Tool
+from engine.flow.source import load_source
+
+IVR = """\
+name: IVR
+numbers: ["+18005550009"]
+instructions: Base.
+greeting: Welcome.
+global_tools: [operator]
+keypad: {"0": operator}
+silence:
+  after: 6
+  steps:
+    - say: Are you still there?
+    - instructions: Ask again in simpler words.
+    - say: Goodbye for now.
+      hangup: true
+trunk: {carrier: wavix, region: us, transfer_wait: 12}
+limits: {call_minutes: 10, warn_minutes: 2, tool_calls: 3, tool_failures: 2}
+lines: {transfer_retry: Trying the next line., transfer_failed: "No luck, sorry."}
+start: menu
+states:
+  menu:
+    tools: [balance, cards]
+    keypad: {"1": balance, "2": cards}
+  cards:
+    instructions: Cards.
+    tools: [lookup]
+    silence:
+      after: 10
+      steps: [{say: Still there?}]
+  account:
+    tools: []
+    collect:
+      save_as: account
+      digits: 4
+      min_digits: 3
+      then: check
+tools:
+  balance:
+    description: Read the balance.
+    say: Your balance is ten dollars.
+  cards:
+    description: Card services.
+    goto: cards
+  check:
+    description: Check the account.
+    http: {url: "https://bank.example/accounts/{{ saved.account }}"}
+  lookup:
+    description: Look something up.
+    parameters: {id: {type: string}}
+    http: {url: "https://bank.example/x/{{ args.id }}", timeout: 8}
+    filler: {say: One moment please., after: 2}
+  operator:
+    description: Talk to a person.
+    say: Connecting you.
+    transfer: ["+15551230000", "sip:desk@pbx.example"]
+    fallback: {say: Nobody is free., goto: menu}
+"""
+
+
+def flow_of(text: str) -> Flow:
+    doc = load_source("unit.yaml", textwrap.dedent(text))
+    return Flow.model_validate(doc.data)
+
+
+def machine(text: str = IVR, **kwargs) -> CallMachine:
+    return CallMachine(flow_of(text), {"caller": {"number": "+14155550100"}}, **kwargs)
+
+
+def asks(actions) -> list[RequestResponse]:
+    return [a for a in actions if isinstance(a, RequestResponse)]
+
+
+def play(m: CallMachine, rid: str, ask: RequestResponse, *, heard: bool = True) -> list:
+    """The server runs one of our requests to the end; returns what the machine did."""
+    out = m.handle(ResponseStarted(rid, ask.request))
+    out += m.handle(AudioStarted(rid))
+    out += m.handle(ResponseFinished(rid, "completed"))
+    if heard:
+        out += m.handle(AudioStopped(rid))
+    return out
+
+
+_rids = iter(range(1000, 10**6))
+
+
+def settle(m: CallMachine, actions: list) -> list:
+    """Play every response the machine asked for (and those they lead to); returns all the
+    actions seen, so a test can look for what happened at the end."""
+    seen = list(actions)
+    pending = asks(actions)
+    while pending:
+        out = play(m, f"resp_{next(_rids)}", pending.pop(0))
+        seen += out
+        pending += asks(out)
+    return seen
+
+
+def started(m: CallMachine) -> CallMachine:
+    (greet,) = asks(m.handle(SessionStarted()))
+    play(m, "resp_g", greet)
+    return m
+
+
+def tool_turn(m: CallMachine, rid: str, *calls: tuple[str, str, str]) -> list:
+    m.handle(ResponseStarted(rid))
+    for call_id, name, args in calls:
+        m.handle(ToolCallRequested(rid, call_id, name, args))
+    return m.handle(ResponseFinished(rid, "completed"))
+
+
+# -- global tools ------------------------------------------------------------------------
+def test_global_tools_are_offered_in_every_state_after_the_states_own():
+    flow = flow_of(IVR)
+    assert flow.tools_of("menu") == ["balance", "cards", "operator"]
+    assert flow.tools_of("account") == ["operator"]
+    m = started(machine())
+    actions = tool_turn(m, "resp_1", ("c1", "cards", "{}"))
+    (update,) = [a for a in actions if isinstance(a, UpdateSession)]
+    assert [t.name for t in update.tools] == ["lookup", "operator"]
+
+
+# -- keypad ------------------------------------------------------------------------------
+def test_a_key_stops_the_agent_tells_the_model_and_runs_its_tool():
+    m = started(machine())
+    m.handle(ResponseStarted("resp_talk"))  # the agent is talking
+    actions = m.handle(KeypadPressed("1"))
+    assert actions[0] == CancelResponse()
+    assert actions[1] == AddNote("The caller pressed 1 on the keypad.")
+    assert m.handle(ResponseFinished("resp_talk", "cancelled")) == [
+        RequestResponse("r2", "Your balance is ten dollars.")
+    ]
+
+
+def test_a_key_that_moves_state_lets_the_agent_speak_there():
+    m = started(machine())
+    actions = m.handle(KeypadPressed("2"))
+    assert CancelResponse() not in actions  # nobody was talking
+    (update,) = [a for a in actions if isinstance(a, UpdateSession)]
+    assert update.instructions.endswith("Cards.")
+    assert asks(actions) == [RequestResponse("r2", None)]
+    assert m.state == "cards"
+
+
+def test_the_flow_keypad_works_in_every_state_and_unmapped_keys_do_nothing():
+    m = started(machine())
+    assert m.handle(KeypadPressed("7")) == []
+    actions = m.handle(KeypadPressed("0"))
+    assert asks(actions)[0].say == "Connecting you."
+
+
+def test_keys_during_a_transfer_or_after_the_end_change_nothing():
+    m = started(machine())
+    (ask,) = asks(m.handle(KeypadPressed("0")))
+    assert m.ending
+    assert m.handle(KeypadPressed("1")) == []
+    play(m, "resp_t", ask)
+    m.handle(KeypadPressed("2"))
+    assert m.state == "menu"
+
+
+# -- collecting digits -------------------------------------------------------------------
+def account_machine() -> CallMachine:
+    return started(machine(state="account"))
+
+
+def test_digits_are_collected_saved_told_and_then_run():
+    m = account_machine()
+    first = m.handle(KeypadPressed("1"))
+    assert first == [StartTimer(COLLECT_TIMER, 5.0)]
+    assert m.handle(KeypadPressed("2")) == [StartTimer(COLLECT_TIMER, 5.0)]
+    m.handle(KeypadPressed("3"))
+    done = m.handle(KeypadPressed("4"))
+    assert done[0] == CancelTimer(COLLECT_TIMER)
+    assert done[1] == AddNote("The caller keyed in account: 1234.")
+    (run,) = [a for a in done if isinstance(a, RunHttpTool)]
+    assert run.tool == "check" and run.context["saved"]["account"] == "1234"
+    # the http answer goes to the model as a note (no function call to answer), then a response
+    after = m.handle(ToolFinished(run.call_id, "check", '{"ok": true}', True))
+    assert AddNote('The check tool answered: {"ok": true}') in after
+    assert len(asks(after)) == 1
+    assert not any(isinstance(a, SendToolOutput) for a in after)
+
+
+def test_the_finish_key_ends_an_entry_with_enough_digits():
+    m = account_machine()
+    for key in "987":
+        m.handle(KeypadPressed(key))
+    done = m.handle(KeypadPressed("#"))
+    assert AddNote("The caller keyed in account: 987.") in done
+
+
+def test_too_few_digits_at_the_timeout_are_told_to_the_model():
+    m = account_machine()
+    m.handle(KeypadPressed("5"))
+    done = m.handle(TimerFired(COLLECT_TIMER))
+    assert done[0] == CancelTimer(COLLECT_TIMER)
+    assert isinstance(done[1], AddNote) and "stopped after 1 digit;" in done[1].text
+    assert len(asks(done)) == 1
+    assert "account" not in m.context["saved"]
+
+
+def test_on_timeout_step_runs_when_the_caller_stops_short():
+    text = IVR.replace("      then: check\n", "      on_timeout: {say: Please try again.}\n")
+    m = started(machine(text, state="account"))
+    m.handle(KeypadPressed("5"))
+    m.handle(KeypadPressed("#"))  # too few at the finish key
+    assert m.handle(TimerFired(COLLECT_TIMER)) == []  # the entry is over already
+
+
+def test_the_first_digit_stops_the_agent_talking():
+    m = account_machine()
+    m.handle(ResponseStarted("resp_talk"))
+    assert m.handle(KeypadPressed("1"))[0] == CancelResponse()
+    assert CancelResponse() not in m.handle(KeypadPressed("2"))
+
+
+# -- silence -----------------------------------------------------------------------------
+def test_the_session_carries_the_states_idle_timeout():
+    flow = flow_of(IVR)
+    assert idle_for(flow, "menu").ms == 6000
+    assert idle_for(flow, "cards").ms == 10000
+    plain = flow_of("name: P\nnumbers: ['+18005550008']\ninstructions: x\n")
+    assert idle_for(plain, None) is None  # no ladder anywhere: turn detection untouched
+
+
+def silence(m: CallMachine, rid: str) -> list:
+    """One caller silence: the event, then the server's own nudge response starting."""
+    out = m.handle(CallerSilent())
+    out += m.handle(ResponseStarted(rid))
+    return out
+
+
+def test_the_ladder_climbs_one_step_per_silence_and_cancels_the_servers_nudge():
+    m = started(machine())
+    first = silence(m, "resp_n1")
+    assert first == [RequestResponse("r2", "Are you still there?"), CancelResponse()]
+    assert m.handle(ResponseFinished("resp_n1", "cancelled")) == []
+    play(m, "resp_1", first[0])
+    second = silence(m, "resp_n2")
+    assert second[0] == AddNote("Ask again in simpler words.")
+    assert second[1:] == [RequestResponse("r3", None), CancelResponse()]
+    m.handle(ResponseFinished("resp_n2", "cancelled"))
+    play(m, "resp_2", second[1])
+    third = silence(m, "resp_n3")
+    assert third[0] == RequestResponse("r4", "Goodbye for now.")
+    m.handle(ResponseFinished("resp_n3", "cancelled"))
+    end = play(m, "resp_3", third[0])
+    assert Hangup("the flow ended the call") in end
+
+
+def test_speaking_starts_the_ladder_again_and_the_last_step_repeats():
+    text = IVR.replace("    - say: Goodbye for now.\n      hangup: true\n", "")
+    m = started(machine(text))
+    settle(m, m.handle(CallerSilent()))
+    m.handle(CallerStartedSpeaking())
+    m.handle(CallerSaid("Hello?"))
+    again = m.handle(CallerSilent())
+    assert again[0] == RequestResponse("r3", "Are you still there?")
+    settle(m, again)
+    settle(m, m.handle(CallerSilent()))
+    assert m.handle(CallerSilent())[0] == AddNote("Ask again in simpler words.")
+
+
+def test_silence_while_a_tool_runs_is_not_counted_but_the_nudge_is_cancelled():
+    m = started(machine())
+    tool_turn(m, "resp_1", ("c1", "cards", "{}"))
+    tool_turn(m, "resp_2", ("c2", "lookup", '{"id": "7"}'))
+    assert m.handle(CallerSilent()) == []
+    assert m.handle(ResponseStarted("resp_nudge")) == [CancelResponse()]
+
+
+def test_a_state_without_a_ladder_leaves_the_servers_nudge_alone():
+    text = IVR.replace(
+        "silence:\n  after: 6\n  steps:\n    - say: Are you still there?\n"
+        "    - instructions: Ask again in simpler words.\n    - say: Goodbye for now.\n"
+        "      hangup: true\n",
+        "",
+    )
+    m = started(machine(text))
+    assert m.handle(CallerSilent()) == []
+    assert m.handle(ResponseStarted("resp_nudge")) == []
+
+
+# -- transfers ---------------------------------------------------------------------------
+def test_a_transfer_that_does_not_take_tries_the_next_target_then_the_fallback():
+    m = started(machine())
+    (line,) = asks(m.handle(KeypadPressed("0")))
+    out = play(m, "resp_t", line)
+    # Wavix preset: digits without the plus, at the region's gateway
+    assert Refer("sip:15551230000@us.wavix.net") in out
+    assert StartTimer(TRANSFER_TIMER, 12.0) in out
+    # 12 s later the call is still here: the REFER vanished
+    retry = m.handle(TimerFired(TRANSFER_TIMER))
+    assert asks(retry) == [RequestResponse("r3", "Trying the next line.")]
+    out = play(m, "resp_r", asks(retry)[0])
+    assert Refer("sip:desk@pbx.example") in out
+    # the second REFER is refused outright
+    fallback = m.handle(ReferFailed("sip:desk@pbx.example", "500"))
+    assert CancelTimer(TRANSFER_TIMER) in fallback
+    assert asks(fallback)[0].say == "Nobody is free."
+    assert not m.ending and m.state == "menu"
+
+
+def test_without_a_fallback_the_caller_hears_transfer_failed_and_the_call_goes_on():
+    text = IVR.replace("    fallback: {say: Nobody is free., goto: menu}\n", "").replace(
+        'transfer: ["+15551230000", "sip:desk@pbx.example"]', 'transfer: "+15551230000"'
+    )
+    m = started(machine(text))
+    (line,) = asks(m.handle(KeypadPressed("0")))
+    play(m, "resp_t", line)
+    out = m.handle(TimerFired(TRANSFER_TIMER))
+    assert asks(out) == [RequestResponse("r3", "No luck, sorry.")]
+    assert not m.ending
+
+
+def test_a_stale_refer_failure_is_ignored():
+    m = started(machine())
+    (line,) = asks(m.handle(KeypadPressed("0")))
+    play(m, "resp_t", line)
+    assert m.handle(ReferFailed("sip:someone@else", "500")) == []
+
+
+# -- limits ------------------------------------------------------------------------------
+def test_time_limit_warns_then_cuts_short_says_goodbye_and_hangs_up():
+    m = machine()
+    opened = m.handle(SessionStarted())
+    timers = {a.name: a.seconds for a in opened if isinstance(a, StartTimer)}
+    assert timers == {TIME_UP_TIMER: 600, TIME_WARNING_TIMER: 480}
+    settle(m, opened)
+    warn = m.handle(TimerFired(TIME_WARNING_TIMER))
+    assert "wrap up" in asks(warn)[0].say
+    settle(m, warn)
+    m.handle(ResponseStarted("resp_talk"))  # the agent is mid-sentence at the limit
+    up = m.handle(TimerFired(TIME_UP_TIMER))
+    assert up == [CancelResponse()]
+    assert m.ending
+    (bye,) = asks(m.handle(ResponseFinished("resp_talk", "cancelled")))
+    assert "time limit" in bye.say
+    assert Hangup("the flow ended the call") in play(m, "resp_bye", bye)
+    assert m.handle(TimerFired(TIME_UP_TIMER)) == []
+
+
+def test_tool_call_cap_refuses_the_call_over_it_and_runs_the_default_fallback():
+    m = started(machine())
+    for n in range(3):
+        settle(m, tool_turn(m, f"resp_{n}", (f"c{n}", "balance", "{}")))
+    over = tool_turn(m, "resp_9", ("c9", "balance", "{}"))
+    (output,) = [a for a in over if isinstance(a, SendToolOutput)]
+    assert json.loads(output.output)["error"] == "limit_reached"
+    (bye,) = asks(over)  # the fallback's line, and no response for the model to go on
+    assert "systems aren't responding" in bye.say
+    assert m.ending
+    assert Hangup("the flow ended the call") in play(m, "resp_bye", bye)
+
+
+def test_failures_in_a_row_run_the_fallback_and_a_success_resets_the_count():
+    text = IVR.replace(
+        "tool_failures: 2}", "tool_failures: 2, fallback: {say: Let me get someone., tool: operator}}"
+    )
+    m = started(machine(text))
+    settle(m, tool_turn(m, "resp_1", ("c1", "nope", "{}")))
+    settle(m, tool_turn(m, "resp_2", ("c2", "balance", "{}")))  # a success in between
+    once = settle(m, tool_turn(m, "resp_3", ("c3", "nope", "{}")))
+    assert not [a for a in asks(once) if a.say == "Let me get someone."]
+    twice = settle(m, tool_turn(m, "resp_4", ("c4", "nope", "{}")))
+    assert [a.say for a in asks(twice)] == ["Let me get someone.", "Connecting you."]
+    # the step's tool (a transfer to the operator) follows its line
+    assert any(isinstance(a, Refer) for a in twice)
+
+
+# -- fillers -----------------------------------------------------------------------------
+def lookup_running(m: CallMachine) -> RunHttpTool:
+    settle(m, tool_turn(m, "resp_1", ("c1", "cards", "{}")))
+    out = tool_turn(m, "resp_2", ("c2", "lookup", '{"id": "7"}'))
+    (run,) = [a for a in out if isinstance(a, RunHttpTool)]
+    assert StartTimer(filler_timer("c2"), 2.0) in out
+    return run
+
+
+def test_a_slow_tool_gets_its_filler_line():
+    m = started(machine())
+    lookup_running(m)
+    out = m.handle(TimerFired(filler_timer("c2")))
+    assert [a.say for a in asks(out)] == ["One moment please."]
+
+
+def test_a_tool_that_answers_in_time_never_gets_its_filler():
+    m = started(machine())
+    lookup_running(m)
+    out = m.handle(ToolFinished("c2", "lookup", '{"ok": true}', True))
+    assert CancelTimer(filler_timer("c2")) in out
+    assert m.handle(TimerFired(filler_timer("c2"))) == []
+
+
+def test_a_queued_filler_is_dropped_when_the_answer_comes_first():
+    m = started(machine())
+    lookup_running(m)
+    m.handle(ResponseStarted("resp_busy"))  # something is playing: the filler must queue
+    assert asks(m.handle(TimerFired(filler_timer("c2")))) == []
+    m.handle(ToolFinished("c2", "lookup", '{"ok": true}', True))
+    after = m.handle(ResponseFinished("resp_busy", "completed"))
+    assert [a.say for a in asks(after)] == [None]  # the model's answer, not the filler
+
+
+# -- opening (a closed line, a caller rule) ------------------------------------------------
+def test_an_opening_replaces_the_greeting_and_ends_the_call_once_heard():
+    opening = Tool(description="closed", say="We are closed. Goodbye.", hangup=True)
+    m = machine(opening=opening)
+    out = m.handle(SessionStarted())
+    assert [a.say for a in asks(out)] == ["We are closed. Goodbye."]
+    assert m.ending
+    assert Hangup("the flow ended the call") in play(m, "resp_o", asks(out)[0])
+
+
+def test_an_opening_transfer_falls_back_to_its_step():
+    opening = Tool(
+        description="closed",
+        transfer="+15559990000",
+        fallback=Step(say="Sorry, goodbye.", hangup=True),
+    )
+    m = machine(opening=opening)
+    out = m.handle(SessionStarted())
+    assert Refer("sip:15559990000@us.wavix.net") in out
+    again = m.handle(TimerFired(TRANSFER_TIMER))
+    assert [a.say for a in asks(again)] == ["Sorry, goodbye."]
+    assert m.ending
+    assert Hangup("the flow ended the call") in play(m, "resp_s", asks(again)[0])
