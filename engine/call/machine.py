@@ -150,6 +150,7 @@ class CallMachine:
         self._entry: DigitEntry | None = None  # digits being keyed in
         self._silences = 0  # silences in a row in this state
         self._cancel_nudge = False  # the server's own nudge response is coming: cancel it
+        self._silence_lines: set[str] = set()  # tags of the last silence step's requests
         self._ours: set[str] = set()  # responses we asked for, by id
         self._tool_calls = 0
         self._capped = False  # the cap on tool calls was reached (its fallback ran)
@@ -288,6 +289,10 @@ class CallMachine:
     def _on_CallerStartedSpeaking(self, event: CallerStartedSpeaking) -> list[Action]:
         self._silences = 0
         self._cancel_nudge = False  # what comes now answers the caller, not their silence
+        if self._silence_lines:
+            # "Are you still there?" not yet sent is moot now: the caller is speaking.
+            self._queue = deque(r for r in self._queue if r.request not in self._silence_lines)
+            self._silence_lines.clear()
         return []
 
     def _on_CallerSaid(self, event: CallerSaid) -> list[Action]:
@@ -364,7 +369,10 @@ class CallMachine:
             return []  # the caller is waiting for us, or keying: not a silence to count
         self._silences += 1
         step = ladder.steps[min(self._silences, len(ladder.steps)) - 1]
-        return self._run_step(step)
+        before = self._next_tag
+        actions = self._run_step(step)
+        self._silence_lines = {f"r{n}" for n in range(before + 1, self._next_tag + 1)}
+        return actions
 
     # -- steps and engine-run tools ------------------------------------------------------
     def _run_step(self, step: Step) -> list[Action]:

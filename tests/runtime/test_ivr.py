@@ -1,0 +1,444 @@
+"""IVR behaviours end to end: the engine and the simulated OpenAI on loopback (issue #4).
+
+Each test is a real call: a signed webhook, accept, the sideband socket, REST refer/hangup.
+Times are shortened (a transfer wait of a fraction of a second, a time limit of seconds), the
+behaviour is the one a caller gets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from collections.abc import AsyncIterator
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from engine.flow.model import Lines
+from engine.simulator import Timing
+
+SLOW_AUDIO = {"timing": Timing(playback_per_char_s=0.004, min_playback_s=0.1)}
+NUMBER = "+18005550040"
+
+
+def said(call) -> list[str]:
+    """What the agent said in the responses the engine asked for, in order (a request sent
+    again after a collision counts once: it is one response on the server)."""
+    ours = {
+        e["response"]["id"]
+        for e in call.server_events_of("response.created")
+        if (e["response"].get("metadata") or {}).get("engine_request")
+    }
+    return [
+        e["transcript"]
+        for e in call.server_events_of("response.output_audio_transcript.done")
+        if e["response_id"] in ours
+    ]
+
+
+async def hears(call, line: str, count: int = 1) -> None:
+    """Wait until the agent has said ``line`` (``count`` times) and gone quiet."""
+    await call.wait_until(
+        lambda: said(call).count(line) >= count, what=f"the agent to say {line!r}"
+    )
+    await call.wait_idle()
+
+
+def notes(call) -> list[str]:
+    return [
+        e["item"]["content"][0]["text"]
+        for e in call.client_events_of("conversation.item.create")
+        if e["item"]["type"] == "message"
+    ]
+
+
+def refer_targets(call) -> list[str]:
+    return [r.body["target_uri"] for r in call.requests_for("refer")]
+
+
+@contextlib.asynccontextmanager
+async def service(delay_s: float = 0.0) -> AsyncIterator[tuple[str, list[str]]]:
+    """An outside HTTP service on loopback; yields its base URL and the paths it was asked."""
+    seen: list[str] = []
+
+    async def answer(request: Request) -> Response:
+        seen.append(request.url.path)
+        await asyncio.sleep(delay_s)
+        return JSONResponse({"balance": "42.00"})
+
+    app = Starlette(routes=[Route("/{path:path}", answer)])
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}", seen
+    finally:
+        server.should_exit = True
+        server.force_exit = True
+        await task
+        sock.close()
+
+
+def bank_flow(base: str = "http://127.0.0.1:9", *, extra: str = "") -> str:
+    return f"""\
+name: Bank
+numbers: ["{NUMBER}"]
+instructions: You are the bank's phone agent.
+greeting: Welcome to the bank.
+global_tools: [to_person, goodbye]
+keypad: {{"0": to_person}}
+trunk: {{carrier: wavix, region: us, transfer_wait: 0.4}}
+start: menu
+states:
+  menu:
+    instructions: Offer balances (press 1) or an account check (press 2).
+    tools: [balance, account]
+    keypad: {{"1": balance, "2": account}}
+  account:
+    instructions: Ask for the 6-digit account number; the caller may key it in.
+    tools: []
+    collect:
+      save_as: account_number
+      digits: 6
+      timeout: 0.3
+      then: check_account
+tools:
+  balance:
+    description: Read the balance.
+    say: Your balance is forty-two dollars.
+  account:
+    description: Check an account.
+    goto: account
+  check_account:
+    description: Look the account up.
+    http:
+      url: "{base}/accounts/{{{{ saved.account_number }}}}"
+      timeout: 2
+  slow_lookup:
+    description: A slow lookup.
+    http:
+      url: "{base}/slow"
+      timeout: 3
+    filler: {{say: One moment while I look that up., after: 0.2}}
+  to_person:
+    description: Transfer to a person.
+    say: Connecting you to a person.
+    transfer: ["+15551230000", "sip:desk@pbx.example"]
+    fallback: {{say: Nobody is free right now., goto: menu}}
+  goodbye:
+    description: End the call.
+    say: Goodbye!
+    hangup: true
+{extra}"""
+
+
+# -- keypad ------------------------------------------------------------------------------
+def test_a_key_stops_the_agent_mid_sentence_and_runs_its_tool(rt):
+    async def main() -> None:
+        async with rt(flows={"bank.yaml": bank_flow()}, simulator=SLOW_AUDIO) as h:
+            call = await h.answered(NUMBER)
+            call.model.speak("Let me tell you about all our many services today", hold=True)
+            await call.say("What can you do?")
+            await call.wait_until(lambda: call.response_active, what="the agent talking")
+            await call.press("1")
+            await call.wait_for_client_event(
+                "response.create",
+                where=lambda e: "forty-two" in e["response"].get("instructions", ""),
+                timeout=3,
+            )
+            types = call.client_event_types()
+            cancel = types.index("response.cancel")
+            assert types[cancel + 1] == "output_audio_buffer.clear"
+            assert "The caller pressed 1 on the keypad." in notes(call)
+            await hears(call, "Your balance is forty-two dollars.")
+            assert call.violations == []
+
+    asyncio.run(main())
+
+
+def test_digits_are_collected_and_drive_the_http_tool(rt):
+    async def main() -> None:
+        async with service() as (base, seen), rt(flows={"bank.yaml": bank_flow(base)}) as h:
+            call = await h.answered(NUMBER)
+            await call.press("2")  # to the account state
+            await call.wait_for_client_event("session.update", timeout=3)
+            await call.wait_idle()
+            for key in "123456":
+                await call.press(key)
+            await h.wait_for(lambda: seen, 3, "the account service to be asked")
+            assert seen == ["/accounts/123456"]
+            await call.wait_for_client_event(
+                "conversation.item.create",
+                where=lambda e: "check_account tool answered" in json.dumps(e),
+                timeout=3,
+            )
+            assert "The caller keyed in account_number: 123456." in notes(call)
+            assert call.violations == []
+
+    asyncio.run(main())
+
+
+def test_an_entry_that_stops_short_is_told_to_the_model_after_the_timeout(rt):
+    async def main() -> None:
+        async with rt(flows={"bank.yaml": bank_flow()}) as h:
+            call = await h.answered(NUMBER)
+            await call.press("2")
+            await call.wait_for_client_event("session.update", timeout=3)
+            await call.wait_idle()
+            await call.press("4")
+            await call.press("2")
+            note = await call.wait_for_client_event(
+                "conversation.item.create",
+                where=lambda e: "stopped after 2 digits" in json.dumps(e),
+                timeout=3,
+            )
+            assert "6 are needed" in json.dumps(note)
+            # and the model is asked to respond (it asks again), the call goes on
+            await call.wait_idle()
+            assert not call.ended
+
+    asyncio.run(main())
+
+
+def test_keys_during_a_transfer_and_after_the_hangup_change_nothing(rt):
+    async def main() -> None:
+        async with rt(flows={"bank.yaml": bank_flow()}) as h:
+            call = await h.answered(NUMBER)
+            await call.press("0")
+            await call.wait_for_request("refer", timeout=3)
+            before = call.client_event_types()
+            await call.press("1")  # while the transfer is under way
+            await asyncio.sleep(0.1)
+            assert call.client_event_types() == before
+            assert await call.wait_ended(timeout=3) == "transferred"
+
+            second = await h.answered(NUMBER)
+            second.model.call_tool("goodbye", {})
+            await second.say("Bye.")
+            await second.wait_for_request("hangup", timeout=3)
+            count = len(second.client_event_types())
+            with contextlib.suppress(Exception):  # the simulator may refuse: the call is over
+                await second.press("1")
+            await asyncio.sleep(0.1)
+            assert len(second.client_event_types()) == count
+
+    asyncio.run(main())
+
+
+# -- silence -----------------------------------------------------------------------------
+LADDER = """\
+silence:
+  after: 5
+  steps:
+    - say: Are you still there?
+    - instructions: Ask again, in simpler words, how you can help.
+    - say: I'll let you go now. Goodbye.
+      hangup: true
+"""
+
+
+def test_the_silence_ladder_replaces_the_servers_nudge_and_ends_politely(rt):
+    async def main() -> None:
+        async with rt(flows={"bank.yaml": bank_flow(extra=LADDER)}) as h:
+            placed = await h.place(NUMBER)
+            call = placed.call
+            vad = call.accept_body["audio"]["input"]["turn_detection"]
+            assert vad == {"type": "server_vad", "idle_timeout_ms": 5000}
+            await call.wait_for_client_event("response.create")
+            await call.wait_idle()
+
+            assert await call.stay_silent()
+            await hears(call, "Are you still there?")
+            assert call.client_event_types().count("response.cancel") == 1  # the server's nudge
+
+            assert await call.stay_silent()
+            await call.wait_for_client_event("response.cancel", count=2, timeout=3)
+            await call.wait_until(lambda: len(said(call)) == 3, what="the rephrased question")
+            await call.wait_idle()
+            assert notes(call)[-1] == "Ask again, in simpler words, how you can help."
+
+            assert await call.stay_silent()
+            await call.wait_for_request("hangup", timeout=3)
+            assert said(call)[-1] == "I'll let you go now. Goodbye."
+            assert call.violations == []
+
+    asyncio.run(main())
+
+
+def test_speaking_starts_the_ladder_again(rt):
+    async def main() -> None:
+        async with rt(flows={"bank.yaml": bank_flow(extra=LADDER)}) as h:
+            call = await h.answered(NUMBER)
+            assert await call.stay_silent()
+            await hears(call, "Are you still there?")
+            await call.say("Sorry, I'm here.")
+            await call.wait_idle()
+            assert await call.stay_silent()
+            await hears(call, "Are you still there?", count=2)  # the first step again
+            assert not [n for n in notes(call) if "simpler words" in n]
+
+    asyncio.run(main())
+
+
+def test_silence_while_a_tool_runs_is_not_counted(rt):
+    async def main() -> None:
+        async with service(delay_s=0.6) as (base, _):
+            flow = bank_flow(base, extra=LADDER).replace(
+                "tools: [balance, account]", "tools: [balance, account, slow_lookup]"
+            )
+            async with rt(flows={"bank.yaml": flow}) as h:
+                call = await h.answered(NUMBER)
+                call.model.call_tool("slow_lookup", {})
+                await call.say("Look it up please.")
+                await call.wait_for_client_event(
+                    "response.create",
+                    where=lambda e: "One moment" in json.dumps(e),
+                    timeout=3,
+                )
+                await call.wait_idle()
+                assert await call.stay_silent()  # during the lookup
+                await call.wait_for_client_event("response.cancel", timeout=3)
+                await call.wait_for_client_event(
+                    "conversation.item.create",
+                    where=lambda e: e["item"]["type"] == "function_call_output",
+                    timeout=3,
+                )
+                await call.wait_idle()
+                assert "Are you still there?" not in said(call)
+                assert await call.stay_silent()  # a real silence: the first step
+                await hears(call, "Are you still there?")
+
+    asyncio.run(main())
+
+
+# -- transfers ---------------------------------------------------------------------------
+def test_a_transfer_that_never_takes_tries_the_next_target_then_falls_back(rt):
+    async def main() -> None:
+        async with rt(flows={"bank.yaml": bank_flow()}) as h:
+            call = await h.answered(NUMBER)
+            call.faults.refer_vanishes = True  # 200 from refer, and the call stays up
+            call.model.call_tool("to_person", {})
+            await call.say("A person, please.")
+            await hears(call, "Nobody is free right now.")
+            assert refer_targets(call) == ["sip:15551230000@us.wavix.net", "sip:desk@pbx.example"]
+            assert said(call)[-3:] == [
+                "Connecting you to a person.",
+                Lines().transfer_retry,
+                "Nobody is free right now.",
+            ]
+            await call.wait_idle()
+            assert not call.ended  # the fallback moved the call back to the menu
+            update = call.client_events_of("session.update")[-1]
+            assert "Offer balances" in update["session"]["instructions"]
+
+    asyncio.run(main())
+
+
+def test_the_second_target_takes_when_the_first_vanishes(rt):
+    async def main() -> None:
+        async with rt(flows={"bank.yaml": bank_flow()}) as h:
+            call = await h.answered(NUMBER)
+            call.faults.refer_vanishes = 1  # only the first REFER vanishes
+            await call.press("0")
+            assert await call.wait_ended(timeout=5) == "transferred"
+            assert refer_targets(call) == ["sip:15551230000@us.wavix.net", "sip:desk@pbx.example"]
+
+    asyncio.run(main())
+
+
+def test_a_refer_whose_call_never_ends_is_hung_up_politely(rt):
+    flow = bank_flow().replace(
+        "fallback: {say: Nobody is free right now., goto: menu}",
+        "fallback: {say: Please call again later. Goodbye., hangup: true}",
+    )
+
+    async def main() -> None:
+        async with rt(flows={"bank.yaml": flow}) as h:
+            call = await h.answered(NUMBER)
+            call.faults.refer_vanishes = True
+            await call.press("0")
+            await call.wait_for_request("hangup", timeout=5)
+            assert said(call)[-1] == "Please call again later. Goodbye."
+            assert len(refer_targets(call)) == 2
+
+    asyncio.run(main())
+
+
+# -- limits ------------------------------------------------------------------------------
+def test_the_time_limit_warns_then_says_goodbye_and_hangs_up(rt):
+    extra = "limits: {call_minutes: 0.02, warn_minutes: 0.01}\n"  # 1.2 s, warned at 0.6 s
+
+    async def main() -> None:
+        async with rt(flows={"bank.yaml": bank_flow(extra=extra)}) as h:
+            call = await h.answered(NUMBER)
+            await call.wait_for_request("hangup", timeout=5)
+            assert said(call)[-2:] == [Lines().time_warning, Lines().time_up]
+
+    asyncio.run(main())
+
+
+def test_tool_failures_in_a_row_end_the_call_politely(rt):
+    extra = "limits: {tool_failures: 2}\n"
+
+    async def main() -> None:
+        async with rt(flows={"bank.yaml": bank_flow(extra=extra)}) as h:
+            call = await h.answered(NUMBER)
+            call.model.call_tool("no_such_tool", {})
+            await call.say("Do the thing.")
+            await call.wait_idle()
+            call.model.call_tool("no_such_tool", {})
+            await call.say("Do the thing again.")
+            await call.wait_for_request("hangup", timeout=5)
+            assert said(call)[-1] == Lines().tools_failing
+
+    asyncio.run(main())
+
+
+# -- fillers and global tools --------------------------------------------------------------
+def test_a_slow_tool_gets_its_filler_and_a_fast_one_does_not(rt):
+    async def main() -> None:
+        for delay, expected in ((0.6, True), (0.0, False)):
+            async with service(delay_s=delay) as (base, seen):
+                flow = bank_flow(base).replace(
+                    "tools: [balance, account]", "tools: [balance, account, slow_lookup]"
+                )
+                async with rt(flows={"bank.yaml": flow}) as h:
+                    call = await h.answered(NUMBER)
+                    call.model.call_tool("slow_lookup", {})
+                    await call.say("Look it up please.")
+                    await call.wait_for_client_event(
+                        "conversation.item.create",
+                        where=lambda e: e["item"]["type"] == "function_call_output",
+                        timeout=3,
+                    )
+                    await asyncio.sleep(0.3)  # past the filler's time, had it been due
+                    await call.wait_idle()
+                    has_filler = "One moment while I look that up." in said(call)
+                    assert has_filler is expected, (delay, said(call))
+                    assert seen == ["/slow"]
+
+    asyncio.run(main())
+
+
+def test_global_tools_are_offered_in_every_state(rt):
+    async def main() -> None:
+        async with rt(flows={"bank.yaml": bank_flow()}) as h:
+            placed = await h.place(NUMBER)
+            call = placed.call
+            names = [t["name"] for t in call.accept_body["tools"]]
+            assert names == ["balance", "account", "to_person", "goodbye"]
+            await call.wait_for_client_event("response.create")
+            await call.wait_idle()
+            await call.press("2")
+            update = await call.wait_for_client_event("session.update", timeout=3)
+            assert [t["name"] for t in update["session"]["tools"]] == ["to_person", "goodbye"]
+
+    asyncio.run(main())
