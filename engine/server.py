@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from .call.answer import SIP_NOT_FOUND, SIP_TEMPORARILY_UNAVAILABLE, Refusal, decide
+from .call.answer import SIP_TEMPORARILY_UNAVAILABLE, Refusal, decide
 from .call.driver import CallDriver
 from .call.machine import CallMachine
 from .call.platform import Platform
@@ -31,6 +31,7 @@ from .call.session import SessionSpec
 from .call.tools import HttpToolRunner
 from .flow.diagnostics import format_text
 from .flow.lint import is_flow_file
+from .flow.model import Tool
 from .flow.registry import FlowSnapshot, Registry
 from .logs import current_call_id
 from .metrics import Metrics
@@ -55,6 +56,10 @@ ACCEPT_BACKOFF_S = (0.2, 0.5)
 ACCEPT_BUDGET_S = 4.0
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass(frozen=True)
 class EngineSettings:
     flows_dir: str
@@ -64,6 +69,8 @@ class EngineSettings:
     reload_interval_s: float = 0.5
     rest_timeout_s: float = 2.0
     default_country_code: str | None = None
+    # What time it is: decides opening hours. Tests pass a fixed clock.
+    clock: Callable[[], datetime] = utc_now
 
     @classmethod
     def from_env(cls, flows_dir: str, environ: Mapping[str, str] | None = None) -> EngineSettings:
@@ -228,22 +235,36 @@ class Engine:
             sip_headers=call.sip_headers,
             snapshot=self.registry.snapshot,
             env=self.environ,
-            now=datetime.now(UTC),
+            now=self.settings.clock(),
         )
         if isinstance(decision, Refusal):
-            kind = "unknown_number" if decision.sip_status == SIP_NOT_FOUND else "template"
-            level = logging.INFO if decision.sip_status == SIP_NOT_FOUND else logging.ERROR
+            level = logging.INFO if decision.expected else logging.ERROR
             log_.log(level, "%s: rejecting with SIP %d", decision.reason, decision.sip_status)
-            self.metrics.count(f"calls:rejected_{kind}")
+            self.metrics.count(f"calls:rejected_{decision.kind}")
             return await self._reject(call, decision.sip_status, received)
         snapshot, session, context = decision.flow, decision.session, decision.context
+        if decision.handoffs:
+            log_.info("handed off: %s → %s", " → ".join(decision.handoffs), snapshot.path)
         self.metrics.observe("webhook_to_accept", time.perf_counter() - received)
         outcome = await self._accept(call, session, log_)
         if outcome is not None:
             return outcome
         self.metrics.count("calls:accepted")
-        log_.info("accepted with flow %s (version %s)", snapshot.path, snapshot.version)
-        task = asyncio.create_task(self._run_call(call.call_id, snapshot, context))
+        if decision.opening is None:
+            log_.info("accepted with flow %s (version %s)", snapshot.path, snapshot.version)
+        else:
+            ends = "transfer" if decision.opening.transfer is not None else "say"
+            self.metrics.count(f"calls:opening_{ends}")
+            log_.info(
+                "accepted with flow %s (version %s) to %s only: %s",
+                snapshot.path,
+                snapshot.version,
+                "say a line and transfer" if ends == "transfer" else "say a line and hang up",
+                decision.why,
+            )
+        task = asyncio.create_task(
+            self._run_call(call.call_id, snapshot, context, decision.opening)
+        )
         self.calls[call.call_id] = task
         task.add_done_callback(lambda _t, cid=call.call_id: self.calls.pop(cid, None))
         return 200
@@ -292,10 +313,14 @@ class Engine:
         return 200
 
     async def _run_call(
-        self, call_id: str, snapshot: FlowSnapshot, context: dict[str, Any]
+        self,
+        call_id: str,
+        snapshot: FlowSnapshot,
+        context: dict[str, Any],
+        opening: Tool | None = None,
     ) -> None:
         log_ = logging.LoggerAdapter(log, {"call_id": call_id})
-        machine = CallMachine(snapshot.flow, context)
+        machine = CallMachine(snapshot.flow, context, opening=opening)
         try:
             async with self.platform.connect(call_id) as platform:
                 driver = CallDriver(

@@ -51,6 +51,29 @@ class Snapshot:
             return self.by_number[number]
         return self.catch_all
 
+    def by_stem(self, stem: str, beside: str | None = None) -> FlowSnapshot | None:
+        """The flow whose file is ``<stem>.yaml`` (or ``.yml``), for a ``flow:`` hand-off.
+
+        With ``beside`` (the handing flow's path) only a file in the same folder counts, as
+        the flow file says: "its file name in the same folder, without `.yaml`". A stem
+        written with its suffix (``after-hours.yaml``) is read without it. None: no such
+        flow is loaded (missing, or it does not lint).
+        """
+        wanted = stem.strip()
+        for suffix in (".yaml", ".yml"):
+            if wanted.endswith(suffix):
+                wanted = wanted[: -len(suffix)]
+                break
+        if not wanted or "/" in wanted or "\\" in wanted:
+            return None
+        folder = Path(beside).parent if beside is not None else None
+        found = [
+            snap
+            for path, snap in sorted(self.flows.items())
+            if Path(path).stem == wanted and (folder is None or Path(path).parent == folder)
+        ]
+        return found[0] if found else None
+
 
 @dataclass
 class ReloadReport:
