@@ -112,6 +112,7 @@ class _Response:
     turn: ModelTurn
     in_conversation: bool
     modalities: list[str]
+    trigger: str = "response.create"
     on_created: list[Callable[[], None]] = field(default_factory=list)
     output: list[dict[str, Any]] = field(default_factory=list)
     current: dict[str, Any] | None = None  # the item being generated
@@ -612,15 +613,11 @@ class SimCall:
                     client_event_id=eid,
                 )
                 return
-            for part in item.get("content") or []:
-                if role == "assistant" and part.get("type") == "output_audio":
-                    self._error(
-                        "Assistant audio content cannot be created by the client.",  # [inf]
-                        code="invalid_value",
-                        param="item.content",
-                        client_event_id=eid,
-                    )
-                    return
+            problem = _content_problem(role, item.get("content"))
+            if problem is not None:
+                message, param = problem
+                self._error(message, code="invalid_value", param=param, client_event_id=eid)
+                return
         item.setdefault("id", self._sim.ids.item())
         item.setdefault("object", "realtime.item")
         item.setdefault("status", "completed")
@@ -628,6 +625,17 @@ class SimCall:
         if previous == "root":
             self._items.insert(0, item["id"])
             previous = None
+        elif previous is not None:
+            # Documented: an id that cannot be found is an error and nothing is added.
+            if previous not in self._items:
+                self._error(
+                    f"Item with item_id not found: {previous}",  # [inf] exact wording
+                    code="item_not_found",
+                    param="previous_item_id",
+                    client_event_id=eid,
+                )
+                return
+            self._items.insert(self._items.index(previous) + 1, item["id"])
         else:
             previous = self._items[-1] if self._items else None
             self._items.append(item["id"])
@@ -666,7 +674,10 @@ class SimCall:
     # ------------------------------------------------------------------ responses
 
     def _choose_turn(self, request: ResponseRequest) -> ModelTurn:
-        turn = self.model.next_turn()
+        if request.trigger == "idle_timeout":
+            turn = self.model.next_nudge()
+        else:
+            turn = self.model.next_turn()
         if turn is None and self._sim.responder is not None:
             turn = self._sim.responder(self, request)
         return turn if turn is not None else default_turn(request)
@@ -683,6 +694,7 @@ class SimCall:
             turn=self._choose_turn(request),
             in_conversation=params.get("conversation", "auto") != "none",
             modalities=list(modalities),
+            trigger=request.trigger,
             on_created=on_created or [],
         )
         self._check_tools(resp)
@@ -738,6 +750,8 @@ class SimCall:
 
     async def _run_response(self, resp: _Response) -> None:
         try:
+            if resp.trigger == "idle_timeout":
+                await asyncio.sleep(self._sim.timing.nudge_latency_s)
             await self._pace()
             turn = resp.turn
             if turn.text is not None:
@@ -1188,6 +1202,37 @@ def _nth(
             seen += 1
             if seen == count:
                 return record.event
+    return None
+
+
+# The content part types each message role may carry in conversation.item.create (the
+# SDK's RealtimeConversationItem{System,User,Assistant}Message params).
+CONTENT_TYPES = {
+    "system": ("input_text",),
+    "user": ("input_text", "input_audio", "input_image"),
+    "assistant": ("output_text", "output_audio"),
+}
+
+
+def _content_problem(role: str, content: Any) -> tuple[str, str] | None:
+    """Why a client message's content would be refused (message, param), or None.
+    The real API's wording is not documented. [inf]"""
+    if not isinstance(content, list):
+        return "Invalid type for 'item.content': expected an array.", "item.content"
+    allowed = CONTENT_TYPES[role]
+    for index, part in enumerate(content):
+        param = f"item.content[{index}]"
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind not in allowed:
+            supported = ", ".join(f"'{t}'" for t in allowed)
+            return (
+                f"Invalid value: '{kind}'. Supported values for a {role} message are: {supported}.",
+                f"{param}.type",
+            )
+        if role == "assistant" and kind == "output_audio":
+            return "Assistant audio content cannot be created by the client.", param
+        if kind == "input_text" and not isinstance(part.get("text"), str):
+            return f"Missing required parameter: '{param}.text'.", f"{param}.text"
     return None
 
 

@@ -7,10 +7,13 @@ setting wins. Examples::
     call.faults.accept = RestFault(hang_s=10)           # this accept never answers in time
     call.faults.refer = RestFault(status=500, times=1)  # first refer fails, retry works
     call.faults.refer_vanishes = True                   # 200, but the call stays up
+    call.faults.refer_vanishes = 1                      # the first refer vanishes, then work
+    call.faults.refer_vanishes = {"tel:+18005550100"}   # refers to this target vanish
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 __all__ = ["Faults", "RestFault"]
@@ -47,13 +50,30 @@ class Faults:
     reject: RestFault | None = None
     refer: RestFault | None = None
     hangup: RestFault | None = None
-    # 200 from refer, but no transfer happens and the call stays up (field reports).
-    refer_vanishes: bool = False
+    # 200 from refer, but no transfer happens and the call stays up (field reports; also
+    # what a carrier that refuses the target or a line that does not answer looks like,
+    # since no event reports a REFER's outcome). True: every refer; a number: that many
+    # refers from now on (counted down); a set of target URIs: refers to those targets.
+    refer_vanishes: bool | int | Collection[str] = False
     # After a function_call_output, the server starts a response by itself, racing the
     # client's response.create (reported; makes conversation_already_has_active_response).
     auto_response_after_tool_output: bool = False
     # The sideband handshake answers this HTTP status instead of 101.
     sideband_status: int | None = None
+
+    def refer_vanished(self, target: str) -> bool:
+        """True if a refer to ``target`` vanishes (and counts it when a number is set)."""
+        vanishes = self.refer_vanishes
+        if isinstance(vanishes, bool):
+            return vanishes
+        if isinstance(vanishes, int):
+            if vanishes <= 0:
+                return False
+            self.refer_vanishes = vanishes - 1
+            return True
+        if isinstance(vanishes, str):
+            return target == vanishes
+        return target in vanishes
 
     def rest(self, action: str) -> RestFault | None:
         fault = getattr(self, action, None)

@@ -4,6 +4,11 @@ Tests queue turns on a call (``call.model.speak("Hello")``,
 ``call.model.call_tool("lookup", {"id": 7}, preamble="One moment.")``). When nothing is
 queued, the simulator asks the simulator-wide ``responder`` hook, and failing that speaks
 the text of ``response.instructions`` ("Say exactly: X" speaks X) or a generic line.
+
+The response the server creates by itself when the caller stays silent (``idle_timeout``)
+does not take from that queue, so a scripted turn is kept for the response the test meant
+it for; it speaks what ``call.model.nudge(...)`` queued, or the responder's turn, or
+"Are you still there?".
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ class ScriptedModel:
 
     def __init__(self) -> None:
         self._queue: deque[ModelTurn] = deque()
+        self._nudges: deque[ModelTurn] = deque()
 
     def speak(self, text: str, *, hold: bool = False) -> None:
         """The next response says ``text``."""
@@ -89,6 +95,10 @@ class ScriptedModel:
         tool = ToolCall(name, {} if arguments is None else arguments, call_id)
         self._queue.append(ModelTurn(text=preamble, tool_calls=(tool,)))
 
+    def nudge(self, text: str, *, hold: bool = False) -> None:
+        """The next idle-timeout response (the server's nudge) says ``text``."""
+        self._nudges.append(ModelTurn(text=text, hold=hold))
+
     def queue(self, *turns: ModelTurn) -> None:
         self._queue.extend(turns)
 
@@ -97,6 +107,9 @@ class ScriptedModel:
 
     def next_turn(self) -> ModelTurn | None:
         return self._queue.popleft() if self._queue else None
+
+    def next_nudge(self) -> ModelTurn | None:
+        return self._nudges.popleft() if self._nudges else None
 
 
 _SAY_EXACTLY = re.compile(r"say\s+exactly\s*[:\-]?\s*(.+)", re.IGNORECASE | re.DOTALL)

@@ -56,7 +56,11 @@ class Timing:
     ``min_playback_s``: how long the caller takes to hear a response after its
     ``response.done`` (``output_audio_buffer.stopped`` comes then). ``refer_end_s``:
     how long after a successful refer the call leaves OpenAI. ``hangup_drop_s``: how
-    long after ``hangup``'s 200 the socket drops.
+    long after ``hangup``'s 200 the socket drops. ``nudge_latency_s``: how long the
+    server's own idle-timeout response takes, after its ``response.created``, to start
+    producing output; a real model takes hundreds of milliseconds to its first audio, so
+    a client that cancels the nudge on ``response.created`` stops it before it speaks
+    (cancelling ends the wait at once).
     """
 
     delta_interval_s: float = 0.0
@@ -64,6 +68,7 @@ class Timing:
     min_playback_s: float = 0.0
     refer_end_s: float = 0.05
     hangup_drop_s: float = 0.0
+    nudge_latency_s: float = 0.1
 
     def playback_s(self, chars: int) -> float:
         return max(self.min_playback_s, chars * self.playback_per_char_s)
@@ -462,7 +467,7 @@ class Simulator:
         if call.state != "accepted":
             return self._bad_request(f"Call '{call.call_id}' is not active.")  # [inf]
         call.refer_targets.append(target)
-        if call.faults.refer_vanishes or self.faults.refer_vanishes:
+        if call.faults.refer_vanished(target) or self.faults.refer_vanished(target):
             call.warnings.append(f"refer to {target} vanished: the call stays up")
         else:
             asyncio.get_running_loop().call_later(self.timing.refer_end_s, call._end, "transferred")

@@ -79,6 +79,7 @@ def _forbidding(typed_dict: Any) -> Any:
     and ``TypeAdapter(config=...)`` cannot change that for TypedDicts. So the generated
     core schema is edited: every ``typed-dict`` node gets ``extra_behavior="forbid"``.
     Unknown keys are what beta-shaped configs (``voice`` at the top level...) produce.
+    ``Iterable`` fields become lists, so their items are validated too.
     """
     from pydantic import TypeAdapter
     from pydantic_core import SchemaValidator
@@ -89,6 +90,11 @@ def _forbidding(typed_dict: Any) -> Any:
         if isinstance(node, dict):
             if node.get("type") == "typed-dict":
                 node["extra_behavior"] = "forbid"
+            elif node.get("type") == "generator":
+                # ``Iterable[X]`` fields (message content, tools...) validate lazily: their
+                # items are checked only when the result is iterated, which never happens
+                # here. A list validates them now (JSON gives lists anyway).
+                node["type"] = "list"
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -108,12 +114,18 @@ def _validate(adapter: Any, value: Any, what: str) -> list[str]:
         errors = exc.errors()
     else:
         return []
-    # A union tries every member; a member whose own 'type' literal did not match is
-    # the wrong branch, and its complaints are noise. Keep the rest.
+    # A union tries every member (pydantic names it in the error's loc, by class name); a
+    # member whose own 'type' (or a message's 'role') literal did not match is the wrong
+    # branch, and its complaints are noise. Keep the rest. A literal deeper down (the
+    # 'type' of a content part) is a real complaint about the right branch.
     wrong_branches = {
         tuple(err["loc"][:-1])
         for err in errors
-        if err["type"] == "literal_error" and len(err["loc"]) > 1 and err["loc"][-1] == "type"
+        if err["type"] == "literal_error"
+        and len(err["loc"]) > 1
+        and err["loc"][-1] in ("type", "role")
+        and isinstance(err["loc"][-2], str)
+        and err["loc"][-2][:1].isupper()
     }
 
     def in_wrong_branch(loc: tuple[Any, ...]) -> bool:
