@@ -8,6 +8,7 @@ gets here.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from .scenario_format import Expectation, Where
@@ -62,21 +63,57 @@ def _state(value: str, observed: Observed, where: Where) -> list[Failure]:
     return [Failure(where, f"state: {_q(value)}", happened)]
 
 
-def _said(value: tuple[str, ...], observed: Observed, where: Where) -> list[Failure]:
-    # Each expected line, in this order, among the lines the agent said (others may come
-    # between them).
-    said = observed.said
+def _in_order(
+    key: str, value: tuple[str, ...], lines: list[str], who: str, where: Where
+) -> list[Failure]:
+    # Each expected line, in this order, among the lines (others may come between them).
     at = 0
     for number, line in enumerate(value):
         wanted = line.strip()
-        while at < len(said) and said[at].strip() != wanted:
+        while at < len(lines) and lines[at].strip() != wanted:
             at += 1
-        if at == len(said):
+        if at == len(lines):
             before = f" (after {_q(value[number - 1])})" if number else ""
-            lines = "; ".join(_q(s) for s in said) if said else "nothing"
-            return [Failure(where, f"said: {_q(line)}{before}", f"the agent said: {lines}")]
+            shown = "; ".join(_q(s) for s in lines) if lines else "nothing"
+            return [Failure(where, f"{key}: {_q(line)}{before}", f"{who}: {shown}")]
         at += 1
     return []
+
+
+def _said(value: tuple[str, ...], observed: Observed, where: Where) -> list[Failure]:
+    return _in_order("said", value, observed.said, "the agent said", where)
+
+
+def _told(value: tuple[str, ...], observed: Observed, where: Where) -> list[Failure]:
+    return _in_order("told", value, observed.told, "the model was told", where)
+
+
+def _flow(value: str, observed: Observed, where: Where) -> list[Failure]:
+    if observed.flow_file is not None and Path(observed.flow_file).stem == value:
+        return []
+    return [Failure(where, f"flow: {_q(value)}", _answer_words(observed))]
+
+
+def _saved(value: dict[str, Any], observed: Observed, where: Where) -> list[Failure]:
+    failures = []
+    for name, wanted in value.items():
+        if name not in observed.saved:
+            kept = ", ".join(observed.saved) or "nothing"
+            failures.append(
+                Failure(where, f"saved {name}: {_q(wanted)}", f"nothing saved as {name} ({kept})")
+            )
+        elif observed.saved[name] != wanted:
+            got = observed.saved[name]
+            failures.append(Failure(where, f"saved {name}: {_q(wanted)}", f"{name}: {_q(got)}"))
+    return failures
+
+
+def _transfers_tried(value: tuple[str, ...], observed: Observed, where: Where) -> list[Failure]:
+    if list(value) == observed.transfers_tried:
+        return []
+    tried = ", ".join(_q(t) for t in observed.transfers_tried) or "none"
+    wanted = ", ".join(_q(t) for t in value) or "none"
+    return [Failure(where, f"transfers_tried: {wanted}", f"transfers tried: {tried}")]
 
 
 def _transfer(value: str | bool, observed: Observed, where: Where) -> list[Failure]:
@@ -156,9 +193,13 @@ def _tool_results(value: tuple, observed: Observed, where: Where) -> list[Failur
 _CHECKS = {
     "answered": _answered,
     "rejected": _rejected,
+    "flow": _flow,
     "state": _state,
     "said": _said,
+    "told": _told,
+    "saved": _saved,
     "transfer": _transfer,
+    "transfers_tried": _transfers_tried,
     "hangup": _hangup,
     "transcript": _transcript,
     "requests": _requests,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -40,26 +41,37 @@ __all__ = [
 RULE = "scenario"
 
 TOP_KEYS = ("flow", "env", "scenarios")
-SCENARIO_KEYS = ("name", "call", "env", "services", "script", "expect")
+SCENARIO_KEYS = ("name", "call", "env", "services", "transfers", "script", "expect")
 CALL_KEYS = ("from", "to", "at", "headers")
-ANSWER_KEYS = ("status", "json", "text", "timeout", "unreachable")
-STEP_KEYS = ("caller", "model", "press", "silence", "drop", "expect")
+ANSWER_KEYS = ("status", "json", "text", "after", "timeout", "unreachable")
+STEP_KEYS = ("caller", "model", "press", "silence", "wait", "drop", "expect")
 MODEL_KEYS = ("says", "calls", "args")
 EXPECT_KEYS = (
     "answered",
     "rejected",
+    "flow",
     "state",
     "said",
+    "told",
+    "saved",
     "requests",
     "transfer",
+    "transfers_tried",
     "hangup",
     "transcript",
     "tool_results",
 )
+# How a transfer goes, once the flow has sent it (SIP REFER).
+TRANSFER_OUTCOMES = ("answered", "unanswered", "refused")
+MAX_SILENCES = 20  # `silence: N` in one step
+MAX_WAIT_S = 4 * 3600.0  # `wait:`; a call lasts at most an hour
 REQUEST_KEYS = ("tool", "method", "url", "headers", "body")
 TOOL_RESULT_KEYS = ("tool", "ok", "error", "status")
 TRANSCRIPT_KEYS = ("caller", "agent")
 _DIGITS = re.compile(r"^[0-9*#A-Da-d]+$")
+_DURATION = re.compile(
+    r"^\s*(\d+(?:\.\d+)?)\s*(s|secs?|seconds?|m|mins?|minutes?|h|hours?)?\s*$", re.IGNORECASE
+)
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
@@ -79,6 +91,7 @@ class Answer:
     json: Any = None
     has_json: bool = False
     text: str | None = None
+    after: float = 0.0  # seconds the service takes to answer
     timeout: bool = False
     unreachable: bool = False
 
@@ -94,9 +107,11 @@ class Expectation:
 
 @dataclass(frozen=True)
 class Step:
-    kind: str  # caller, model, press, silence, drop, expect
+    kind: str  # caller, model, press, silence, wait, drop, expect
     where: Where
     text: str = ""  # caller's line, digits
+    count: int = 1  # silence: how many in a row
+    seconds: float = 0.0  # wait: how long
     says: str | None = None
     calls: str | None = None
     args: dict[str, Any] = field(default_factory=dict)
@@ -124,7 +139,16 @@ class Scenario:
     services_listed: set[str]
     steps: list[Step]
     expect: tuple[Expectation, ...]
+    # How each transfer goes, in order; a single outcome (listed False) goes for every one.
+    transfers: tuple[str, ...] = ()
+    transfers_listed: bool = False
+    transfers_where: Where | None = None
     ok: bool = True  # False: it has problems of its own and is not run
+
+    def expectations(self) -> list[Expectation]:
+        """Every expectation: those of `- expect:` steps, then the scenario's own."""
+        found = [e for step in self.steps for e in step.expect]
+        return found + list(self.expect)
 
 
 @dataclass
@@ -334,6 +358,10 @@ def _scenario(reader: _Reader, path: DataPath, value: Any, index: int) -> Scenar
                     services[tool] = answers
                     if isinstance(answer, list):
                         services_listed.add(tool)
+    transfers: tuple[str, ...] = ()
+    transfers_listed = False
+    if "transfers" in data:
+        transfers, transfers_listed = _transfers(reader, (*path, "transfers"), data["transfers"])
     steps: list[Step] = []
     if "script" in data:
         items = reader.listing((*path, "script"), data["script"], "script") or []
@@ -355,7 +383,41 @@ def _scenario(reader: _Reader, path: DataPath, value: Any, index: int) -> Scenar
         services_listed=services_listed,
         steps=steps,
         expect=expect,
+        transfers=transfers,
+        transfers_listed=transfers_listed,
+        transfers_where=reader.where((*path, "transfers")) if "transfers" in data else None,
     )
+
+
+def _transfers(reader: _Reader, path: DataPath, value: Any) -> tuple[tuple[str, ...], bool]:
+    """`transfers: unanswered` (every transfer) or `[unanswered, answered]` (in order)."""
+    listed = isinstance(value, list)
+    items = value if listed else [value]
+    if listed and not items:
+        reader.err(path, "the list of transfers is empty; write at least one")
+        return (), False
+    found: list[str] = []
+    for i, item in enumerate(items):
+        ipath = (*path, i) if listed else path
+        if not isinstance(item, str):
+            reader.err(
+                ipath,
+                f"a transfer goes one of these ways: {', '.join(TRANSFER_OUTCOMES)} "
+                f"(not {kind_of(item)})",
+            )
+            return (), False
+        if item not in TRANSFER_OUTCOMES:
+            guess = did_you_mean(item, TRANSFER_OUTCOMES)
+            reader.err(
+                ipath,
+                f'"{item}" is not how a transfer goes',
+                f'did you mean "{guess}"?'
+                if guess
+                else "write one of: " + ", ".join(TRANSFER_OUTCOMES),
+            )
+            return (), False
+        found.append(item)
+    return tuple(found), listed
 
 
 def _call(reader: _Reader, path: DataPath, value: Any, given: bool) -> Call:
@@ -425,6 +487,16 @@ def _answer(reader: _Reader, path: DataPath, value: Any) -> Answer | None:
         text = reader.text((*path, "text"), data["text"], "text")
         if text is None:
             return None
+    after = 0.0
+    if "after" in data:
+        raw = data["after"]
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 <= raw <= 60:
+            reader.err(
+                (*path, "after"),
+                "after is the seconds the service takes to answer, 0 to 60 (e.g. `after: 3`)",
+            )
+            return None
+        after = float(raw)
     flags = {}
     for name in ("timeout", "unreachable"):
         if name in data:
@@ -437,6 +509,7 @@ def _answer(reader: _Reader, path: DataPath, value: Any) -> Answer | None:
         json=data.get("json"),
         has_json="json" in data,
         text=text,
+        after=after,
         timeout=flags.get("timeout", False),
         unreachable=flags.get("unreachable", False),
     )
@@ -446,7 +519,8 @@ def _step(reader: _Reader, path: DataPath, value: Any) -> Step | None:
     if not isinstance(value, dict) or len(value) != 1:
         reader.err(
             path,
-            "a script step is one `key: value`: caller, model, press, silence, drop or expect",
+            "a script step is one `key: value`: caller, model, press, silence, wait, drop or "
+            "expect",
             'for example `- caller: "I have a question about my bill."`',
         )
         return None
@@ -462,12 +536,33 @@ def _step(reader: _Reader, path: DataPath, value: Any) -> Step | None:
         if text is None:
             return None
         if not _DIGITS.fullmatch(text):
-            reader.err(vpath, f'"{text}" is not keypad digits (0-9, * and #)')
+            reader.err(vpath, f'"{text}" is not keypad keys (0-9, *, # and A-D)')
             return None
-        return Step("press", where, text=text)
-    if kind in ("silence", "drop"):
+        return Step("press", where, text=text.upper())
+    if kind == "silence":
+        if item is True:
+            return Step("silence", where)
+        if isinstance(item, int) and not isinstance(item, bool) and 1 <= item <= MAX_SILENCES:
+            return Step("silence", where, count=item)
+        reader.err(
+            vpath,
+            f"write `silence: true` for one silence, or how many in a row (1 to {MAX_SILENCES})",
+            "for example `- silence: 3`",
+        )
+        return None
+    if kind == "wait":
+        seconds = _duration(item)
+        if seconds is None:
+            reader.err(
+                vpath,
+                "write how long to wait in seconds (`wait: 30`) or with a unit "
+                '(`wait: "5 minutes"`)',
+            )
+            return None
+        return Step("wait", where, seconds=seconds)
+    if kind == "drop":
         if item is not True:
-            reader.err(vpath, f"write `{kind}: true`")
+            reader.err(vpath, "write `drop: true`")
             return None
         return Step(kind, where)
     if kind == "model":
@@ -475,6 +570,21 @@ def _step(reader: _Reader, path: DataPath, value: Any) -> Step | None:
     if kind == "expect":
         return Step("expect", where, expect=_expect(reader, vpath, item))
     return None
+
+
+def _duration(value: Any) -> float | None:
+    """Seconds from `30`, `2.5`, `"90 seconds"`, `"5 minutes"`, `"1 hour"`; None if not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        unit = (match.group(2) or "s").lower()
+        scale = 3600.0 if unit.startswith("h") else 60.0 if unit.startswith("m") else 1.0
+        seconds = float(match.group(1)) * scale
+    else:
+        return None
+    return seconds if 0 < seconds <= MAX_WAIT_S else None
 
 
 def _model_step(reader: _Reader, path: DataPath, value: Any, where: Where) -> Step | None:
@@ -530,14 +640,30 @@ def _expectation(reader: _Reader, path: DataPath, key: str, value: Any) -> Any:
         return value
     if key == "state":
         return _or_bad(reader.text(path, value, "state"))
+    if key == "flow":
+        text = reader.text(path, value, "flow")
+        if text is None:
+            return _BAD
+        return re.sub(r"\.ya?ml$", "", text.strip())
+    if key == "saved":
+        if not isinstance(value, dict) or not value:
+            reader.err(path, 'saved is a mapping of names to values (`account_number: "12345678"`)')
+            return _BAD
+        return dict(value)
+    if key == "transfers_tried":
+        items = reader.listing(path, value, "transfers_tried")
+        if items is None:
+            return _BAD
+        targets = [reader.text((*path, i), v, "a transfer address") for i, v in enumerate(items)]
+        return _BAD if any(t is None for t in targets) else tuple(targets)
     if key == "transfer":
         if value is False:
             return False
         return _or_bad(reader.text(path, value, "transfer"))
-    if key == "said":
+    if key in ("said", "told"):
         if isinstance(value, str):
             return (value,)
-        items = reader.listing(path, value, "said")
+        items = reader.listing(path, value, key)
         if items is None:
             return _BAD
         lines = [reader.text((*path, i), v, "a line") for i, v in enumerate(items)]
@@ -628,65 +754,117 @@ def _result_value(reader: _Reader, path: DataPath, name: str, value: Any) -> Any
 # -- checks against the flow ---------------------------------------------------------------------
 
 
-def check_against_flow(result: ScenarioFile, doc_text: str, flow: Flow, flow_file: str) -> None:
-    """Diagnose scenarios that name a tool, state or number ``flow`` lacks."""
+def check_against_flow(
+    result: ScenarioFile,
+    doc_text: str,
+    flow: Flow,
+    flow_file: str,
+    other_flow: Callable[[str], Flow | None] | None = None,
+    flow_stems: Sequence[str] = (),
+) -> None:
+    """Diagnose scenarios that name a tool, state or number ``flow`` lacks.
+
+    A scenario that expects the call to be answered by another flow (``flow: after-hours``,
+    a hand-off) is checked against that flow, found with ``other_flow(stem)``; ``flow_stems``
+    are the flows beside this one, for "did you mean"."""
     try:
         doc = load_source(result.path, doc_text)
     except SourceError:
         return
     reader = _Reader(doc)
-    tools = list(flow.tools)
-    states = list(flow.states)
-    read = _env_names(flow)
+    own_stem = Path(flow_file).stem
     for scenario in result.scenarios:
         reader.scenario = scenario.index
         base: DataPath = ("scenarios", scenario.index)
         _check_number(reader, base, scenario, flow, flow_file)
-        unset = [n for n in read if n not in result.env and n not in scenario.env]
-        if unset:
-            names = ", ".join(unset)
-            reader.err(
-                (*base, "name"),
-                f"{flow_file} reads env.{unset[0]}, which this scenario does not set",
-                f"set {names} under `env:` (a test value, never a real secret), for the "
-                "whole file or this scenario",
-                key=True,
-            )
-        for tool in scenario.services_where:
-            spath = (*base, "services", tool)
-            if tool not in flow.tools:
-                _unknown(reader, spath, "tool", tool, tools, flow_file, key=True)
-            elif flow.tools[tool].http is None:
+        answering, answering_file = flow, flow_file
+        handed = _expected_flow(scenario, base)
+        if handed is not None and handed[1] != own_stem:
+            hpath, stem = handed
+            found = other_flow(stem) if other_flow is not None else None
+            if found is None:
+                guess = did_you_mean(stem, flow_stems)
                 reader.err(
-                    spath,
-                    f'the tool "{tool}" of {flow_file} calls no outside service (it has no '
-                    "`http:`), so it needs no answer here",
-                    key=True,
+                    hpath,
+                    f'there is no flow "{stem}" beside {flow_file} (or it does not lint)',
+                    f'did you mean "{guess}"?'
+                    if guess
+                    else ("the flows beside it: " + ", ".join(flow_stems) if flow_stems else None),
                 )
-        for number, step in enumerate(scenario.steps):
-            spath = (*base, "script", number)
-            if step.kind == "model" and step.calls is not None:
-                cpath = (*spath, "model", "calls")
-                if step.calls not in flow.tools:
-                    _unknown(reader, cpath, "tool", step.calls, tools, flow_file)
-                else:
-                    params = list(flow.tools[step.calls].parameters)
-                    for arg in step.args:
-                        if arg not in params:
-                            guess = did_you_mean(arg, params)
-                            reader.err(
-                                (*spath, "model", "args", arg),
-                                f'the tool "{step.calls}" of {flow_file} has no parameter "{arg}"',
-                                f'did you mean "{guess}"?'
-                                if guess
-                                else "its parameters: " + (", ".join(params) or "none"),
-                                key=True,
-                            )
-            if step.kind == "expect":
-                _check_expect(reader, (*spath, "expect"), step.expect, tools, states, flow_file)
-        _check_expect(reader, (*base, "expect"), scenario.expect, tools, states, flow_file)
+                continue
+            answering, answering_file = found, f"{stem}.yaml"
+        _check_scenario(reader, base, result, scenario, answering, answering_file)
     reader.scenario = None
     _finish(result, reader)
+
+
+def _expected_flow(scenario: Scenario, base: DataPath) -> tuple[DataPath, str] | None:
+    """The last `flow:` expectation of a scenario and its path, if it has one."""
+    found = None
+    for number, step in enumerate(scenario.steps):
+        for item in step.expect:
+            if item.key == "flow":
+                found = ((*base, "script", number, "expect", "flow"), item.value)
+    for item in scenario.expect:
+        if item.key == "flow":
+            found = ((*base, "expect", "flow"), item.value)
+    return found
+
+
+def _check_scenario(
+    reader: _Reader,
+    base: DataPath,
+    result: ScenarioFile,
+    scenario: Scenario,
+    flow: Flow,
+    flow_file: str,
+) -> None:
+    tools = list(flow.tools)
+    states = list(flow.states)
+    read = _env_names(flow)
+    unset = [n for n in read if n not in result.env and n not in scenario.env]
+    if unset:
+        names = ", ".join(unset)
+        reader.err(
+            (*base, "name"),
+            f"{flow_file} reads env.{unset[0]}, which this scenario does not set",
+            f"set {names} under `env:` (a test value, never a real secret), for the "
+            "whole file or this scenario",
+            key=True,
+        )
+    for tool in scenario.services_where:
+        spath = (*base, "services", tool)
+        if tool not in flow.tools:
+            _unknown(reader, spath, "tool", tool, tools, flow_file, key=True)
+        elif flow.tools[tool].http is None:
+            reader.err(
+                spath,
+                f'the tool "{tool}" of {flow_file} calls no outside service (it has no '
+                "`http:`), so it needs no answer here",
+                key=True,
+            )
+    for number, step in enumerate(scenario.steps):
+        spath = (*base, "script", number)
+        if step.kind == "model" and step.calls is not None:
+            cpath = (*spath, "model", "calls")
+            if step.calls not in flow.tools:
+                _unknown(reader, cpath, "tool", step.calls, tools, flow_file)
+            else:
+                params = list(flow.tools[step.calls].parameters)
+                for arg in step.args:
+                    if arg not in params:
+                        guess = did_you_mean(arg, params)
+                        reader.err(
+                            (*spath, "model", "args", arg),
+                            f'the tool "{step.calls}" of {flow_file} has no parameter "{arg}"',
+                            f'did you mean "{guess}"?'
+                            if guess
+                            else "its parameters: " + (", ".join(params) or "none"),
+                            key=True,
+                        )
+        if step.kind == "expect":
+            _check_expect(reader, (*spath, "expect"), step.expect, tools, states, flow_file)
+    _check_expect(reader, (*base, "expect"), scenario.expect, tools, states, flow_file)
 
 
 _ENV_NAME = re.compile(r"""\benv\s*(?:\.\s*([A-Za-z_]\w*)|\[\s*["']([^"']+)["']\s*\])""")

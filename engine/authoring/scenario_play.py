@@ -1,21 +1,36 @@
 """Play one scenario as a call: the production decision, ``CallMachine`` and ``HttpToolRunner``.
 
-No network and no clock. The call is decided by ``decide`` (the webhook's own function),
+No network and no wall clock. The call is decided by ``decide`` (the webhook's own function),
 then the very ``CallMachine`` of a live call is fed our call events, one at a time, in the
-order a live call would deliver them. This module plays the model's and the caller's side:
+order a live call would deliver them. This module plays the platform's, the model's and the
+caller's side:
 
-* a ``RequestResponse`` with a line (a greeting, a tool's ``say``) is spoken at once: the
-  response starts (with our request's tag), the agent says the line, its audio starts, the
-  response finishes and the audio stops (the caller heard it all);
-* a ``RequestResponse`` without a line (the model answers freely) is answered by the next
-  ``model:`` step of the script; if the next step is something else, the model answers with
-  nothing in particular (an empty response) so the call goes on;
+* the platform runs one response at a time, as the Realtime API does: a request while one is
+  running is refused (``conversation_already_has_active_response``); ``CancelResponse``
+  stops the running one (it finishes ``cancelled``, its audio is cleared, and its line is
+  not heard); ``AddNote`` is remembered as something the model was told;
+* a ``RequestResponse`` with a line (a greeting, a tool's ``say``, an engine line) is spoken
+  at once: the response starts (with our request's tag), the agent says the line, its audio
+  starts, the response finishes and the audio stops (the caller heard it all);
+* a ``RequestResponse`` without a line (the model answers freely) starts at once and is
+  answered by the next ``model:`` step of the script; if the next step is something else,
+  the model answers with nothing in particular (an empty response) so the call goes on;
 * a ``model:`` step with no request waiting is a response the model starts on its own, as it
   does after the caller speaks;
+* a ``silence`` step is the platform's idle timeout (only where the session has one: a state
+  with a silence ladder): ``CallerSilent``, then the platform's own nudge response, which
+  the engine may cancel;
 * ``RunHttpTool`` is run by the real ``HttpToolRunner`` over an ``httpx.MockTransport`` that
-  answers from the scenario's ``services:``; a request nobody foresaw is a failure;
-* a ``Refer`` or a ``Hangup`` is recorded and ends the call; timers fire when nothing else is
-  waiting, shortest first.
+  answers from the scenario's ``services:``; a request nobody foresaw is a failure. An
+  answer ``after:`` some seconds (or a timeout) arrives that much later on the clock;
+* a ``Refer`` goes as the scenario's ``transfers:`` say: answered (the call ends), unanswered
+  (the call stays; the engine's ``transfer`` timer fires) or refused (``ReferFailed``);
+  a ``Hangup`` ends the call.
+
+Time is a virtual clock, in seconds from the answer. Timers fire when the clock reaches them.
+The clock moves by itself only while the engine waits for something that will come without
+the caller (a service's answer, a transfer to take, a line to be heard); otherwise only a
+``wait:`` step, or the caller's ``silence``, moves it.
 """
 
 from __future__ import annotations
@@ -32,6 +47,8 @@ import httpx
 
 from ..call.actions import (
     Action,
+    AddNote,
+    CancelResponse,
     CancelTimer,
     Hangup,
     Refer,
@@ -45,13 +62,17 @@ from ..call.answer import Answer as Accepted
 from ..call.answer import decide
 from ..call.events import (
     AgentSaid,
+    AudioCleared,
     AudioStarted,
     AudioStopped,
     CallEnded,
     CallerSaid,
     CallerSilent,
+    CallerStartedSpeaking,
     CallEvent,
     KeypadPressed,
+    PlatformError,
+    ReferFailed,
     ResponseFinished,
     ResponseStarted,
     SessionStarted,
@@ -86,13 +107,17 @@ class Observed:
     refusal: tuple[int, str] | None = None
     flow_file: str | None = None
     states: list[str] = field(default_factory=list)
-    said: list[str] = field(default_factory=list)
+    said: list[str] = field(default_factory=list)  # lines the caller heard to the end
+    told: list[str] = field(default_factory=list)  # what the engine told the model (notes)
+    saved: dict[str, Any] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
     tool_results: list[dict[str, Any]] = field(default_factory=list)
-    transfer: str | None = None
+    transfer: str | None = None  # the transfer that took
+    transfers_tried: list[str] = field(default_factory=list)
     hangup: bool = False
     ended: str | None = None  # how the call ended, in words; None: still going
     transcript: list[tuple[str, str]] = field(default_factory=list)
+    clock: float = 0.0  # seconds since the call was answered
 
     @property
     def state(self) -> str | None:
@@ -143,6 +168,17 @@ class _Masker:
         return text
 
 
+ACTIVE_RESPONSE = "conversation_already_has_active_response"
+CANCEL_NOT_ACTIVE = "response_cancel_not_active"
+# Timers of waits that end without the caller: the clock moves on to them by itself.
+ENGINE_WAITS = ("transfer", "heard")
+MAX_EVENTS = 20_000  # per settling; a call that never settles is a failure, not a hang
+
+
+class _Runaway(Exception):
+    pass
+
+
 class _Call:
     def __init__(
         self, scenario: Scenario, accepted: Accepted, observed: Observed, check: Check, env: dict
@@ -151,17 +187,35 @@ class _Call:
         self.observed = observed
         self.check = check
         self.mask = _Masker(env)
-        self.machine = CallMachine(accepted.flow.flow, dict(accepted.context))
+        flow = accepted.flow.flow
+        self.machine = CallMachine(
+            flow, dict(accepted.context), opening=getattr(accepted, "opening", None)
+        )
         self.inbox: deque[CallEvent] = deque()
-        self.waiting: RequestResponse | None = None  # a free response the model owes
-        self.timers: dict[str, float] = {}
         self.failures: list[Failure] = []
+        # The clock, and what is due on it: timers by name, and answers still on their way.
+        self.now = 0.0
+        self.timers: dict[str, tuple[float, int]] = {}
+        self.later: list[tuple[float, int, CallEvent]] = []
+        self.order = 0
+        # The platform: one response at a time.
+        self.active: str | None = None  # the response the platform is running
+        self.owed: str | None = None  # a started response whose words the model owes
+        self.current: str | None = None  # the response the machine last saw start, not finish
+        self.lines: dict[str, str] = {}  # what the agent is saying, by response
+        self.audio: set[str] = set()  # responses whose audio started and has not stopped
+        self.responses = 0
+        idle = getattr(accepted.session, "idle", None)
+        self.idle_ms: int | None = idle.ms if idle is not None else None
+        # The outside world.
         self.answers = {tool: deque(items) for tool, items in scenario.services.items()}
         self.tool_of_call: dict[str, str] = {}
         self.current_tool = ""
+        self.current_timeout = 5.0
+        self.delay = 0.0
         self.current_where = scenario.where
-        self.responses = 0
         self.calls = 0
+        self.transfers = 0
         client = httpx.AsyncClient(transport=httpx.MockTransport(self._service))
         self.client = client
         self.runner = HttpToolRunner(client)
@@ -170,6 +224,7 @@ class _Call:
     # -- the outside services ------------------------------------------------------------------
     def _service(self, request: httpx.Request) -> httpx.Response:
         tool = self.current_tool
+        self.delay = 0.0
         body: Any = None
         if request.content:
             try:
@@ -206,8 +261,10 @@ class _Call:
         # A list of answers is used once each, in order; a single answer answers every time.
         listed = tool in self.scenario.services_listed
         answer: Answer = queue.popleft() if listed else queue[0]
-        if answer.timeout:
+        if answer.timeout or answer.after >= self.current_timeout:
+            self.delay = self.current_timeout  # the tool's own timeout runs out
             raise httpx.ReadTimeout("the scenario's service did not answer", request=request)
+        self.delay = answer.after
         if answer.unreachable:
             raise httpx.ConnectError("the scenario's service cannot be reached", request=request)
         if answer.has_json:
@@ -218,43 +275,92 @@ class _Call:
             )
         return httpx.Response(answer.status, text=answer.text or "")
 
+    # -- the clock -------------------------------------------------------------------------
+    def _next_due(self) -> float | None:
+        dues = [due for due, _ in self.timers.values()] + [due for due, _, _ in self.later]
+        return min(dues) if dues else None
+
+    def _fire_next(self) -> None:
+        """Move the clock to the next timer or answer due, and deliver it."""
+        timer = min(self.timers.items(), key=lambda item: item[1], default=None)
+        answer = min(self.later, key=lambda item: item[:2], default=None)
+        if timer is not None and (answer is None or timer[1] <= answer[:2]):
+            name, (due, _) = timer
+            del self.timers[name]
+            self.now = max(self.now, due)
+            self.inbox.append(TimerFired(name))
+        elif answer is not None:
+            self.later.remove(answer)
+            self.now = max(self.now, answer[0])
+            self.inbox.append(answer[2])
+
+    def _engine_waiting(self) -> bool:
+        """The engine waits for something that comes without the caller: time passes."""
+        return bool(self.later) or any(name in self.timers for name in ENGINE_WAITS)
+
+    def _stamp(self) -> int:
+        self.order += 1
+        return self.order
+
     # -- the machine ---------------------------------------------------------------------------
     async def settle(self, upcoming: list[Step]) -> None:
         """Deliver every event that follows from what happened, until the call waits."""
-        while True:
-            while self.inbox:
-                event = self.inbox.popleft()
-                for action in self.machine.handle(event):
-                    await self._do(action)
-                self._note()
+        for _ in range(MAX_EVENTS):
+            if self.inbox:
+                await self._deliver(self.inbox.popleft())
+                continue
             if self.machine.ended:
-                self.waiting = None
+                self.owed = None
                 return
-            if self.waiting is not None:
+            if self.owed is not None:
                 following = next((s for s in upcoming if s.kind != "expect"), None)
                 if following is not None and following.kind == "model":
                     return  # the script's next model line answers it
-                request, self.waiting = self.waiting, None
-                self._respond(request.request, None, None, {})
+                self._answer_owed(None, None, {})
                 continue
-            if self.timers:
-                name = min(self.timers, key=self.timers.__getitem__)
-                del self.timers[name]
-                self.inbox.append(TimerFired(name))
+            if self._engine_waiting():
+                self._fire_next()
                 continue
             return
+        raise _Runaway
+
+    async def _deliver(self, event: CallEvent) -> None:
+        if isinstance(event, ResponseStarted):
+            self.current = event.response_id
+        elif isinstance(event, ResponseFinished) and self.current == event.response_id:
+            self.current = None
+        elif isinstance(event, AudioStarted):
+            self.audio.add(event.response_id)
+        elif isinstance(event, AudioStopped):
+            self.audio.discard(event.response_id)
+            line = self.lines.pop(event.response_id, None)
+            if line:
+                self.observed.said.append(self.mask(line))  # heard to the end
+        for action in self.machine.handle(event):
+            await self._do(action)
+        self._note()
 
     def _note(self) -> None:
         state = self.machine.state or ""
         if state != self.observed.state:
             self.observed.states.append(state)
         self.observed.transcript = [(w, self.mask(t)) for w, t in self.machine.transcript]
+        self.observed.saved = dict(self.machine.context.get("saved", {}))
+        self.observed.clock = self.now
 
-    def _respond(self, tag: str | None, says: str | None, calls: str | None, args: dict) -> None:
+    # -- the platform's responses --------------------------------------------------------------
+    def _start(self, tag: str | None) -> str:
         self.responses += 1
         rid = f"resp_{self.responses}"
-        events: list[CallEvent] = [ResponseStarted(rid, tag)]
+        self.inbox.append(ResponseStarted(rid, tag))
+        self.active = rid
+        return rid
+
+    def _content(self, rid: str, says: str | None, calls: str | None, args: dict) -> None:
+        """The words and tool call of a started response, then its end."""
+        events: list[CallEvent] = []
         if says:
+            self.lines[rid] = says
             events += [AgentSaid(rid, says), AudioStarted(rid)]
         if calls is not None:
             self.calls += 1
@@ -265,20 +371,70 @@ class _Call:
         if says:
             events.append(AudioStopped(rid))
         self.inbox.extend(events)
+        if self.active == rid:
+            self.active = None
 
+    def _request(self, action: RequestResponse) -> None:
+        if self.active is not None:
+            # The platform runs one response at a time (its own nudge may have started).
+            self.inbox.append(
+                PlatformError(
+                    ACTIVE_RESPONSE, "Conversation already has an active response", action.request
+                )
+            )
+            return
+        rid = self._start(action.request)
+        if action.say is not None:
+            self._content(rid, action.say, None, {})
+        else:
+            self.owed = rid
+
+    def _answer_owed(self, says: str | None, calls: str | None, args: dict) -> None:
+        rid, self.owed = self.owed, None
+        if rid is not None:
+            self._content(rid, says, calls, args)
+
+    def _cancel(self) -> None:
+        """``response.cancel`` then ``output_audio_buffer.clear``: what is not yet heard of
+        the running response never is."""
+        rid = self.current if self.current is not None else self.active
+        if rid is None:
+            self.inbox.append(PlatformError(CANCEL_NOT_ACTIVE, "There is no active response"))
+            return
+        kept = [
+            e
+            for e in self.inbox
+            if getattr(e, "response_id", None) != rid or isinstance(e, ResponseStarted)
+        ]
+        self.inbox = deque(kept)
+        self.lines.pop(rid, None)
+        if self.owed == rid:
+            self.owed = None
+        if self.active == rid:
+            self.active = None
+        self.inbox.append(ResponseFinished(rid, "cancelled"))
+        if rid in self.audio:
+            self.inbox.append(AudioCleared(rid))
+
+    # -- what the machine asks for ---------------------------------------------------------
     async def _do(self, action: Action) -> None:
         if isinstance(action, RequestResponse):
-            if action.say is not None:
-                self.observed.said.append(self.mask(action.say))
-                self._respond(action.request, action.say, None, {})
-            else:
-                self.waiting = action
+            self._request(action)
+        elif isinstance(action, CancelResponse):
+            self._cancel()
+        elif isinstance(action, AddNote):
+            self.observed.told.append(self.mask(action.text))
         elif isinstance(action, RunHttpTool):
             self.current_tool = action.tool
+            self.current_timeout = action.request.timeout
             result = await self.runner.run(action.tool, action.request, action.context)
-            self.inbox.append(
-                ToolFinished(action.call_id, action.tool, result.output, result.ok, result.saved)
+            event = ToolFinished(
+                action.call_id, action.tool, result.output, result.ok, result.saved
             )
+            if self.delay > 0:
+                self.later.append((self.now + self.delay, self._stamp(), event))
+            else:
+                self.inbox.append(event)
         elif isinstance(action, SendToolOutput):
             try:
                 output = json.loads(action.output)
@@ -293,51 +449,133 @@ class _Call:
             }
             self.observed.tool_results.append(record)
         elif isinstance(action, Refer):
-            self.observed.transfer = self.mask(action.target)
-            self.observed.ended = f"transferred to {json.dumps(self.observed.transfer)}"
-            self.inbox.append(CallEnded("transferred"))
+            self._refer(action.target)
         elif isinstance(action, Hangup):
             self.observed.hangup = True
             self.observed.ended = "the flow hung up"
             self.inbox.append(CallEnded("hung up"))
         elif isinstance(action, StartTimer):
-            self.timers[action.name] = action.seconds
+            self.timers[action.name] = (self.now + action.seconds, self._stamp())
         elif isinstance(action, CancelTimer):
             self.timers.pop(action.name, None)
         elif isinstance(action, UpdateSession):
-            pass  # the state change is read from the machine
+            idle = getattr(action, "idle", None)
+            if idle is not None:
+                self.idle_ms = idle.ms
+
+    def _refer(self, target: str) -> None:
+        shown = self.mask(target)
+        self.transfers += 1
+        self.observed.transfers_tried.append(shown)
+        outcome = self._transfer_outcome(shown)
+        if outcome == "refused":
+            self.inbox.append(ReferFailed(target, "the carrier refused the transfer"))
+        elif outcome == "answered":
+            self.observed.transfer = shown
+            self.observed.ended = f"transferred to {json.dumps(shown)}"
+            self.inbox.append(CallEnded("transferred"))
+        # unanswered: the call stays up, and the engine's transfer timer will fire
+
+    def _transfer_outcome(self, shown: str) -> str:
+        scenario = self.scenario
+        if not scenario.transfers:
+            return "answered"
+        if not scenario.transfers_listed:
+            return scenario.transfers[0]
+        if self.transfers <= len(scenario.transfers):
+            return scenario.transfers[self.transfers - 1]
+        given = len(scenario.transfers)
+        self.failures.append(
+            Failure(
+                scenario.transfers_where or self.current_where,
+                f"how transfer {self.transfers} goes, under `transfers:`",
+                f"the flow made transfer {self.transfers} (to {json.dumps(shown)}) and "
+                f"`transfers:` says how {given} go{'es' if given == 1 else ''}",
+            )
+        )
+        return "answered"
 
     # -- the script ----------------------------------------------------------------------------
-    async def step(self, step: Step) -> None:
+    async def step(self, step: Step, rest: list[Step]) -> None:
         self.current_where = step.where
         if step.kind == "expect":
             self.failures += self.check(step.expect, self.observed)
             return
         if self.machine.ended:
-            self.failures.append(
-                Failure(
-                    step.where,
-                    f"the call to go on for this `{step.kind}` step",
-                    f"the call had already ended ({self.observed.ended})",
-                )
-            )
+            self._after_end(step)
             return
         if step.kind == "caller":
-            self.inbox.append(CallerSaid(step.text))
+            self.inbox.extend([CallerStartedSpeaking(), CallerSaid(step.text)])
         elif step.kind == "press":
-            self.inbox.extend(KeypadPressed(digit) for digit in step.text)
+            self.inbox.extend(KeypadPressed(key) for key in step.text)
         elif step.kind == "silence":
-            self.inbox.append(CallerSilent())
+            for _ in range(step.count):
+                if not await self._silence(step):
+                    return
+        elif step.kind == "wait":
+            await self._pass_time(self.now + step.seconds, rest)
         elif step.kind == "drop":
             self.observed.ended = "the caller hung up"
             self.inbox.append(CallEnded("the caller hung up"))
         elif step.kind == "model":
-            tag = None
-            if self.waiting is not None:
-                tag, self.waiting = self.waiting.request, None
-            if step.says:
-                self.observed.said.append(step.says)
-            self._respond(tag, step.says, step.calls, step.args)
+            if self.owed is not None:
+                self._answer_owed(step.says, step.calls, step.args)
+            else:
+                rid = self._start(None)  # the model answers on its own, as after speech
+                self._content(rid, step.says, step.calls, step.args)
+
+    def _after_end(self, step: Step) -> None:
+        self.failures.append(
+            Failure(
+                step.where,
+                f"the call to go on for this `{step.kind}` step",
+                f"the call had already ended ({self.observed.ended})",
+            )
+        )
+
+    async def _pass_time(self, deadline: float, rest: list[Step]) -> None:
+        """`wait:`: whatever falls due until ``deadline`` happens, in order."""
+        while True:
+            await self.settle(rest)
+            if self.machine.ended:
+                return
+            due = self._next_due()
+            if due is None or due > deadline:
+                break
+            if self.owed is not None:
+                self._answer_owed(None, None, {})  # more happens before the wait is over
+                continue
+            self._fire_next()
+        self.now = max(self.now, deadline)
+        self.observed.clock = self.now
+
+    async def _silence(self, step: Step) -> bool:
+        """The caller says nothing for the session's idle timeout, which the platform then
+        reports, starting its own nudge response. In a state without a silence ladder the
+        session has no idle timeout: nothing is reported and nothing happens. False: the
+        call ended meanwhile."""
+        heard = len(self.observed.said)
+        deadline = None
+        while True:
+            await self.settle([])
+            if self.machine.ended:
+                return False
+            if self.idle_ms is None:
+                # No silence ladder here: the platform reports no silence, nothing happens.
+                return True
+            if deadline is None or len(self.observed.said) != heard:
+                # The silence counts from the end of whatever the agent last said.
+                heard = len(self.observed.said)
+                deadline = self.now + self.idle_ms / 1000
+            due = self._next_due()
+            if due is None or due > deadline:
+                break
+            self._fire_next()
+        self.now = deadline
+        self.observed.clock = self.now
+        self.inbox.append(CallerSilent())
+        self.owed = self._start(None)  # the platform's own "are you still there?"
+        return True
 
 
 async def play(
@@ -370,13 +608,22 @@ async def play(
     observed.answered = True
     observed.flow_file = decision.flow.path
     call = _Call(scenario, decision, observed, check, env)
+    steps = scenario.steps
     try:
         call.inbox.append(SessionStarted())
-        await call.settle(scenario.steps)
-        for number, step in enumerate(scenario.steps):
-            await call.step(step)
-            await call.settle(scenario.steps[number + 1 :])
+        await call.settle(steps)
+        for number, step in enumerate(steps):
+            await call.step(step, steps[number + 1 :])
+            await call.settle(steps[number + 1 :])
         call.failures += check(scenario.expect, observed)
+    except _Runaway:
+        call.failures.append(
+            Failure(
+                call.current_where,
+                "the call to wait for the caller again",
+                f"the call went on by itself for more than {MAX_EVENTS} events",
+            )
+        )
     finally:
         await call.client.aclose()
     return observed, call.failures

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..flow.diagnostics import Diagnostic, Span, format_text
 from ..flow.lint import SCENARIO_SUFFIXES, lint_text, read_file
-from ..flow.registry import Registry, Snapshot
+from ..flow.registry import FlowSnapshot, Registry, Snapshot
 from ..flow.source import SourceError
 from .scenario_expect import check
 from .scenario_format import Scenario, ScenarioFile, check_against_flow, parse_scenarios
@@ -151,12 +151,20 @@ def run_file(path: Path, registries: _Registries | None = None) -> FileOutcome:
             )
         return result
     flow = linted.flow
-    check_against_flow(parsed, text, flow, flow_path.name)
+    snapshot = registries.snapshot(flow_path.parent)
+    beside = _flows_beside(snapshot, flow_path)
+    check_against_flow(
+        parsed,
+        text,
+        flow,
+        flow_path.name,
+        other_flow=lambda stem: beside[stem].flow if stem in beside else None,
+        flow_stems=sorted(beside),
+    )
     result.diagnostics = parsed.diagnostics
     if not parsed.runnable:
         result.outcomes = []
         return result
-    snapshot = registries.snapshot(flow_path.parent)
     default_dialled = next((n for n in flow.numbers if n != "*"), "")
     kept = []
     for scenario, outcome in zip(parsed.scenarios, outcomes, strict=True):
@@ -168,6 +176,16 @@ def run_file(path: Path, registries: _Registries | None = None) -> FileOutcome:
         kept.append(outcome)
     result.outcomes = kept
     return result
+
+
+def _flows_beside(snapshot: Snapshot, flow_path: Path) -> dict[str, FlowSnapshot]:
+    """The flows loaded from the tested flow's folder, by file name without `.yaml`."""
+    folder = flow_path.resolve().parent
+    found: dict[str, FlowSnapshot] = {}
+    for path, snap in sorted(snapshot.flows.items()):
+        if Path(path).resolve().parent == folder:
+            found.setdefault(Path(path).stem, snap)
+    return found
 
 
 def _run_one(
@@ -189,9 +207,11 @@ def _run_one(
             check=check,
         )
     )
-    keys = {e.key for e in scenario.expect}
+    keys = {e.key for e in scenario.expectations()}
     where = scenario.call.to_where
-    if observed.refusal is not None and not keys & {"rejected", "answered"}:
+    if "flow" in keys:
+        pass  # the scenario says which flow answers; its expectation checks it
+    elif observed.refusal is not None and not keys & {"rejected", "answered"}:
         status, reason = observed.refusal
         failures.insert(
             0,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import re
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,11 +15,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.authoring import scenarios
+from engine.authoring.scenario_format import Scenario
+from engine.authoring.scenario_play import Observed, play
 from engine.authoring.scenarios import add_arguments, run, run_file
+from engine.call.events import SessionStarted
 
 REPO = Path(__file__).resolve().parents[2]
 FLOWS = REPO / "flows"
-EXAMPLES = ["acme-support", "receptionist", "catch-all"]
+EXAMPLES = [
+    "acme-support",
+    "receptionist",
+    "catch-all",
+    "bank-line",
+    "after-hours",
+    "acme-priority",
+]
 
 
 def engine_test(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -382,6 +395,16 @@ yaml_values = st.recursive(
                     "lookup_order",
                     "headers",
                     "transcript",
+                    "silence",
+                    "wait",
+                    "drop",
+                    "transfers",
+                    "after",
+                    "told",
+                    "saved",
+                    "flow",
+                    "transfers_tried",
+                    "check_balance",
                 ]
             ),
             inner,
@@ -397,7 +420,7 @@ yaml_values = st.recursive(
 )
 @given(text=mutated())
 def test_mutated_scenario_files_never_raise(flows: Path, text: str) -> None:
-    path = flows / "acme-support.test.yaml"
+    path = flows / "bank-line.test.yaml"
     path.write_text(text)
     result = run_file(path)
     scenarios._text([result])
@@ -413,3 +436,397 @@ def test_random_scenario_data_never_raises(flows: Path, data: object) -> None:
     path.write_text(json.dumps(data))  # JSON is YAML
     result = run_file(path)
     scenarios._text([result])
+
+
+# -- IVR: keys, silences, time, transfers ------------------------------------------------------
+
+IVR_FLOW = """\
+name: Menu
+numbers: ["+18005550120"]
+instructions: Help.
+greeting: For balances press 1.
+start: menu
+states:
+  menu:
+    keypad: {"1": balances}
+  balances:
+    collect: {save_as: pin, digits: 4, timeout: 6, on_timeout: {say: Too few digits.}}
+    silence: {after: 10, steps: [{say: Key in your PIN.}, {say: Goodbye., hangup: true}]}
+  quiet:
+    instructions: No ladder here.
+silence: {after: 8, steps: [{say: Still there?}]}
+global_tools: [quiet, desk, lookup]
+tools:
+  balances: {description: Balances., goto: balances}
+  quiet: {description: Quiet., goto: quiet}
+  desk:
+    description: A person.
+    say: Putting you through.
+    transfer: ["+15551240000", "+15551240001"]
+  lookup:
+    description: Look it up.
+    http: {url: "https://bank.example/lookup", timeout: 4}
+    filler: {say: One moment., after: 2}
+"""
+
+
+@pytest.fixture
+def ivr(tmp_path: Path) -> Path:
+    folder = tmp_path / "ivr"
+    folder.mkdir()
+    (folder / "menu.yaml").write_text(IVR_FLOW)
+    return folder
+
+
+def play_ivr(folder: Path, scenarios_text: str) -> scenarios.FileOutcome:
+    path = folder / "menu.test.yaml"
+    path.write_text(scenarios_text)
+    return run_file(path)
+
+
+def failures_of(result: scenarios.FileOutcome) -> dict[str, list[str]]:
+    return {
+        o.name: [
+            f"{f.where.line}: expected {f.expected}; happened: {f.happened}" for f in o.failures
+        ]
+        for o in result.outcomes
+        if not o.passed
+    }
+
+
+def test_new_keys_play_as_documented(ivr: Path) -> None:
+    result = play_ivr(
+        ivr,
+        """scenarios:
+  - name: keys, digits, saved, told
+    script:
+      - press: "1"
+      - press: "4321"
+    expect:
+      state: balances
+      saved: {pin: "4321"}
+      told: ["The caller pressed 1 on the keypad.", "The caller keyed in pin: 4321."]
+  - name: the collect timer fires only once its time has passed
+    script:
+      - press: "1"
+      - press: "12"
+      - wait: 5
+      - expect: {told: ["The caller pressed 1 on the keypad."]}
+      - wait: 1
+    expect:
+      said: ["Too few digits."]
+  - name: silences climb the state's ladder and the last one hangs up
+    script:
+      - press: "1"
+      - silence: 2
+    expect:
+      said: ["Key in your PIN.", "Goodbye."]
+      hangup: true
+  - name: "wait takes minutes too: the default time limit"
+    script:
+      - wait: 54 minutes
+      - expect:
+          said: ["Just so you know, we'll need to wrap up this call in about a minute."]
+          hangup: false
+      - wait: "60 s"
+    expect:
+      hangup: true
+  - name: a slow service gets its filler line, a timeout is the tool's timeout
+    services:
+      lookup:
+        - {json: {}, after: 3}
+        - {json: {}, after: 30}
+    script:
+      - model: {calls: lookup}
+      - model: {calls: lookup}
+    expect:
+      said: ["One moment.", "One moment."]
+      tool_results: [{tool: lookup, ok: true}, {tool: lookup, ok: false, error: timeout}]
+  - name: transfers that do not take fall through the list
+    transfers: [unanswered, refused]
+    script:
+      - model: {calls: desk}
+    expect:
+      transfers_tried: ["tel:+15551240000", "tel:+15551240001"]
+      transfer: false
+      said:
+        - Putting you through.
+        - I'm sorry, that line isn't answering. Let me try another.
+        - >-
+          I'm sorry, I couldn't transfer your call just now. Is there anything else I can
+          help you with?
+  - name: a single outcome goes for every transfer
+    transfers: answered
+    script:
+      - model: {calls: desk}
+    expect:
+      transfer: "tel:+15551240000"
+""",
+    )
+    assert result.diagnostics == []
+    assert failures_of(result) == {}
+    assert len(result.outcomes) == 7
+
+
+def test_a_silence_without_a_ladder_changes_nothing(ivr: Path) -> None:
+    result = play_ivr(
+        ivr,
+        """scenarios:
+  - name: quiet
+    script:
+      - model: {calls: quiet}
+      - silence: 3
+    expect:
+      state: quiet
+      hangup: false
+      said: ["For balances press 1."]
+""",
+    )
+    assert failures_of(result) == {}
+
+
+def test_the_clock_moves_only_with_wait_and_silence(ivr: Path) -> None:
+    text = """scenarios:
+  - name: nothing happens by itself
+    script:
+      - press: "1"
+      - press: "12"
+    expect:
+      said: ["Too few digits."]
+"""
+    result = play_ivr(ivr, text)
+    [failure] = failures_of(result)["nothing happens by itself"]
+    assert 'expected said: "Too few digits."' in failure
+
+
+def test_the_silence_counts_from_the_end_of_what_was_said(ivr: Path) -> None:
+    path = ivr / "menu.test.yaml"
+    path.write_text(
+        """scenarios:
+  - name: the collect timeout comes first, then the silence
+    script:
+      - press: "1"
+      - press: "12"
+      - silence: true
+"""
+    )
+    parsed = scenarios.parse_scenarios(str(path), path.read_text())
+    observed = _observe(path, parsed.scenarios[0])
+    # The entry times out at 6 s ("Too few digits."), the silence is 10 s after that line.
+    assert observed.said[-2:] == ["Too few digits.", "Key in your PIN."]
+    assert observed.clock == 16.0
+
+
+def _observe(path: Path, scenario: Scenario) -> Observed:
+    from engine.authoring.scenario_expect import check
+
+    snapshot = scenarios._Registries().snapshot(path.parent)
+    observed, _ = asyncio.run(
+        play(
+            scenario,
+            snapshot=snapshot,
+            env={},
+            timezone="UTC",
+            default_dialled="+18005550120",
+            check=check,
+        )
+    )
+    return observed
+
+
+def test_more_transfers_than_listed_is_a_failure(ivr: Path) -> None:
+    result = play_ivr(
+        ivr,
+        """scenarios:
+  - name: one outcome listed, two transfers made
+    transfers: [unanswered]
+    script:
+      - model: {calls: desk}
+""",
+    )
+    [failure] = failures_of(result)["one outcome listed, two transfers made"]
+    assert failure.startswith("3: expected how transfer 2 goes, under `transfers:`")
+    assert '(to "tel:+15551240001")' in failure
+
+
+def test_a_cancelled_response_is_not_heard(ivr: Path) -> None:
+    """CancelResponse: what the caller has not heard yet of the running response never is."""
+    from engine.authoring.scenario_play import _Call
+
+    path = ivr / "menu.test.yaml"
+    path.write_text("scenarios:\n  - name: x\n")
+    scenario = scenarios.parse_scenarios(str(path), path.read_text()).scenarios[0]
+    snapshot = scenarios._Registries().snapshot(ivr)
+    from engine.authoring.scenario_expect import check
+    from engine.authoring.scenario_play import _sip_headers
+    from engine.call.answer import decide
+
+    decision = decide(
+        call_id="c",
+        sip_headers=_sip_headers(scenario, "+18005550120"),
+        snapshot=snapshot,
+        env={},
+        now=datetime(2026, 1, 5, 10, tzinfo=UTC),
+    )
+
+    async def go() -> tuple[Observed, list[str]]:
+        observed = Observed()
+        call = _Call(scenario, decision, observed, check, {})
+        call.inbox.append(SessionStarted())
+        for _ in range(4):  # the session starts, the greeting starts, is said, its audio starts
+            await call._deliver(call.inbox.popleft())
+        call._cancel()  # the caller has not heard all of it yet
+        await call.settle([])
+        call._cancel()  # nothing is running now: the platform says so
+        await call.settle([])
+        await call.client.aclose()
+        return observed, [repr(e) for e in call.machine.events]
+
+    observed, events = asyncio.run(go())
+    assert observed.said == []  # the greeting was cut before its audio stopped
+    assert events[3:] == [
+        "AudioStarted(response_id='resp_1')",
+        "ResponseFinished(response_id='resp_1', status='cancelled')",
+        "AudioCleared(response_id='resp_1')",
+        "PlatformError(code='response_cancel_not_active', message='There is no active "
+        "response', request=None)",
+    ]
+
+
+def test_a_hand_off_is_expected_with_flow(flows: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(
+        flows,
+        "acme-support.test.yaml",
+        """env: {ACME_TOKEN: t}
+scenarios:
+  - name: handed to after-hours, and its tools are known
+    call: {at: "2026-11-22 11:00"}
+    services:
+      take_message: {json: {}}
+    expect: {flow: after-hours}
+  - name: not expected
+    call: {at: "2026-11-22 11:00"}
+  - name: wrong flow
+    call: {at: "2026-11-22 11:00"}
+    expect: {flow: acme-priority}
+""",
+    )
+    code, out, _ = engine_test(capsys, str(path))
+    assert code == 1
+    assert f"PASS {path}:3 handed to after-hours, and its tools are known" in out
+    assert "happened: it was answered by " in out and "after-hours.yaml" in out
+    assert '    expected flow: "acme-priority"\n' in out
+
+
+def test_new_keys_are_diagnosed_with_did_you_mean(
+    flows: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        flows,
+        "bank-line.test.yaml",
+        """env: {ACME_TOKEN: t}
+scenarios:
+  - name: typos
+    transfer: [unanswered]
+    transfers: [unanswerd, answered]
+    services:
+      check_balance: {json: {}, after: -1}
+    script:
+      - silent: true
+      - press: "12x"
+      - silence: 0
+      - wait: soon
+      - wait: 0
+    expect:
+      flow: after-hour
+      saved: []
+      transfers_tried: nope
+      tol: [x]
+""",
+    )
+    code, out, _ = engine_test(capsys, str(path))
+    assert code == 1
+    expected = [
+        (4, 5, 'unknown key "transfer" in a scenario', '"transfers"'),
+        (5, 17, '"unanswerd" is not how a transfer goes', '"unanswered"'),
+        (7, 40, "after is the seconds the service takes to answer, 0 to 60", None),
+        (9, 9, 'unknown key "silent" in a script step', '"silence"'),
+        (10, 16, '"12x" is not keypad keys (0-9, *, # and A-D)', None),
+        (11, 18, "write `silence: true` for one silence, or how many in a row", None),
+        (12, 15, "write how long to wait in seconds (`wait: 30`)", None),
+        (13, 15, "write how long to wait in seconds (`wait: 30`)", None),
+        (15, 13, 'there is no flow "after-hour" beside bank-line.yaml', '"after-hours"'),
+        (16, 14, "saved is a mapping of names to values", None),
+        (17, 24, "transfers_tried must be a list", None),
+        (18, 7, 'unknown key "tol" in expect', '"told"'),
+    ]
+    for line, col, message, guess in expected:
+        assert f"{path}:{line}:{col}: {message}" in out, message
+        if guess:
+            assert f"did you mean {guess}?" in out
+    assert "0 scenarios: 0 passed, 0 failed; 1 file with problems" in out
+
+
+def test_an_unknown_hand_off_flow_is_diagnosed(
+    flows: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        flows,
+        "acme-support.test.yaml",
+        """env: {ACME_TOKEN: t}
+scenarios:
+  - name: typo in the flow
+    expect: {flow: after-hour}
+""",
+    )
+    code, out, _ = engine_test(capsys, str(path))
+    assert code == 1
+    assert (
+        f'{path}:4:20: there is no flow "after-hour" beside acme-support.yaml (or it does not '
+        "lint) [scenario]"
+    ) in out
+    assert 'did you mean "after-hours"?' in out
+
+
+def test_call_at_drives_the_hours_decision(flows: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(
+        flows,
+        "bank-line.test.yaml",
+        """env: {ACME_TOKEN: t}
+scenarios:
+  - name: Saturday 13:59 Chicago is open
+    call: {at: "2026-01-10 13:59"}
+    expect: {state: menu, transfer: false}
+  - name: Saturday 14:00 Chicago is closed
+    call: {at: "2026-01-10 14:00"}
+    expect: {transfer: "sip:+18005550144@carrier.example"}
+  - name: the same moment written in UTC
+    call: {at: "2026-01-10T20:00:00+00:00"}
+    expect: {transfer: "sip:+18005550144@carrier.example"}
+""",
+    )
+    code, out, _ = engine_test(capsys, str(path))
+    assert code == 0, out
+
+
+def test_docs_scenarios_md_documents_every_key() -> None:
+    from engine.authoring import scenario_format as fmt
+
+    text = (REPO / "docs" / "scenarios.md").read_text()
+    keys = (
+        *fmt.TOP_KEYS,
+        *fmt.SCENARIO_KEYS,
+        *fmt.CALL_KEYS,
+        *fmt.ANSWER_KEYS,
+        *fmt.STEP_KEYS,
+        *fmt.MODEL_KEYS,
+        *fmt.EXPECT_KEYS,
+        *fmt.REQUEST_KEYS,
+        *fmt.TOOL_RESULT_KEYS,
+        *fmt.TRANSFER_OUTCOMES,
+    )
+    # Written as `key`, or used in an example: `- press: "1"`, `{calls: to_billing}`.
+    missing = [
+        key for key in keys if f"`{key}`" not in text and not re.search(rf"[{{ ]{key}:", text)
+    ]
+    assert missing == []
