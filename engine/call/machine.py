@@ -154,6 +154,7 @@ class CallMachine:
         self._ours: set[str] = set()  # responses we asked for, by id
         self._tool_calls = 0
         self._capped = False  # the cap on tool calls was reached (its fallback ran)
+        self._time_is_up = False
         self._failures = 0  # tool results that failed, in a row
         self._engine_runs = 0
 
@@ -281,8 +282,10 @@ class CallMachine:
         if name == TIME_WARNING_TIMER and self._ending is None:
             line = self._render(self.flow.lines.time_warning, self.context)
             return self._ask(line)[0] if line else []
-        if name == TIME_UP_TIMER and self._ending is None:
-            return self._time_up()
+        if name == TIME_UP_TIMER:
+            self._time_is_up = True
+            # A transfer under way is left to finish; if it does not take, the call ends.
+            return self._time_up() if self._ending is None else []
         return []
 
     # -- the caller --------------------------------------------------------------------------
@@ -497,8 +500,9 @@ class CallMachine:
         actions: list[Action] = [*self._drop_filler(event.call_id)]
         if event.ok and pending.tool.http and pending.tool.http.save_as:
             self.context["saved"][pending.tool.http.save_as] = event.saved
-        if not event.ok and (pending.tool.transfer or pending.tool.hangup) and not self._ending:
-            # The service failed: tell the model instead of ending the call on a failure.
+        if not event.ok and not self._ending:
+            # The service failed: the tool stops there (no goto, transfer or hangup on a
+            # failure) and the model is told, so it can apologise or try again.
             actions += self._answer(pending, event.output)
         else:
             actions += self._after_http(pending, event.output, http=True)
@@ -642,6 +646,9 @@ class CallMachine:
         assert ending is not None
         actions: list[Action] = [CancelTimer(TRANSFER_TIMER)]
         ending.referred = None
+        if self._time_is_up:
+            self._ending = None  # the time limit passed while the transfer was tried
+            return actions + self._time_up()
         if ending.targets:
             ending.done = False
             line = self._render(self.flow.lines.transfer_retry, self.context)

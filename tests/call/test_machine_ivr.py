@@ -471,3 +471,30 @@ def test_an_opening_transfer_falls_back_to_its_step():
     assert [a.say for a in asks(again)] == ["Sorry, goodbye."]
     assert m.ending
     assert Hangup("the flow ended the call") in play(m, "resp_s", asks(again)[0])
+
+
+def test_a_tool_whose_service_fails_stops_there_and_keeps_the_state():
+    text = IVR.replace(
+        '    http: {url: "https://bank.example/accounts/{{ saved.account }}"}\n',
+        '    http: {url: "https://bank.example/accounts/{{ saved.account }}"}\n    goto: menu\n',
+    )
+    m = started(machine(text, state="account"))
+    run = next(
+        a for key in "1234" for a in m.handle(KeypadPressed(key)) if isinstance(a, RunHttpTool)
+    )
+    failed = m.handle(ToolFinished(run.call_id, "check", '{"ok": false}', False))
+    assert not any(isinstance(a, UpdateSession) for a in failed)
+    assert m.state == "account"  # the caller can key the number again
+    assert AddNote('The check tool answered: {"ok": false}') in failed
+
+
+def test_the_time_limit_passing_during_a_transfer_that_fails_ends_the_call():
+    m = started(machine())
+    (line,) = asks(m.handle(KeypadPressed("0")))
+    play(m, "resp_t", line)
+    assert m.handle(TimerFired(TIME_UP_TIMER)) == []  # the transfer is left to finish
+    out = m.handle(TimerFired(TRANSFER_TIMER))  # it did not take
+    (bye,) = asks(out)
+    assert "time limit" in bye.say  # not the next target, not the fallback
+    assert not any(isinstance(a, Refer) for a in out)
+    assert Hangup("the flow ended the call") in play(m, "resp_bye", bye)
