@@ -31,6 +31,10 @@ _KIND = {
 }
 
 
+# What people write for the keys with symbols (`finish_key: star`).
+_KEY_WORDS = {"star": "*", "asterisk": "*", "hash": "#", "pound": "#", "hash key": "#"}
+
+
 def did_you_mean(word: str, choices: typing.Iterable[str]) -> str | None:
     """The closest choice to a misspelt word, if one is close enough to be the likely intent."""
     pool = list(choices)
@@ -153,7 +157,9 @@ def _known_path(doc: SourceDocument, loc: tuple[Any, ...]) -> DataPath:
             break
         else:
             model = model_at(tuple(path))
-            if model is not None and segment in model.model_fields:
+            if model is None:
+                continue  # a union member's tag ("str", "list[str]"): not in the file
+            if segment in model.model_fields:
                 path.append(segment)
             break
     return tuple(path)
@@ -188,7 +194,12 @@ def _message(doc: SourceDocument, path: DataPath, error: Any) -> tuple[str, str 
         expected = ctx.get("expected", "")
         choices = [c.strip().strip("'") for c in expected.replace(" or ", ", ").split(",")]
         guess = did_you_mean(str(value), choices) if isinstance(value, str) else None
+        if isinstance(value, str) and value.strip().lower() in _KEY_WORDS:
+            guess = _KEY_WORDS[value.strip().lower()]
         hint = f'did you mean "{guess}"?' if guess else None
+        if not all(choice.isalnum() for choice in choices):
+            # `#` unquoted starts a YAML comment and `*` an alias: show the quotes to write.
+            choices = [f'"{choice}"' for choice in choices]
         return (
             f"`{label}` cannot be {describe(value, raw)}; choose one of: {', '.join(choices)}",
             hint,
@@ -225,6 +236,13 @@ def _message(doc: SourceDocument, path: DataPath, error: Any) -> tuple[str, str 
                 hint = "write the keys of this section on the lines below, indented"
             elif expected_kind == "list" and isinstance(value, str):
                 hint = f"write a list: [{value}]"
+            elif expected_kind == "list" and raw is not None and raw.startswith("+"):
+                hint = f'write a list, with phone numbers in quotes: ["{raw}"]'
+            elif name == "keypad" and value is None and _hash_key_below(doc, path):
+                hint = (
+                    'write the key in quotes, "#": TOOL; in YAML a # that is not in quotes '
+                    "starts a comment"
+                )
             elif expected_kind == "bool" and isinstance(value, str):
                 word = "true" if value.lower() in ("yes", "y", "on") else "false"
                 if value.lower() in ("yes", "y", "on", "no", "n", "off"):
@@ -244,7 +262,13 @@ def _message(doc: SourceDocument, path: DataPath, error: Any) -> tuple[str, str 
             "less_than_equal": "at most",
         }[kind]
         bound = f"{bound} {limit}"
-        return f"`{label}` must be {bound}, but it is {describe(value, raw)}", None, False
+        hint = None
+        if name == "reject":
+            hint = (
+                "`reject` is a SIP error status from 400 to 699, e.g. 480 (unavailable), "
+                "486 (busy) or 603 (decline)"
+            )
+        return f"`{label}` must be {bound}, but it is {describe(value, raw)}", hint, False
 
     if kind == "too_short":
         return f"`{label}` must not be empty", _missing_hint(path), False
@@ -263,6 +287,15 @@ def _message(doc: SourceDocument, path: DataPath, error: Any) -> tuple[str, str 
     return f"`{label}`: {error['msg']}", None, False
 
 
+def _hash_key_below(doc: SourceDocument, path: DataPath) -> bool:
+    """Whether the line after the key at ``path`` is a `#: …` that YAML read as a comment."""
+    span = doc.keys.get(path)
+    lines = doc.text.splitlines()
+    if span is None or span.line >= len(lines):
+        return False
+    return lines[span.line].lstrip().startswith(("#:", "# :"))
+
+
 def _missing_hint(path: DataPath) -> str | None:
     examples = {
         "name": "name: Acme support line",
@@ -273,6 +306,45 @@ def _missing_hint(path: DataPath) -> str | None:
     }
     example = examples.get(str(path[-1])) if path else None
     return f"for example: {example}" if example else None
+
+
+_MISMATCH = frozenset(
+    {
+        "string_type",
+        "int_type",
+        "int_from_float",
+        "float_type",
+        "bool_type",
+        "dict_type",
+        "model_type",
+        "model_attributes_type",
+        "list_type",
+    }
+)
+
+
+def _telling_errors(doc: SourceDocument, errors: list[Any]) -> list[tuple[Any, DataPath]]:
+    """The errors worth showing, each with its place in the file.
+
+    A value that may be one of two kinds (`transfer: text or a list`) is checked against
+    both; when it is of one kind and wrong inside (`transfer: []`, a number in the list),
+    the other kind's "must be text" is beside the point, so it is left out.
+    """
+    placed = [(error, _known_path(doc, tuple(error["loc"]))) for error in errors]
+    kept = []
+    for error, path in placed:
+        loc = tuple(error["loc"])
+        if error["type"] in _MISMATCH and any(
+            other is not error
+            and tuple(other["loc"])[: len(path)] == loc[: len(path)]
+            and tuple(other["loc"]) != loc
+            and other_path[: len(path)] == path
+            and (len(other_path) > len(path) or other["type"] not in _MISMATCH)
+            for other, other_path in placed
+        ):
+            continue
+        kept.append((error, path))
+    return kept
 
 
 def validate_document(doc: SourceDocument) -> tuple[Flow | None, list[Diagnostic]]:
@@ -300,8 +372,7 @@ def validate_document(doc: SourceDocument) -> tuple[Flow | None, list[Diagnostic
     except ValidationError as exc:
         diagnostics: list[Diagnostic] = []
         seen: set[DataPath] = set()
-        for error in exc.errors(include_url=False):
-            path = _known_path(doc, tuple(error["loc"]))
+        for error, path in _telling_errors(doc, exc.errors(include_url=False)):
             if path in seen:
                 continue  # one message per place: a union reports each of its members
             seen.add(path)

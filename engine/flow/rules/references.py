@@ -6,13 +6,15 @@ import re
 from collections.abc import Iterator
 
 from ..diagnostics import Diagnostic, Severity
+from ..model import Flow, Step
 from ..validate import did_you_mean
+from . import walk
 from .base import LintContext, rule
 
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-def _suggest(name: str, choices: list[str]) -> str | None:
+def suggest(name: str, choices: list[str]) -> str | None:
     guess = did_you_mean(name, choices)
     if guess:
         return f'did you mean "{guess}"?'
@@ -21,7 +23,9 @@ def _suggest(name: str, choices: list[str]) -> str | None:
     return None
 
 
-@rule("unknown-state", "`start` or a tool's `goto` names a state that is not defined.")
+@rule(
+    "unknown-state", "`start`, or a tool's or a step's `goto`, names a state that is not defined."
+)
 def unknown_state(ctx: LintContext) -> Iterator[Diagnostic]:
     states = list(ctx.flow.states)
     if ctx.flow.start is not None and ctx.flow.start not in ctx.flow.states:
@@ -37,41 +41,71 @@ def unknown_state(ctx: LintContext) -> Iterator[Diagnostic]:
                 "unknown-state",
                 ("start",),
                 f'`start` names the state "{ctx.flow.start}", which is not defined',
-                hint=_suggest(ctx.flow.start, states),
+                hint=suggest(ctx.flow.start, states),
             )
-    for name, tool in ctx.flow.tools.items():
-        if tool.goto is not None and tool.goto not in ctx.flow.states:
-            yield ctx.diagnostic(
-                "unknown-state",
-                ("tools", name, "goto"),
-                f'the tool "{name}" goes to the state "{tool.goto}", which is not defined',
-                hint=_suggest(tool.goto, states) if states else "add it under `states:`",
-            )
+    gotos = [
+        (("tools", name, "goto"), f'the tool "{name}"', tool.goto)
+        for name, tool in ctx.flow.tools.items()
+    ]
+    gotos += [
+        ((*found.path, "goto"), found.where, found.step.goto) for found in walk.steps(ctx.flow)
+    ]
+    for path, where, goto in gotos:
+        if goto is None or goto in ctx.flow.states:
+            continue
+        if states:
+            message = f'{where} goes to the state "{goto}", which is not defined'
+        else:
+            message = f'{where} goes to the state "{goto}", but this flow has no `states`'
+        yield ctx.diagnostic(
+            "unknown-state",
+            path,
+            message,
+            hint=suggest(goto, states) if states else "add it under `states:`",
+        )
 
 
-@rule("unknown-tool", "A state offers a tool that is not defined under `tools`.")
+@rule(
+    "unknown-tool",
+    "A state, `global_tools`, a keypad key, `collect.then` or a step names a tool that is not "
+    "defined under `tools`, or lists a tool twice.",
+)
 def unknown_tool(ctx: LintContext) -> Iterator[Diagnostic]:
     tools = list(ctx.flow.tools)
-    for state_name, state in ctx.flow.states.items():
-        seen: set[str] = set()
-        for index, tool_name in enumerate(state.tools):
-            path = ("states", state_name, "tools", index)
-            if tool_name in seen:
+    global_tools = set(ctx.flow.global_tools)
+    seen: dict[str | None, set[str]] = {}  # names listed so far, by state (None: global_tools)
+    for ref in walk.tool_refs(ctx.flow):
+        listed = not ref.engine_run
+        if listed:
+            owner = seen.setdefault(ref.state, set())
+            if ref.name in owner:
                 yield ctx.diagnostic(
                     "unknown-tool",
-                    path,
-                    f'the state "{state_name}" lists the tool "{tool_name}" twice',
+                    ref.path,
+                    f'{ref.where} lists the tool "{ref.name}" twice',
                     hint="remove the second one",
                 )
-            seen.add(tool_name)
-            if tool_name not in ctx.flow.tools:
+            elif ref.state is not None and ref.name in global_tools:
                 yield ctx.diagnostic(
                     "unknown-tool",
-                    path,
-                    f'the state "{state_name}" offers the tool "{tool_name}", '
-                    "which is not defined under `tools`",
-                    hint=_suggest(tool_name, tools),
+                    ref.path,
+                    f'{ref.where} lists the tool "{ref.name}", which `global_tools` already '
+                    "offers in every state",
+                    hint=f"remove {ref.name} from this list",
+                    severity=Severity.WARNING,
                 )
+            owner.add(ref.name)
+        if ref.name in ctx.flow.tools:
+            continue
+        if ref.state is not None and listed:
+            message = (
+                f'{ref.where} offers the tool "{ref.name}", which is not defined under `tools`'
+            )
+        elif listed:
+            message = f'{ref.where} lists the tool "{ref.name}", which is not defined under `tools`'
+        else:
+            message = f'{ref.where} runs the tool "{ref.name}", which is not defined under `tools`'
+        yield ctx.diagnostic("unknown-tool", ref.path, message, hint=suggest(ref.name, tools))
 
 
 @rule("tool-name", "A tool or state name the model cannot use (letters, digits, _ and -).")
@@ -90,9 +124,56 @@ def tool_name(ctx: LintContext) -> Iterator[Diagnostic]:
                 )
 
 
+def resolve(name: str | None, pool: list[str]) -> str | None:
+    """The name as written when defined, else the one it most likely means (a misspelt name
+    is reported by unknown-tool or unknown-state; following its meaning gives one message
+    for one mistake)."""
+    if name is None:
+        return None
+    return name if name in pool else did_you_mean(name, pool)
+
+
+def _next_states(flow: Flow, state_name: str) -> set[str]:
+    """The states a call in ``state_name`` can move to: through the tools it offers, its keys,
+    `collect.then`, its steps, and the tools and fallbacks those run."""
+    tools, states = list(flow.tools), list(flow.states)
+    state = flow.states[state_name]
+    collect = state.collect
+    pending: list[Step] = []
+    if (silence := flow.silence_of(state_name)) is not None:
+        pending.extend(silence.steps)
+    if collect is not None and collect.on_timeout is not None:
+        pending.append(collect.on_timeout)
+    if flow.limits.fallback is not None:
+        pending.append(flow.limits.fallback)
+    runs = [*flow.tools_of(state_name), *flow.keypad_of(state_name).values()]
+    if collect is not None and collect.then is not None:
+        runs.append(collect.then)
+    found: set[str] = set()
+    done: set[str] = set()
+    while runs or pending:
+        if pending:
+            step = pending.pop()
+            if (target := resolve(step.goto, states)) is not None:
+                found.add(target)
+            if step.tool is not None:
+                runs.append(step.tool)
+            continue
+        name = resolve(runs.pop(), tools)
+        if name is None or name in done:
+            continue
+        done.add(name)
+        tool = flow.tools[name]
+        if (target := resolve(tool.goto, states)) is not None:
+            found.add(target)
+        if tool.fallback is not None:
+            pending.append(tool.fallback)
+    return found
+
+
 @rule(
     "unreachable-state",
-    "A state that no call can reach: not the start, and no tool goes to it.",
+    "A state that no call can reach: not the start, and nothing goes to it.",
     Severity.WARNING,
 )
 def unreachable_state(ctx: LintContext) -> Iterator[Diagnostic]:
@@ -100,21 +181,11 @@ def unreachable_state(ctx: LintContext) -> Iterator[Diagnostic]:
     start = flow.start_state
     if start is None or start not in flow.states:
         return
-    states = list(flow.states)
     reached = {start}
     frontier = [start]
     while frontier:
-        state = flow.states[frontier.pop()]
-        for tool_name in state.tools:
-            tool = flow.tools.get(tool_name) or flow.tools.get(
-                did_you_mean(tool_name, list(flow.tools)) or ""
-            )
-            if tool is None or tool.goto is None:
-                continue
-            # A misspelt `goto` is reported by unknown-state; follow its likely meaning so
-            # one mistake gives one message.
-            target = tool.goto if tool.goto in flow.states else did_you_mean(tool.goto, states)
-            if target is not None and target not in reached:
+        for target in _next_states(flow, frontier.pop()):
+            if target not in reached:
                 reached.add(target)
                 frontier.append(target)
     for name in flow.states:
@@ -141,22 +212,25 @@ def unreachable_state(ctx: LintContext) -> Iterator[Diagnostic]:
 
 
 @rule(
-    "unused-tool", "A tool that no state offers, so the model can never call it.", Severity.WARNING
+    "unused-tool",
+    "A tool that nothing uses: no state offers it, and no key, `collect.then` or step runs it.",
+    Severity.WARNING,
 )
 def unused_tool(ctx: LintContext) -> Iterator[Diagnostic]:
     if not ctx.flow.states:
         return  # without states every tool is offered
     tools = list(ctx.flow.tools)
-    listed = {name for state in ctx.flow.states.values() for name in state.tools}
-    # A misspelt name in a state's list is reported by unknown-tool, with the tool it most
-    # likely means; that tool is not reported again as unused.
-    offered = {name if name in ctx.flow.tools else did_you_mean(name, tools) for name in listed}
+    # A misspelt name is reported by unknown-tool, with the tool it most likely means; that
+    # tool is not reported again as unused.
+    used = {resolve(ref.name, tools) for ref in walk.tool_refs(ctx.flow)}
     for name in ctx.flow.tools:
-        if name not in offered:
+        if name not in used:
             yield ctx.diagnostic(
                 "unused-tool",
                 ("tools", name),
-                f'no state offers the tool "{name}", so the model can never call it',
-                hint=f"add {name} to the `tools:` list of a state, or remove it",
+                f'nothing uses the tool "{name}": no state offers it, and no key or step runs '
+                "it, so it can never be called",
+                hint=f"add {name} to the `tools:` list of a state (or to `global_tools`), "
+                "or remove it",
                 key=True,
             )

@@ -10,14 +10,19 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from ...call.callers import parse_number_pattern
 from ..diagnostics import Diagnostic, Severity
 from ..model import Flow
 from ..numbers import is_e164, normalize_number
+from ..source import DataPath
 from ..templates import TemplateError, render
+from . import walk
 from .base import LintContext, rule
+from .templating import transfer_fields
 
 TAINT = "\u27e6caller\u27e7"  # ⟦caller⟧: stands for a value the caller can influence
 _SIP_URI = re.compile(
@@ -61,12 +66,13 @@ class _EnvSample(dict[str, str]):
         return "env-value"
 
 
-def _renders(ctx: LintContext, tool_name: str, text: str) -> Iterator[str]:
-    """The template rendered once per combination of the `enum` values it may receive."""
-    tool = ctx.flow.tools[tool_name]
+def _renders(ctx: LintContext, tool_name: str | None, text: str) -> Iterator[str]:
+    """The template rendered once per combination of the `enum` values it may receive (once,
+    outside a tool)."""
+    tool = ctx.flow.tools[tool_name] if tool_name is not None else None
     enumerated = [
         [(name, value) for value in param.enum]
-        for name, param in tool.parameters.items()
+        for name, param in (tool.parameters.items() if tool else ())
         if param.enum and f"args.{name}" in text.replace(" ", "")
     ]
     combos = itertools.islice(itertools.product(*enumerated), _MAX_ENUM_RENDERS)
@@ -77,7 +83,26 @@ def _renders(ctx: LintContext, tool_name: str, text: str) -> Iterator[str]:
             return  # the template rules report why
 
 
-def _number_hint(written: str, prefix: str = "") -> str | None:
+@dataclass(frozen=True, slots=True)
+class _Target:
+    path: DataPath
+    text: str
+    tool: str | None  # None: an outcome, decided before the call is answered
+    owner: str  # 'of "to_billing"', 'of `hours.when_closed`'
+
+
+def _targets(flow: Flow) -> Iterator[_Target]:
+    """Every transfer target: each of a tool's, and each outcome's."""
+    for name, tool in flow.tools.items():
+        for path, text in transfer_fields(("tools", name), tool.transfer):
+            yield _Target(path, text, name, f'of "{name}"')
+    for found in walk.outcomes(flow):
+        if found.outcome.transfer is not None:
+            path = (*found.path, "transfer")
+            yield _Target(path, found.outcome.transfer, None, f"of {found.where}")
+
+
+def _number_hint(written: str, prefix: str = "", suffix: str = "") -> str | None:
     """A fix for a number not in E.164 form; a guess only when its country code is written.
 
     Without a ``+`` or ``00`` a number of up to 10 digits is a national one ("415-555-0199",
@@ -87,15 +112,18 @@ def _number_hint(written: str, prefix: str = "") -> str | None:
     digits = re.sub(r"[\s\-.()]", "", written)
     guess = normalize_number(written)
     if guess is not None and (digits.startswith(("+", "00")) or len(digits) >= 11):
-        return f'did you mean "{prefix}{guess}"?'
+        return f'did you mean "{prefix}{guess}{suffix}"?'
     if digits.isdigit():
         national = digits[1:] if digits.startswith("0") else digits
         drop = " and drop the leading 0" if digits.startswith("0") else ""
-        return f'put "+" and the country code in front{drop}: "{prefix}+<country code>{national}"'
+        return (
+            f'put "+" and the country code in front{drop}: '
+            f'"{prefix}+<country code>{national}{suffix}"'
+        )
     return None
 
 
-@rule("number-format", "A dialled number that is not in E.164 form.")
+@rule("number-format", "A dialled or caller number that is not in E.164 form.")
 def number_format(ctx: LintContext) -> Iterator[Diagnostic]:
     for index, number in enumerate(ctx.flow.numbers):
         if number == "*" or is_e164(number):
@@ -108,6 +136,26 @@ def number_format(ctx: LintContext) -> Iterator[Diagnostic]:
             'the number, digits only, such as "+18005551212" (or "*" for any number)',
             hint=_number_hint(number),
         )
+    for rule_index, caller_rule in enumerate(ctx.flow.callers):
+        for index, number in enumerate(caller_rule.numbers):
+            try:
+                parse_number_pattern(number)
+                continue
+            except ValueError:
+                pass
+            shown = number.replace("\n", "\\n")
+            written = number.strip()
+            prefix = written.endswith("*")
+            yield ctx.diagnostic(
+                "number-format",
+                ("callers", rule_index, "numbers", index),
+                f'"{shown}" is not a caller number in E.164 form: a "+", the country code, '
+                'then the number, digits only, such as "+14155550100", or the start of one '
+                'followed by "*", such as "+1900*"',
+                hint=_number_hint(written[:-1] if prefix else written, suffix="*" if prefix else "")
+                or 'write the start of the numbers the rule is for, such as "+1900*" (callers '
+                "who hide their number: `anonymous: true`)",
+            )
     for name in ctx.flow.vars:
         raw = ctx.doc.raw.get(("vars", name), "")
         if raw.startswith("+") and raw[1:].isdigit():
@@ -130,7 +178,7 @@ def _caller_picks_host(target: str) -> bool:
     return TAINT in scheme_host
 
 
-def _target_problem(target: str) -> str | None:
+def target_problem(target: str) -> str | None:
     probe = target.replace(TAINT, "5550100")
     lowered = probe.lower()
     if lowered.startswith("tel:"):
@@ -149,21 +197,18 @@ def _target_problem(target: str) -> str | None:
     "A transfer target that is not a sip:/tel: URI or E.164 number once rendered.",
 )
 def transfer_target(ctx: LintContext) -> Iterator[Diagnostic]:
-    for name, tool in ctx.flow.tools.items():
-        if tool.transfer is None:
-            continue
-        path = ("tools", name, "transfer")
-        for target in _renders(ctx, name, tool.transfer):
+    for found in _targets(ctx.flow):
+        for target in _renders(ctx, found.tool, found.text):
             if _caller_picks_host(target):
                 yield ctx.diagnostic(
                     "transfer-target",
-                    path,
-                    f'the transfer target of "{name}" lets the caller decide the scheme or host '
-                    "of the address; write them in the flow",
+                    found.path,
+                    f"the transfer target {found.owner} lets the caller decide the scheme or "
+                    "host of the address; write them in the flow",
                     hint='for example: transfer: "sip:{{ args.extension }}@pbx.example.com"',
                 )
                 break
-            problem = _target_problem(target)
+            problem = target_problem(target)
             if problem:
                 shown = target.replace(TAINT, "…")
                 hint = None
@@ -172,7 +217,7 @@ def transfer_target(ctx: LintContext) -> Iterator[Diagnostic]:
                     hint = _number_hint(bare, prefix="tel:")
                 yield ctx.diagnostic(
                     "transfer-target",
-                    path,
+                    found.path,
                     f'"{shown}" is not a transfer target: {problem}',
                     hint=hint or 'for example "tel:+18005551212" or "sip:desk@pbx.example.com"',
                 )
@@ -181,30 +226,41 @@ def transfer_target(ctx: LintContext) -> Iterator[Diagnostic]:
 
 @rule(
     "transfer-from-args",
-    "The model (and so anyone who talks to it) chooses the number a call is transferred to.",
+    "The model (and so anyone who talks to it), or what the caller sends, chooses the number "
+    "a call is transferred to.",
     Severity.WARNING,
 )
 def transfer_from_args(ctx: LintContext) -> Iterator[Diagnostic]:
-    for name, tool in ctx.flow.tools.items():
-        if tool.transfer is None:
-            continue
-        for target in _renders(ctx, name, tool.transfer):
+    for found in _targets(ctx.flow):
+        for target in _renders(ctx, found.tool, found.text):
             # A caller-chosen scheme or host is transfer-target's error; not said twice.
-            if TAINT in target and not _caller_picks_host(target):
-                free = [
-                    param
-                    for param, spec in tool.parameters.items()
-                    if not spec.enum and f"args.{param}" in tool.transfer.replace(" ", "")
-                ]
-                where = f' "{free[0]}"' if free else ""
+            if TAINT not in target or _caller_picks_host(target):
+                continue
+            if found.tool is None:
                 yield ctx.diagnostic(
                     "transfer-from-args",
-                    ("tools", name, "transfer"),
-                    f'the tool "{name}" transfers the call to a number or extension the model '
-                    "chooses, and a caller could talk the model into any one",
-                    hint=f"list the allowed values with `enum:` on the parameter{where}",
+                    found.path,
+                    f"the transfer target {found.owner} comes from what the caller's phone "
+                    "sends (a SIP header or the caller's name), so a caller could choose "
+                    "where the call goes",
+                    hint="write the number in the flow, or in `vars:`",
                 )
                 break
+            tool = ctx.flow.tools[found.tool]
+            free = [
+                param
+                for param, spec in tool.parameters.items()
+                if not spec.enum and f"args.{param}" in found.text.replace(" ", "")
+            ]
+            where = f' "{free[0]}"' if free else ""
+            yield ctx.diagnostic(
+                "transfer-from-args",
+                found.path,
+                f'the tool "{found.tool}" transfers the call to a number or extension the '
+                "model chooses, and a caller could talk the model into any one",
+                hint=f"list the allowed values with `enum:` on the parameter{where}",
+            )
+            break
 
 
 @rule("url-host", "An HTTP tool URL whose scheme or host is not fixed in the flow.")

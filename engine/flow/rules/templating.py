@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..diagnostics import Diagnostic, Severity, Span
-from ..model import Flow, Tool
+from ..model import Flow, Lines, Tool
 from ..source import DataPath
 from ..templates import (
     CALL_NAMES,
@@ -19,10 +19,17 @@ from ..templates import (
     has_template,
 )
 from ..validate import did_you_mean
+from . import walk
 from .base import LintContext, rule
 
 # Environment variables that hold the engine's own secrets are never readable from a flow.
 SECRET_ENV_PREFIXES = ("OPENAI_", "ENGINE_")
+
+
+# Outcomes are decided before the call is answered: nothing is saved yet.
+OUTCOME_NAMES = CALL_NAMES - {"saved"}
+# `trunk.uri` turns one number into a URI: `number` is "+…", `digits` the same without "+".
+TRUNK_URI_NAMES = CALL_NAMES | {"number", "digits"}
 
 
 @dataclass(frozen=True)
@@ -30,9 +37,12 @@ class TemplateField:
     path: DataPath
     text: str
     tool: str | None  # the tool it belongs to: `args` is defined there only
+    scope: frozenset[str] | None = None  # the names it may read, when not a tool's or the call's
 
     @property
     def names(self) -> frozenset[str]:
+        if self.scope is not None:
+            return self.scope
         return TOOL_NAMES if self.tool else CALL_NAMES
 
 
@@ -47,12 +57,23 @@ def _strings(value: Any, path: DataPath) -> Iterator[tuple[DataPath, str]]:
             yield from _strings(item, (*path, index))
 
 
+def transfer_fields(
+    base: DataPath, transfer: str | list[str] | None
+) -> Iterator[tuple[DataPath, str]]:
+    """Each transfer target with its path: one text, or each item of a list."""
+    if isinstance(transfer, str):
+        yield (*base, "transfer"), transfer
+    elif transfer is not None:
+        for index, target in enumerate(transfer):
+            yield (*base, "transfer", index), target
+
+
 def _tool_fields(name: str, tool: Tool) -> Iterator[TemplateField]:
     base = ("tools", name)
     if tool.say is not None:
         yield TemplateField((*base, "say"), tool.say, name)
-    if tool.transfer is not None:
-        yield TemplateField((*base, "transfer"), tool.transfer, name)
+    for path, text in transfer_fields(base, tool.transfer):
+        yield TemplateField(path, text, name)
     if tool.http is not None:
         http = (*base, "http")
         yield TemplateField((*http, "url"), tool.http.url, name)
@@ -62,6 +83,9 @@ def _tool_fields(name: str, tool: Tool) -> Iterator[TemplateField]:
         if tool.http.body is not None:
             for path, text in _strings(tool.http.body, (*http, "body")):
                 yield TemplateField(path, text, name)
+    if tool.filler is not None:
+        # Spoken while the tool's service works: the tool's `args` are known.
+        yield TemplateField((*base, "filler", "say"), tool.filler.say, name)
 
 
 def template_fields(flow: Flow) -> Iterator[TemplateField]:
@@ -74,6 +98,50 @@ def template_fields(flow: Flow) -> Iterator[TemplateField]:
             yield TemplateField(("states", name, "instructions"), state.instructions, None)
     for name, tool in flow.tools.items():
         yield from _tool_fields(name, tool)
+    # Steps run by the engine, not called by the model: no `args`.
+    for found in walk.steps(flow):
+        for key in ("say", "instructions"):
+            text = getattr(found.step, key)
+            if text is not None:
+                yield TemplateField((*found.path, key), text, None)
+    for key in Lines.model_fields:
+        yield TemplateField(("lines", key), getattr(flow.lines, key), None)
+    for found in walk.outcomes(flow):
+        if found.outcome.say is not None:
+            yield TemplateField((*found.path, "say"), found.outcome.say, None, OUTCOME_NAMES)
+        if found.outcome.transfer is not None:
+            path = (*found.path, "transfer")
+            yield TemplateField(path, found.outcome.transfer, None, OUTCOME_NAMES)
+    if flow.trunk.uri is not None:
+        yield TemplateField(("trunk", "uri"), flow.trunk.uri, None, TRUNK_URI_NAMES)
+
+
+def saved_names(flow: Flow) -> set[str]:
+    """The names `saved.NAME` may read: tool answers (`http.save_as`) and keyed digits
+    (`collect.save_as`)."""
+    saved = {t.http.save_as for t in flow.tools.values() if t.http and t.http.save_as}
+    saved |= {s.collect.save_as for s in flow.states.values() if s.collect is not None}
+    return saved
+
+
+_NAME_ORDER = (
+    "caller",
+    "called",
+    "call",
+    "vars",
+    "env",
+    "now",
+    "saved",
+    "args",
+    "number",
+    "digits",
+)
+
+
+def _listed(names: frozenset[str]) -> str:
+    """The names a template may read, in the order the docs give them: "a, b or c"."""
+    ordered = [n for n in _NAME_ORDER if n in names] + sorted(names - set(_NAME_ORDER))
+    return ", ".join(ordered[:-1]) + f" or {ordered[-1]}" if len(ordered) > 1 else ordered[0]
 
 
 def locate(ctx: LintContext, path: DataPath, lineno: int, needle: re.Pattern[str] | None) -> Span:
@@ -184,18 +252,35 @@ def plain_syntax_error(jinja: str) -> tuple[str, str]:
 
 @rule("template-name", "A template reads a name that does not exist where it is rendered.")
 def template_name(ctx: LintContext) -> Iterator[Diagnostic]:
-    saved = {t.http.save_as for t in ctx.flow.tools.values() if t.http and t.http.save_as}
+    saved = saved_names(ctx.flow)
     for field, info in _templates(ctx):
         for use in info.undeclared:
             if use.base in field.names:
                 continue
             span = locate(ctx, field.path, use.lineno, _use_pattern(use.base, None))
+            here = _listed(field.names)
             if use.base == "args":
+                if field.path[:1] == ("tools",):
+                    message = (
+                        "`args` holds the values the model passed to the tool; its "
+                        "`fallback` runs without them"
+                    )
+                else:
+                    message = "`args` holds a tool's parameters and exists only inside a tool"
                 yield ctx.diagnostic(
                     "template-name",
                     span,
-                    "`args` holds a tool's parameters and exists only inside a tool",
-                    hint="use caller, called, call, vars, env, now or saved here",
+                    message,
+                    hint=f"use {here} here",
+                )
+                continue
+            if use.base == "saved":
+                yield ctx.diagnostic(
+                    "template-name",
+                    span,
+                    "`saved` cannot be read here: this is decided before the call is answered, "
+                    "when nothing is saved yet",
+                    hint=f"use {here} here",
                 )
                 continue
             guess = did_you_mean(use.base, field.names)
@@ -217,13 +302,14 @@ def template_name(ctx: LintContext) -> Iterator[Diagnostic]:
                     f'`{use.base}` has no "{use.attribute}"; it has: {", ".join(known)}',
                     hint=f'did you mean "{use.base}.{guess}"?' if guess else None,
                 )
-            elif use.base == "saved" and use.attribute not in saved:
+            elif use.base == "saved" and use.attribute not in saved and "saved" in field.names:
                 guess = did_you_mean(use.attribute or "", saved)
                 yield ctx.diagnostic(
                     "template-name",
                     span,
                     f'nothing is saved as "{use.attribute}": a tool saves its answer with '
-                    "`http: {save_as: NAME}`",
+                    "`http: {save_as: NAME}`, and a state the digits keyed in with "
+                    "`collect: {save_as: NAME}`",
                     hint=f'did you mean "saved.{guess}"?'
                     if guess
                     else f"add `save_as: {use.attribute}` to the `http:` of the tool whose "
