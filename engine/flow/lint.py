@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 from collections.abc import Iterable, Mapping
@@ -10,9 +11,10 @@ from pathlib import Path
 
 from .diagnostics import Diagnostic, Span
 from .model import Flow
-from .rules import LintContext, run_rules
+from .rules import LintContext, run_rules, walk
+from .rules.outcomes import flow_stem
 from .source import MAX_FILE_BYTES, SourceDocument, SourceError, load_source, too_large
-from .validate import validate_document
+from .validate import did_you_mean, validate_document
 
 __all__ = [
     "FileResult",
@@ -148,7 +150,7 @@ def lint_files(files: Iterable[Path], env: Mapping[str, str] | None = None) -> L
         results = _lint_each(files, env)
     finally:
         gc.set_threshold(*thresholds)
-    cross = _numbers_claimed_twice(results, across_only=True)
+    cross = _numbers_claimed_twice(results, across_only=True) + _missing_handoffs(results)
     for result in results:
         result.diagnostics.extend(d for d in cross if d.file == result.file)
         result.diagnostics.sort(key=Diagnostic.sort_key)
@@ -216,4 +218,77 @@ def _numbers_claimed_twice(
                 )
             else:
                 first[number] = (result, index)
+    return found
+
+
+def _flow_stems(folder: Path, results: list[FileResult]) -> set[str]:
+    """The names a hand-off may use in ``folder``: flow files linted now, and those beside them
+    on disk (a folder linted in part still has its other flows)."""
+    found = {
+        stem
+        for result in results
+        if Path(result.file).parent.resolve() == folder
+        and (stem := flow_stem(Path(result.file).name)) is not None
+    }
+    with contextlib.suppress(OSError):
+        found |= {
+            stem
+            for path in folder.iterdir()
+            if is_flow_file(path) and (stem := flow_stem(path.name)) is not None
+        }
+    return found
+
+
+def _missing_handoffs(results: list[FileResult]) -> list[Diagnostic]:
+    """A `flow:` hand-off to a flow file that is not beside the flow handing the call over.
+
+    Only here, where files are read from a folder: one text alone (``lint_text``) cannot tell
+    which flows sit beside it. A hand-off to the flow itself is the per-file rule's.
+    """
+    found: list[Diagnostic] = []
+    stems: dict[Path, set[str]] = {}
+    for result in results:
+        if result.flow is None or result.doc is None:
+            continue
+        own = flow_stem(Path(result.file).name)
+        folder = Path(result.file).parent.resolve()
+        for place in walk.outcomes(result.flow):
+            name = place.outcome.flow
+            if name is None:
+                continue
+            stem = flow_stem(name, bare=True)
+            if stem == own:
+                continue
+            if folder not in stems:
+                stems[folder] = _flow_stems(folder, results)
+            known = sorted(stems[folder] - {own})
+            if "/" in name or "\\" in name:
+                message = (
+                    f'{place.where} hands the call to "{name}", but a hand-off names a flow '
+                    "file in the same folder, by its name alone"
+                )
+                hint = "put the flow in this folder and write its file name without `.yaml`"
+            elif stem in known:
+                continue
+            else:
+                message = (
+                    f'{place.where} hands the call to the flow "{name}", but there is no '
+                    f"{stem or name}.yaml beside this flow"
+                )
+                guess = did_you_mean(stem, known)
+                if guess:
+                    hint = f'did you mean "{guess}"?'
+                elif known:
+                    hint = "the flows beside it are: " + ", ".join(known)
+                else:
+                    hint = "add that flow file to this folder"
+            found.append(
+                Diagnostic.at(
+                    result.file,
+                    result.doc.span((*place.path, "flow")),
+                    "handoff-flow",
+                    message,
+                    hint=hint,
+                )
+            )
     return found

@@ -7,7 +7,47 @@ bad and a fixed example in ``docs/lint-rules.md``, held to the truth by golden t
 
 from __future__ import annotations
 
-from . import references, session, steps, telephony, templating  # noqa: F401  (registers)
+from . import (  # importing a module registers its rules
+    hours,
+    keypad,
+    limits,
+    outcomes,
+    references,
+    session,
+    silence,
+    steps,
+    telephony,
+    templating,
+    trunk,
+)
 from .base import RULES, LintContext, Rule, rule, run_rules
+
+# The order rules are run and listed in docs/lint-rules.md: names, then what tools and steps
+# do, the keypad, silence, before-answer decisions, the session, templates, telephony.
+_ORDER = [
+    references,
+    steps,
+    keypad,
+    silence,
+    outcomes,
+    hours,
+    session,
+    templating,
+    telephony,
+    trunk,
+    limits,
+]
+
+
+def _place(item: tuple[str, Rule]) -> int:
+    check = item[1].check
+    if check is None:
+        return -1  # YAML, schema and cross-file rules first, as declared
+    return next(i for i, module in enumerate(_ORDER) if module.__name__ == check.__module__)
+
+
+_ordered = sorted(RULES.items(), key=_place)
+RULES.clear()
+RULES.update(_ordered)
 
 __all__ = ["RULES", "LintContext", "Rule", "rule", "run_rules"]
