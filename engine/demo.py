@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .runner import running_engine
@@ -17,6 +18,9 @@ from .server import Engine, EngineSettings
 __all__ = ["run_demo"]
 
 DEMO_NUMBER = "+18005551212"
+# The demo's own clock, a Tuesday at 10:00 in New York, so the Acme line is open whenever the
+# demo runs (out of hours it would hand the call to flows/after-hours.yaml).
+DEMO_CLOCK = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 
 
 async def _demo(flows_dir: str) -> int:
@@ -28,11 +32,15 @@ async def _demo(flows_dir: str) -> int:
         print(f"{(time.perf_counter() - start) * 1000:8.1f} ms  {line}")
 
     async with Simulator() as sim:
-        settings = EngineSettings(flows_dir=flows_dir, openai=sim.config())
+        settings = EngineSettings(
+            flows_dir=flows_dir, openai=sim.config(), clock=lambda: DEMO_CLOCK
+        )
         engine = Engine(settings, environ={"ACME_TOKEN": "demo-token"})
         async with running_engine(engine) as url:
             say(f"engine listening on {url}; OpenAI simulator on {sim.base_url}")
-            say(f"phone rings: a Twilio caller dials {DEMO_NUMBER}")
+            say(
+                f"phone rings: a Twilio caller dials {DEMO_NUMBER} (demo clock: Tue 10:00 New York)"
+            )
             placed = await sim.place_call(f"{url}/webhooks/openai", to=DEMO_NUMBER)
             call = placed.call
             accept = (await call.wait_for_request("accept")).body or {}

@@ -91,7 +91,8 @@ def test_goto_updates_session_then_outputs_then_one_response(rt):
             session = call.client_events_of("session.update")[0]["session"]
             assert session["type"] == "realtime"
             assert "Help with the product" in session["instructions"]
-            assert sorted(t["name"] for t in session["tools"]) == ["goodbye", "to_billing"]
+            names = [t["name"] for t in session["tools"]]
+            assert names == ["to_billing", "to_engineer", "request_callback", "goodbye"]
             assert _outputs(call) == [{"ok": True}]
             assert not any(e["error"].get("code") == ACTIVE for e in call.server_events_of("error"))
             assert call.violations == [] and not call.ended
