@@ -299,6 +299,8 @@ _MONTHS |= {name.lower(): number for number, name in enumerate(calendar.month_ab
 _FULL = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _YEARLY = re.compile(r"^(\d{2})-(\d{2})$")
 _A_LEAP_YEAR = 2000
+_YEAR_WORD = re.compile(r"[0-9]{4}")
+_DAY_WORD = re.compile(r"([0-9]{1,2})(?:st|nd|rd|th)?")
 
 
 def _real(year: int | None, month: int, day: int) -> bool:
@@ -315,11 +317,14 @@ def _written(year: int | None, month: int, day: int) -> str:
 
 def _guess_date(text: str) -> str | None:
     """What "2026-12-5", "25/12/2026", "12/25" or "Dec 25" most likely mean."""
-    words = re.split(r"[\s,./-]+", text.strip().lower())
-    year = next((int(w) for w in words if len(w) == 4 and w.isdigit()), None)
-    rest = [w for w in words if w and not (len(w) == 4 and w.isdigit())]
-    month_words = [w for w in rest if w.rstrip(".") in _MONTHS]
-    numbers = [int(w.rstrip("stndrh") or "0") for w in rest if w[:1].isdigit()]
+    words = [w for w in re.split(r"[\s,./-]+", text.strip().lower()) if w]
+    years = [int(w) for w in words if _YEAR_WORD.fullmatch(w)]
+    rest = [w for w in words if not _YEAR_WORD.fullmatch(w)]
+    month_words = [w for w in rest if w in _MONTHS]
+    numbers = [int(found[1]) for w in rest if (found := _DAY_WORD.fullmatch(w))]
+    if len(years) > 1 or len(month_words) + len(numbers) != len(rest):
+        return None  # words we cannot read
+    year = years[0] if years else None
     if month_words and len(numbers) == 1:
         month, day = _MONTHS[month_words[0].rstrip(".")], numbers[0]
     elif not month_words and len(numbers) == 2:
@@ -328,7 +333,7 @@ def _guess_date(text: str) -> str | None:
             month, day = second, first
         elif second > 12 >= first or first == second:
             month, day = first, second
-        elif words[0].isdigit() and len(words[0]) == 4:
+        elif _YEAR_WORD.fullmatch(words[0]):
             month, day = first, second  # year first: year-month-day
         else:
             return None  # 03/04: March 4th or 3 April, nobody can tell
