@@ -27,12 +27,12 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfoNotFoundError
 
+from ..flow.hours import compile_hours
 from ..flow.model import Flow, Outcome, Step, Tool
 from ..flow.registry import FlowSnapshot, Snapshot
 from ..flow.templates import TemplateError, render
 from .callers import Caller, first_match, identify_caller
 from .context import HeaderMap, build_context
-from .hours import compile_hours
 from .session import SessionSpec, instructions_for, session_for
 
 __all__ = [

@@ -14,23 +14,19 @@ blocked number stays blocked when it dials with its number hidden).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..flow.model import CallerRule
-from ..flow.numbers import is_e164, normalize_number
+from ..flow.numbers import normalize_number, parse_number_pattern
 
 __all__ = [
     "Caller",
-    "NumberPattern",
     "first_match",
     "identify_caller",
-    "parse_number_pattern",
     "rule_matches",
 ]
 
-_PATTERN = re.compile(r"^\+[1-9][0-9]{0,14}$")
 _WITHHELD_PRIVACY = {"id", "user", "header"}
 
 
@@ -58,41 +54,6 @@ def identify_caller(
     tokens = {t.strip().lower() for t in (privacy or "").split(";")}
     withheld = number is None or shown is None or bool(tokens & _WITHHELD_PRIVACY)
     return Caller(number, withheld)
-
-
-@dataclass(frozen=True, slots=True)
-class NumberPattern:
-    """One entry of a rule's ``numbers``: an E.164 number, or a prefix (``"+1900*"``)."""
-
-    text: str
-    digits: str  # the number, or the prefix without its "*"
-    prefix: bool
-
-    def matches(self, number: str | None) -> bool:
-        if number is None:
-            return False
-        return number.startswith(self.digits) if self.prefix else number == self.digits
-
-
-def parse_number_pattern(text: str) -> NumberPattern:
-    """Read a caller rule's number. Raises ValueError unless it is E.164 (``"+14155550100"``)
-    or the start of one followed by ``*`` (``"+1900*"``, ``"+44*"``)."""
-    if not isinstance(text, str):
-        raise ValueError(f'{text!r} is not a phone number: write it in quotes, e.g. "+14155550100"')
-    value = text.strip()
-    prefix = value.endswith("*")
-    digits = value[:-1] if prefix else value
-    if not (_PATTERN.fullmatch(digits) if prefix else is_e164(digits)):
-        if prefix:
-            raise ValueError(
-                f'"{text}" is not a number prefix: write "+", the country code and any further '
-                'digits, then "*", e.g. "+1900*"'
-            )
-        raise ValueError(
-            f'"{text}" is not an E.164 number: write "+", the country code and the number, '
-            'e.g. "+14155550100" (or end it with "*" to match every number it starts)'
-        )
-    return NumberPattern(text, digits, prefix)
 
 
 def rule_matches(rule: CallerRule, caller: Caller) -> bool:

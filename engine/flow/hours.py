@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from ..flow.model import Hours
+from .model import Hours
 
 __all__ = [
     "DAYS",

@@ -22,9 +22,17 @@ reach only the ``"*"`` flow.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from urllib.parse import unquote
 
-__all__ = ["E164", "extract_uri", "is_e164", "normalize_number"]
+__all__ = [
+    "E164",
+    "NumberPattern",
+    "extract_uri",
+    "is_e164",
+    "normalize_number",
+    "parse_number_pattern",
+]
 
 E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 _SEPARATORS = re.compile(r"[\s\-.()]")
@@ -73,3 +81,41 @@ def normalize_number(value: str, default_country_code: str | None = None) -> str
     else:
         return None
     return candidate if is_e164(candidate) else None
+
+
+_PREFIX = re.compile(r"^\+[1-9][0-9]{0,14}$")
+
+
+@dataclass(frozen=True, slots=True)
+class NumberPattern:
+    """One entry of a rule's ``numbers``: an E.164 number, or a prefix (``"+1900*"``)."""
+
+    text: str
+    digits: str  # the number, or the prefix without its "*"
+    prefix: bool
+
+    def matches(self, number: str | None) -> bool:
+        if number is None:
+            return False
+        return number.startswith(self.digits) if self.prefix else number == self.digits
+
+
+def parse_number_pattern(text: str) -> NumberPattern:
+    """Read a caller rule's number. Raises ValueError unless it is E.164 (``"+14155550100"``)
+    or the start of one followed by ``*`` (``"+1900*"``, ``"+44*"``)."""
+    if not isinstance(text, str):
+        raise ValueError(f'{text!r} is not a phone number: write it in quotes, e.g. "+14155550100"')
+    value = text.strip()
+    prefix = value.endswith("*")
+    digits = value[:-1] if prefix else value
+    if not (_PREFIX.fullmatch(digits) if prefix else is_e164(digits)):
+        if prefix:
+            raise ValueError(
+                f'"{text}" is not a number prefix: write "+", the country code and any further '
+                'digits, then "*", e.g. "+1900*"'
+            )
+        raise ValueError(
+            f'"{text}" is not an E.164 number: write "+", the country code and the number, '
+            'e.g. "+14155550100" (or end it with "*" to match every number it starts)'
+        )
+    return NumberPattern(text, digits, prefix)

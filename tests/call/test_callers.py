@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.call.callers import (
-    Caller,
-    NumberPattern,
-    first_match,
-    identify_caller,
-    parse_number_pattern,
-    rule_matches,
-)
+from engine.call.callers import Caller, first_match, identify_caller, rule_matches
 from engine.flow.model import CallerRule
+from engine.flow.numbers import NumberPattern, parse_number_pattern
 
 TWILIO_FROM = '"Jane" <sip:+14155550100@acme.pstn.twilio.com>;tag=abc'
 TWILIO_PAI = '"Jane" <sip:+14155550100@198.51.100.21>'

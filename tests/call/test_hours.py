@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pytest
 
-from engine.call.hours import (
+from engine.flow.hours import (
     ClosedDate,
     compile_hours,
     is_open,

@@ -1,7 +1,7 @@
 """Opening hours and closed dates, read the way the engine reads them before answering.
 
 Whether a day key, a time range or a date is valid is decided by the runtime's own reader
-(``engine.call.hours``), so lint and calls never disagree; the rules here only say, in the
+(``engine.flow.hours``), so lint and calls never disagree; the rules here only say, in the
 author's words, what is wrong and what was likely meant.
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
-from ...call.hours import DAYS, parse_closed_date, parse_day_key, parse_range
 from ..diagnostics import Diagnostic
+from ..hours import DAYS, parse_closed_date, parse_day_key, parse_range
 from ..model import Hours
 from ..source import DataPath
 from ..validate import did_you_mean

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ...call.callers import parse_number_pattern
 from ..diagnostics import Diagnostic, Severity
 from ..model import Flow
-from ..numbers import is_e164, normalize_number
+from ..numbers import is_e164, normalize_number, parse_number_pattern
 from ..source import DataPath
 from ..templates import TemplateError, render
 from . import walk
