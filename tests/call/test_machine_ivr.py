@@ -401,7 +401,8 @@ def test_tool_call_cap_refuses_the_call_over_it_and_runs_the_default_fallback():
 
 def test_failures_in_a_row_run_the_fallback_and_a_success_resets_the_count():
     text = IVR.replace(
-        "tool_failures: 2}", "tool_failures: 2, fallback: {say: Let me get someone., tool: operator}}"
+        "tool_failures: 2}",
+        "tool_failures: 2, fallback: {say: Let me get someone., tool: operator}}",
     )
     m = started(machine(text))
     settle(m, tool_turn(m, "resp_1", ("c1", "nope", "{}")))
