@@ -16,12 +16,14 @@ test, and everything is recorded so tests can assert on it without sleeping::
         call.model.call_tool("lookup_order", {"order_id": "A1"}, preamble="Let me check.")
         await call.say("Where is my order?")     # VAD events, then the scripted response
         await call.wait_for_client_event("conversation.item.create")
-        await call.press("1")                     # DTMF
+        await call.press("1")                     # DTMF (mid-response too)
+        await call.stay_silent()                  # idle_timeout_ms: timeout + the nudge
         await call.hang_up()                      # socket drops without a close frame
 
 Faults: ``sim.faults`` / ``call.faults`` (``RestFault(status=500)``,
-``RestFault(hang_s=10)``, ``refer_vanishes``...). Speed: ``Timing`` (immediate by
-default). Where the real API's behaviour is not documented, the module that simulates
+``RestFault(hang_s=10)``, ``refer_vanishes`` = True, a count or a set of target
+URIs...). Speed: ``Timing`` (immediate by default, but for the server's idle nudge,
+which waits ``nudge_latency_s`` before it speaks so a client can cancel it). Where the real API's behaviour is not documented, the module that simulates
 it says so in a comment marked [inf].
 """
 

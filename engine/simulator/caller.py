@@ -1,0 +1,213 @@
+"""The simulated caller: speech with its VAD events, keys, silences and hanging up.
+
+It is a mixin of ``SimCall`` (engine/simulator/call.py) and works on the call's state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from engine.simulator.model import ResponseRequest
+
+if TYPE_CHECKING:
+    from engine.simulator.server import Simulator
+
+__all__ = ["CALLER_MS_PER_CHAR", "DTMF_EVENTS", "CallerMixin"]
+
+DTMF_EVENTS = frozenset("0123456789*#ABCD")
+# A rough speech rate to give audio_*_ms fields plausible, deterministic values.
+CALLER_MS_PER_CHAR = 60
+
+
+class CallerMixin:
+    """What the caller of a ``SimCall`` does."""
+
+    _sim: Simulator
+    session: dict[str, Any] | None
+
+    def _require_live(self, action: str) -> None:
+        if self.ended:
+            raise RuntimeError(f"caller cannot {action}: call {self.call_id} has ended")
+        if self.session is None:
+            raise RuntimeError(f"caller cannot {action}: call {self.call_id} is not accepted")
+
+    def _vad(self) -> dict[str, Any] | None:
+        assert self.session is not None
+        return self.session["audio"]["input"].get("turn_detection")
+
+    def _transcription_enabled(self) -> bool:
+        assert self.session is not None
+        return bool(self.session["audio"]["input"].get("transcription"))
+
+    async def say(self, text: str) -> None:
+        """The caller speaks ``text``. Emits the VAD events, interrupts the model when
+        ``interrupt_response`` is on (barge-in), commits a user item, and lets the server
+        answer when ``create_response`` is on (the default). Returns once the caller's
+        events are out; the response continues in the background."""
+        self._require_live("speak")
+        vad = self._vad()
+        if vad is None:
+            # With turn_detection null nothing happens until the client commits the
+            # buffer, which is meaningless over SIP.
+            self._warn("caller spoke but turn_detection is null: no VAD events")
+            return
+        item_id = self._sim.ids.item()
+        start = self._audio_ms
+        self._emit(
+            {
+                "type": "input_audio_buffer.speech_started",
+                "audio_start_ms": start,
+                "item_id": item_id,
+            }
+        )
+        if vad.get("interrupt_response", True):
+            self._interrupt("turn_detected")
+        await self._pace()
+        self._audio_ms += max(300, CALLER_MS_PER_CHAR * len(text)) + int(
+            vad.get("silence_duration_ms") or 500
+        )
+        self._emit(
+            {
+                "type": "input_audio_buffer.speech_stopped",
+                "audio_end_ms": self._audio_ms,
+                "item_id": item_id,
+            }
+        )
+        item = self._commit_user_item(item_id)
+        transcript = self._transcript_emitter(item["id"], text)
+        if vad.get("create_response", True) and self._active is None:
+            hooks = [transcript] if self.transcript_after_response else []
+            if not self.transcript_after_response:
+                transcript()
+            self._start_response(
+                ResponseRequest(params={}, trigger="speech", caller_text=text), hooks
+            )
+        else:
+            transcript()
+        await self._pace()
+
+    def _commit_user_item(self, item_id: str) -> dict[str, Any]:
+        item = {
+            "id": item_id,
+            "type": "message",
+            "status": "completed",
+            "role": "user",
+            # The transcript is filled in asynchronously by input transcription.
+            "content": [{"type": "input_audio", "transcript": None}],
+            "object": "realtime.item",
+        }
+        previous = self._items[-1] if self._items else None
+        self._items.append(item_id)
+        self._item_bodies[item_id] = item
+        self._emit(
+            {
+                "type": "input_audio_buffer.committed",
+                "previous_item_id": previous,
+                "item_id": item_id,
+            }
+        )
+        for kind in ("conversation.item.added", "conversation.item.done"):
+            self._emit({"type": kind, "previous_item_id": previous, "item": copy.deepcopy(item)})
+        return item
+
+    def _transcript_emitter(self, item_id: str, text: str) -> Callable[[], None]:
+        def emit() -> None:
+            if not self._transcription_enabled() or self.ended:
+                return
+            model = (self.session or {})["audio"]["input"]["transcription"].get("model")
+            if model != "whisper-1":  # whisper-1 sends no deltas
+                self._emit(
+                    {
+                        "type": "conversation.item.input_audio_transcription.delta",
+                        "item_id": item_id,
+                        "content_index": 0,
+                        "delta": text,
+                    }
+                )
+            self._emit(
+                {
+                    "type": "conversation.item.input_audio_transcription.completed",
+                    "item_id": item_id,
+                    "content_index": 0,
+                    "transcript": text,
+                    "usage": {
+                        "type": "tokens",
+                        "total_tokens": 20 + len(text) // 4,
+                        "input_tokens": 20,
+                        "input_token_details": {"text_tokens": 0, "audio_tokens": 20},
+                        "output_tokens": len(text) // 4,
+                    },
+                }
+            )
+
+        return emit
+
+    async def press(self, digit: str) -> None:
+        """The caller presses a key: ``input_audio_buffer.dtmf_event_received``, which has
+        no ``event_id`` (as documented)."""
+        self._require_live("press a key")
+        if digit not in DTMF_EVENTS:
+            raise ValueError(f"not a DTMF key: {digit!r} (use 0-9, *, #, A-D)")
+        self._send(
+            {
+                "type": "input_audio_buffer.dtmf_event_received",
+                "event": digit,
+                "received_at": int(time.time()),
+            }
+        )
+        await self._pace()
+
+    async def stay_silent(self) -> bool:
+        """The caller says nothing for ``idle_timeout_ms``: ``timeout_triggered``, an empty
+        user turn and a nudge response. Only with server_vad and ``idle_timeout_ms`` set,
+        and only when the model is idle; returns False (and records a warning) otherwise.
+        """
+        self._require_live("stay silent")
+        vad = self._vad()
+        idle = vad.get("idle_timeout_ms") if vad else None
+        if not vad or vad.get("type") != "server_vad" or not idle:
+            self._warn("caller stayed silent but no server_vad idle_timeout_ms is set")
+            return False
+        if self._active is not None or self._playing:
+            self._warn("caller stayed silent while the model was speaking: no idle timeout")
+            return False
+        start = self._audio_ms
+        self._audio_ms += int(idle)
+        item_id = self._sim.ids.item()
+        self._emit(
+            {
+                "type": "input_audio_buffer.timeout_triggered",
+                "item_id": item_id,
+                "audio_start_ms": start,
+                "audio_end_ms": self._audio_ms,
+            }
+        )
+        self._commit_user_item(item_id)
+        self._start_response(ResponseRequest(params={}, trigger="idle_timeout"))
+        await self._pace()
+        return True
+
+    async def hang_up(self) -> None:
+        """The caller hangs up: the sideband drops without a close frame and the call is
+        gone (REST calls for it answer 404)."""
+        self._end("caller_hangup")
+        await asyncio.sleep(0)
+
+    def emit_text(self, text: str) -> None:
+        """Send a raw text frame, e.g. something that is not JSON (not recorded)."""
+        for conn in self._connections:
+            conn.send_raw_text(text)
+
+    def close_sideband(self, code: int = 1000, reason: str = "") -> None:
+        """Close the sideband with a proper close frame; the call stays up."""
+        for conn in self._connections:
+            conn.close(code, reason)
+
+    def drop_sideband(self) -> None:
+        """Cut the sideband connections (no close frame) but keep the call up, as a
+        network failure would."""
+        self._drop_all()

@@ -1,0 +1,432 @@
+"""The simulated model's responses: choosing the turn, streaming its items, playback of
+its audio, and interruption (barge-in or ``response.cancel``).
+
+Event shapes and order follow the GA Realtime API (reference §4.2, §4.3, §4.7).
+It is a mixin of ``SimCall`` (engine/simulator/call.py) and works on the call's state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from engine.simulator.model import ModelTurn, ResponseRequest, ToolCall, default_turn
+
+if TYPE_CHECKING:
+    from engine.simulator.server import Simulator
+
+__all__ = ["ASSISTANT_MS_PER_CHAR", "ResponseMixin", "SimResponse"]
+
+# A rough speech rate to give audio_*_ms fields plausible, deterministic values.
+ASSISTANT_MS_PER_CHAR = 70
+
+
+@dataclass
+class SimResponse:
+    """One response the simulated model is generating (or whose audio is still playing)."""
+
+    id: str
+    params: dict[str, Any]
+    turn: ModelTurn
+    in_conversation: bool
+    modalities: list[str]
+    trigger: str = "response.create"
+    on_created: list[Callable[[], None]] = field(default_factory=list)
+    output: list[dict[str, Any]] = field(default_factory=list)
+    current: dict[str, Any] | None = None  # the item being generated
+    partial: str = ""  # its transcript / arguments so far
+    output_index: int = 0
+    audio_started: bool = False
+    generated: bool = False  # response.done has been sent
+    spoken_chars: int = 0
+    task: asyncio.Task[None] | None = None
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def audio(self) -> bool:
+        return "audio" in self.modalities
+
+
+class ResponseMixin:
+    """Responses of a ``SimCall``."""
+
+    _sim: Simulator
+    session: dict[str, Any] | None
+    _active: SimResponse | None
+    _playing: list[SimResponse]
+
+    def _choose_turn(self, request: ResponseRequest) -> ModelTurn:
+        if request.trigger == "idle_timeout":
+            turn = self.model.next_nudge()
+        else:
+            turn = self.model.next_turn()
+        if turn is None and self._sim.responder is not None:
+            turn = self._sim.responder(self, request)
+        return turn if turn is not None else default_turn(request)
+
+    def _start_response(
+        self, request: ResponseRequest, on_created: list[Callable[[], None]] | None = None
+    ) -> SimResponse:
+        assert self.session is not None
+        params = request.params
+        modalities = params.get("output_modalities") or self.session["output_modalities"]
+        resp = SimResponse(
+            id=self._sim.ids.response(),
+            params=params,
+            turn=self._choose_turn(request),
+            in_conversation=params.get("conversation", "auto") != "none",
+            modalities=list(modalities),
+            trigger=request.trigger,
+            on_created=on_created or [],
+        )
+        self._check_tools(resp)
+        if resp.in_conversation:
+            self._active = resp
+        # response.created goes out synchronously: from here on the response is active,
+        # so a racing response.create is refused exactly as the real server does.
+        self._emit({"type": "response.created", "response": self._response_object(resp)})
+        for callback in resp.on_created:
+            callback()
+        resp.task = self._spawn(self._run_response(resp))
+        return resp
+
+    def _check_tools(self, resp: SimResponse) -> None:
+        assert self.session is not None
+        tools = resp.params.get("tools", self.session.get("tools") or [])
+        declared = {t.get("name") for t in tools if isinstance(t, dict)}
+        for tool in resp.turn.tool_calls:
+            if tool.name not in declared:
+                self._warn(f"scripted model called undeclared tool {tool.name!r}")
+        choice = resp.params.get("tool_choice", self.session.get("tool_choice"))
+        if resp.turn.tool_calls and choice == "none":
+            self._warn("scripted model called a tool although tool_choice is 'none'")
+
+    def _response_object(self, resp: SimResponse, status: str = "in_progress") -> dict[str, Any]:
+        assert self.session is not None
+        voice = (resp.params.get("audio") or {}).get("output", {}).get("voice") or self.session[
+            "audio"
+        ]["output"]["voice"]
+        return {
+            "object": "realtime.response",
+            "id": resp.id,
+            "status": status,
+            "status_details": None,
+            "output": [],
+            "conversation_id": self._conversation_id if resp.in_conversation else None,
+            "output_modalities": resp.modalities,
+            "max_output_tokens": resp.params.get(
+                "max_output_tokens", self.session.get("max_output_tokens", "inf")
+            ),
+            "audio": {
+                "output": {
+                    "format": dict(self.session["audio"]["output"]["format"]),
+                    "voice": voice,
+                }
+            },
+            "usage": None,
+            "metadata": resp.params.get("metadata"),
+        }
+
+    async def _pace(self) -> None:
+        await asyncio.sleep(self._sim.timing.delta_interval_s)
+
+    async def _run_response(self, resp: SimResponse) -> None:
+        try:
+            if resp.trigger == "idle_timeout":
+                await asyncio.sleep(self._sim.timing.nudge_latency_s)
+            await self._pace()
+            turn = resp.turn
+            if turn.text is not None:
+                await self._generate_message(resp, turn.text, hold=turn.hold)
+            for tool in turn.tool_calls:
+                await self._generate_tool_call(resp, tool)
+            status = turn.status
+            reason = "max_output_tokens" if status == "incomplete" else None
+            self._finish_response(resp, status, reason)
+            if resp.audio_started:
+                await self._play_out(resp)
+        except asyncio.CancelledError:
+            return  # whoever cancelled has already emitted the right events
+
+    def _add_output_item(self, resp: SimResponse, item: dict[str, Any]) -> None:
+        resp.current = item
+        resp.partial = ""
+        self._emit(
+            {
+                "type": "response.output_item.added",
+                "response_id": resp.id,
+                "output_index": resp.output_index,
+                "item": copy.deepcopy(item),
+            }
+        )
+        if resp.in_conversation:
+            previous = self._items[-1] if self._items else None
+            self._items.append(item["id"])
+            self._item_bodies[item["id"]] = item
+            self._emit(
+                {
+                    "type": "conversation.item.added",
+                    "previous_item_id": previous,
+                    "item": copy.deepcopy(item),
+                }
+            )
+
+    async def _generate_message(self, resp: SimResponse, text: str, *, hold: bool) -> None:
+        item = {
+            "id": self._sim.ids.item(),
+            "type": "message",
+            "status": "in_progress",
+            "role": "assistant",
+            "content": [],
+            "object": "realtime.item",
+        }
+        self._add_output_item(resp, item)
+        audio = resp.audio
+        part = {"type": "audio", "transcript": ""} if audio else {"type": "text", "text": ""}
+        base = {
+            "response_id": resp.id,
+            "item_id": item["id"],
+            "output_index": resp.output_index,
+            "content_index": 0,
+        }
+        self._emit({"type": "response.content_part.added", **base, "part": part})
+        if audio and not resp.audio_started:
+            self._start_playback(resp)
+        delta_type = (
+            "response.output_audio_transcript.delta" if audio else "response.output_text.delta"
+        )
+        for n, chunk in enumerate(_chunks(text)):
+            resp.partial += chunk
+            resp.spoken_chars += len(chunk)
+            self._emit({"type": delta_type, **base, "delta": chunk})
+            await self._pace()
+            if hold and n == 0:
+                await resp.release.wait()
+        self._close_message(resp, status="completed")
+
+    def _close_message(self, resp: SimResponse, *, status: str) -> None:
+        item = resp.current
+        assert item is not None
+        text = resp.partial
+        base = {
+            "response_id": resp.id,
+            "item_id": item["id"],
+            "output_index": resp.output_index,
+            "content_index": 0,
+        }
+        if resp.audio:
+            # Over SIP the audio goes to the media path; whether output_audio.done still
+            # reaches the sideband is not documented. It is sent (without deltas). [inf]
+            self._emit({"type": "response.output_audio.done", **base})
+            self._emit(
+                {"type": "response.output_audio_transcript.done", **base, "transcript": text}
+            )
+            part = {"type": "audio", "transcript": text}
+            content = {"type": "output_audio", "transcript": text}
+        else:
+            self._emit({"type": "response.output_text.done", **base, "text": text})
+            part = {"type": "text", "text": text}
+            content = {"type": "output_text", "text": text}
+        self._emit({"type": "response.content_part.done", **base, "part": part})
+        item["content"] = [content]
+        item["status"] = status
+        self._close_item(resp, item)
+
+    def _close_item(self, resp: SimResponse, item: dict[str, Any]) -> None:
+        self._emit(
+            {
+                "type": "response.output_item.done",
+                "response_id": resp.id,
+                "output_index": resp.output_index,
+                "item": copy.deepcopy(item),
+            }
+        )
+        if resp.in_conversation:
+            index = self._items.index(item["id"]) if item["id"] in self._items else 0
+            previous = self._items[index - 1] if index > 0 else None
+            self._emit(
+                {
+                    "type": "conversation.item.done",
+                    "previous_item_id": previous,
+                    "item": copy.deepcopy(item),
+                }
+            )
+        resp.output.append(copy.deepcopy(item))
+        resp.output_index += 1
+        resp.current = None
+
+    async def _generate_tool_call(self, resp: SimResponse, tool: ToolCall) -> None:
+        call_id = tool.call_id or self._sim.ids.tool_call()
+        item = {
+            "id": self._sim.ids.item(),
+            "type": "function_call",
+            "status": "in_progress",
+            "name": tool.name,
+            "call_id": call_id,
+            "arguments": "",
+            "object": "realtime.item",
+        }
+        self._add_output_item(resp, item)
+        self._tool_calls[call_id] = "in_progress"
+        arguments = tool.arguments_json()
+        for chunk in _fixed_chunks(arguments, 16):
+            resp.partial += chunk
+            self._emit(
+                {
+                    "type": "response.function_call_arguments.delta",
+                    "response_id": resp.id,
+                    "item_id": item["id"],
+                    "output_index": resp.output_index,
+                    "call_id": call_id,
+                    "delta": chunk,
+                }
+            )
+            await self._pace()
+        self._close_tool_call(resp, status="completed")
+
+    def _close_tool_call(self, resp: SimResponse, *, status: str) -> None:
+        item = resp.current
+        assert item is not None
+        self._emit(
+            {
+                "type": "response.function_call_arguments.done",
+                "response_id": resp.id,
+                "item_id": item["id"],
+                "output_index": resp.output_index,
+                "call_id": item["call_id"],
+                "name": item["name"],
+                "arguments": resp.partial,
+            }
+        )
+        item["arguments"] = resp.partial
+        item["status"] = status
+        self._tool_calls[item["call_id"]] = status
+        self._close_item(resp, item)
+
+    def _finish_response(self, resp: SimResponse, status: str, reason: str | None = None) -> None:
+        obj = self._response_object(resp, status)
+        obj["output"] = copy.deepcopy(resp.output)
+        if status != "completed":
+            obj["status_details"] = {"type": status, "reason": reason}
+            if status == "failed":
+                obj["status_details"] = {
+                    "type": "failed",
+                    "error": {"type": "server_error", "code": None, "message": "simulated"},
+                }
+        obj["usage"] = _usage(resp)
+        resp.generated = True
+        if self._active is resp:
+            self._active = None
+        self._emit({"type": "response.done", "response": obj})
+        self._emit(
+            {
+                "type": "rate_limits.updated",
+                "rate_limits": [
+                    {"name": "requests", "limit": 5000, "remaining": 4999, "reset_seconds": 0.012},
+                    {"name": "tokens", "limit": 800000, "remaining": 795000, "reset_seconds": 0.3},
+                ],
+            }
+        )
+
+    def _start_playback(self, resp: SimResponse) -> None:
+        for previous in list(self._playing):
+            if previous.generated:
+                # One output buffer: an earlier, finished response is played out first
+                # (its remaining playback is skipped so simulated time stays short).
+                self._stop_playback(previous, cleared=False)
+        resp.audio_started = True
+        self._audio_produced = True
+        self._playing.append(resp)
+        self._emit({"type": "output_audio_buffer.started", "response_id": resp.id})
+
+    async def _play_out(self, resp: SimResponse) -> None:
+        """Wait for the caller to have heard the response, then report the buffer empty."""
+        await asyncio.sleep(self._sim.timing.playback_s(resp.spoken_chars))
+        self._stop_playback(resp, cleared=False)
+
+    def _stop_playback(self, resp: SimResponse, *, cleared: bool) -> None:
+        if resp not in self._playing:
+            return
+        self._playing.remove(resp)
+        self._audio_ms += ASSISTANT_MS_PER_CHAR * resp.spoken_chars
+        if resp.generated and resp.task is not None and resp.task is not asyncio.current_task():
+            resp.task.cancel()  # it is only waiting for playback to end
+        kind = "output_audio_buffer.cleared" if cleared else "output_audio_buffer.stopped"
+        self._emit({"type": kind, "response_id": resp.id})
+
+    def _interrupt(self, reason: str) -> bool:
+        """Cancel the active response (``turn_detected`` or ``client_cancelled``).
+        Returns True if something was interrupted."""
+        resp = self._active
+        if resp is None:
+            if reason == "turn_detected" and self._playing:
+                for playing in list(self._playing):
+                    self._stop_playback(playing, cleared=True)
+                return True
+            return False
+        if resp.task is not None:
+            resp.task.cancel()
+        if resp.current is not None:
+            if resp.current["type"] == "function_call":
+                self._close_tool_call(resp, status="incomplete")
+            else:
+                self._close_message(resp, status="incomplete")
+        self._finish_response(resp, "cancelled", reason)
+        if resp.audio_started:
+            if reason == "turn_detected":
+                self._stop_playback(resp, cleared=True)
+            else:
+                # After response.cancel, audio already generated keeps playing until the
+                # client sends output_audio_buffer.clear or it drains.
+                self._spawn(self._play_out(resp))
+        return True
+
+    def release(self) -> None:
+        """Let a response scripted with ``hold=True`` finish."""
+        if self._active is not None:
+            self._active.release.set()
+
+
+def _chunks(text: str, size: int = 12) -> list[str]:
+    """Split into word-ish deltas as the real stream does (never an empty list)."""
+    if not text:
+        return [""]
+    out: list[str] = []
+    current = ""
+    for word in text.split(" "):
+        piece = word if not out and not current else " " + word
+        if len(current) + len(piece) > size and current:
+            out.append(current)
+            current = piece
+        else:
+            current += piece
+    if current:
+        out.append(current)
+    return out
+
+
+def _fixed_chunks(text: str, size: int) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+def _usage(resp: SimResponse) -> dict[str, Any]:
+    text_out = max(1, len("".join(i.get("arguments", "") for i in resp.output)) // 4)
+    audio_out = resp.spoken_chars // 2 if resp.audio else 0
+    input_tokens = 120
+    output_tokens = text_out + audio_out
+    return {
+        "total_tokens": input_tokens + output_tokens,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "input_token_details": {
+            "text_tokens": 100,
+            "audio_tokens": 20,
+            "image_tokens": 0,
+            "cached_tokens": 0,
+            "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 0, "image_tokens": 0},
+        },
+        "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
+    }
