@@ -27,8 +27,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfoNotFoundError
 
-from ..flow.hours import compile_hours
-from ..flow.model import Flow, Outcome, Step, Tool
+from ..flow.hours import Schedule, compile_hours
+from ..flow.model import Flow, Hours, Outcome, Step, Tool
 from ..flow.registry import FlowSnapshot, Snapshot
 from ..flow.templates import TemplateError, render
 from .callers import Caller, first_match, identify_caller
@@ -174,10 +174,29 @@ def _outcome(flow: Flow, caller: Caller, now: datetime) -> _Chosen | None:
     if matched is not None:
         index, rule = matched
         return _Chosen(rule, CALLER_RULE, f"caller rule {index + 1} ({_describe(rule)})")
-    if flow.hours is not None and not compile_hours(flow.hours, flow.timezone).is_open(now):
+    if flow.hours is not None and not _schedule(flow.hours, flow.timezone).is_open(now):
         when = now.strftime("%a %Y-%m-%d %H:%M")
         return _Chosen(flow.hours.when_closed, CLOSED, f"closed ({when} {flow.timezone})")
     return None
+
+
+# Schedules read once per loaded flow, not once per call (reading them is most of the cost of
+# deciding). Keyed by the identity of the immutable `hours` of a snapshot, which the entry
+# keeps alive; bounded, because reloads bring new snapshots.
+_SCHEDULES: dict[tuple[int, str], tuple[Hours, Schedule]] = {}
+_SCHEDULES_MAX = 256
+
+
+def _schedule(hours: Hours, timezone: str) -> Schedule:
+    key = (id(hours), timezone)
+    found = _SCHEDULES.get(key)
+    if found is not None and found[0] is hours:
+        return found[1]
+    schedule = compile_hours(hours, timezone)
+    if len(_SCHEDULES) >= _SCHEDULES_MAX:
+        _SCHEDULES.clear()
+    _SCHEDULES[key] = (hours, schedule)
+    return schedule
 
 
 def _describe(rule: Any) -> str:

@@ -21,6 +21,7 @@ reach only the ``"*"`` flow.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -100,6 +101,7 @@ class NumberPattern:
         return number.startswith(self.digits) if self.prefix else number == self.digits
 
 
+@functools.lru_cache(maxsize=4096)  # read once per rule, not once per call
 def parse_number_pattern(text: str) -> NumberPattern:
     """Read a caller rule's number. Raises ValueError unless it is E.164 (``"+14155550100"``)
     or the start of one followed by ``*`` (``"+1900*"``, ``"+44*"``)."""
