@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import functools
 import shutil
+import socket
 import textwrap
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -128,3 +129,30 @@ async def harness(
 def rt(tmp_path: Path) -> Callable[..., contextlib.AbstractAsyncContextManager[Harness]]:
     """``async with rt(flows={...}) as h:`` — a harness on this test's temporary folder."""
     return functools.partial(harness, tmp_path)
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[str]:
+    """Run an ASGI app (an outside service a tool calls) on a free loopback port; yields its
+    base URL, and stops it on the way out."""
+    import uvicorn  # only the tests that need an outside service pay for it
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        server.force_exit = True
+        await task
+        sock.close()
+
+
+@pytest.fixture
+def serve() -> Callable[[Any], contextlib.AbstractAsyncContextManager[str]]:
+    """``async with serve(app) as base_url:`` — an outside HTTP service on loopback."""
+    return serving

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import socket
-from collections.abc import AsyncIterator
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -186,30 +182,17 @@ def test_bad_tool_call_tells_the_model_and_goes_on(rt, name, arguments, error):
     asyncio.run(main())
 
 
-@contextlib.asynccontextmanager
-async def order_service() -> AsyncIterator[str]:
-    async def order(request: Request) -> Response:
-        order_id = request.path_params["order_id"]
-        if order_id == "SLOW":
-            await asyncio.sleep(5)
-        if order_id == "BOOM":
-            return JSONResponse({"detail": "kaput"}, status_code=500)
-        return JSONResponse({"order_id": order_id, "status": "shipped-on-tuesday"})
+async def order(request: Request) -> Response:
+    """The order service the http tool tests call."""
+    order_id = request.path_params["order_id"]
+    if order_id == "SLOW":
+        await asyncio.sleep(5)
+    if order_id == "BOOM":
+        return JSONResponse({"detail": "kaput"}, status_code=500)
+    return JSONResponse({"order_id": order_id, "status": "shipped-on-tuesday"})
 
-    app = Starlette(routes=[Route("/orders/{order_id}", order)])
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        server.force_exit = True
-        await task
-        sock.close()
+
+ORDERS = Starlette(routes=[Route("/orders/{order_id}", order)])
 
 
 def _orders_flow(base: str) -> str:
@@ -234,9 +217,9 @@ tools:
     ("order_id", "ok", "expect"),
     [("A1", True, "shipped-on-tuesday"), ("SLOW", False, None), ("BOOM", False, None)],
 )
-def test_http_tool(rt, order_id, ok, expect):
+def test_http_tool(rt, serve, order_id, ok, expect):
     async def main():
-        async with order_service() as base, rt(flows={"o.yaml": _orders_flow(base)}) as h:
+        async with serve(ORDERS) as base, rt(flows={"o.yaml": _orders_flow(base)}) as h:
             call = await h.answered("+18005550002")
             call.model.call_tool("lookup_order", {"order_id": order_id})
             await call.say("Where is my order?")

@@ -10,10 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
-from collections.abc import AsyncIterator
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -61,9 +58,9 @@ def refer_targets(call) -> list[str]:
     return [r.body["target_uri"] for r in call.requests_for("refer")]
 
 
-@contextlib.asynccontextmanager
-async def service(delay_s: float = 0.0) -> AsyncIterator[tuple[str, list[str]]]:
-    """An outside HTTP service on loopback; yields its base URL and the paths it was asked."""
+def service(serve, delay_s: float = 0.0):
+    """An outside HTTP service on loopback: ``async with service(serve) as base_url`` (the
+    ``serve`` fixture), with the paths it was asked in ``seen``."""
     seen: list[str] = []
 
     async def answer(request: Request) -> Response:
@@ -71,20 +68,7 @@ async def service(delay_s: float = 0.0) -> AsyncIterator[tuple[str, list[str]]]:
         await asyncio.sleep(delay_s)
         return JSONResponse({"balance": "42.00"})
 
-    app = Starlette(routes=[Route("/{path:path}", answer)])
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", seen
-    finally:
-        server.should_exit = True
-        server.force_exit = True
-        await task
-        sock.close()
+    return serve(Starlette(routes=[Route("/{path:path}", answer)])), seen
 
 
 def bank_flow(base: str = "http://127.0.0.1:9", *, extra: str = "") -> str:
@@ -164,9 +148,10 @@ def test_a_key_stops_the_agent_mid_sentence_and_runs_its_tool(rt):
     asyncio.run(main())
 
 
-def test_digits_are_collected_and_drive_the_http_tool(rt):
+def test_digits_are_collected_and_drive_the_http_tool(rt, serve):
     async def main() -> None:
-        async with service() as (base, seen), rt(flows={"bank.yaml": bank_flow(base)}) as h:
+        running, seen = service(serve)
+        async with running as base, rt(flows={"bank.yaml": bank_flow(base)}) as h:
             call = await h.answered(NUMBER)
             await call.press("2")  # to the account state
             await call.wait_for_client_event("session.update", timeout=3)
@@ -288,9 +273,10 @@ def test_speaking_starts_the_ladder_again(rt):
     asyncio.run(main())
 
 
-def test_silence_while_a_tool_runs_is_not_counted(rt):
+def test_silence_while_a_tool_runs_is_not_counted(rt, serve):
     async def main() -> None:
-        async with service(delay_s=0.6) as (base, _):
+        running, _ = service(serve, delay_s=0.6)
+        async with running as base:
             flow = bank_flow(base, extra=LADDER).replace(
                 "tools: [balance, account]", "tools: [balance, account, slow_lookup]"
             )
@@ -403,10 +389,11 @@ def test_tool_failures_in_a_row_end_the_call_politely(rt):
 
 
 # -- fillers and global tools --------------------------------------------------------------
-def test_a_slow_tool_gets_its_filler_and_a_fast_one_does_not(rt):
+def test_a_slow_tool_gets_its_filler_and_a_fast_one_does_not(rt, serve):
     async def main() -> None:
         for delay, expected in ((0.6, True), (0.0, False)):
-            async with service(delay_s=delay) as (base, seen):
+            running, seen = service(serve, delay_s=delay)
+            async with running as base:
                 flow = bank_flow(base).replace(
                     "tools: [balance, account]", "tools: [balance, account, slow_lookup]"
                 )
