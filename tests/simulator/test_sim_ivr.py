@@ -3,12 +3,11 @@ notes, idle timeouts set and changed mid-call, the server's nudge, keys pressed 
 agent talks, and transfers that take or vanish."""
 
 import asyncio
-import contextlib
 
 import httpx
 import pytest
 
-from engine.openai import CallControl, open_sideband
+from engine.openai import CallControl
 from engine.openai.errors import CallControlError
 from engine.simulator import ModelTurn, RestFault, Simulator, Timing
 
@@ -37,36 +36,12 @@ def idle_update(idle_ms, **extra):
     }
 
 
-@contextlib.asynccontextmanager
-async def live(session=None, **sim_kwargs):
-    """An accepted call with an open sideband; yields (sim, call, sideband, received)."""
-    async with Simulator(**sim_kwargs) as sim:
-        call = sim.new_call()
-        async with httpx.AsyncClient() as http:
-            await CallControl(http, sim.config()).accept(
-                call.call_id, session or {"type": "realtime"}
-            )
-        async with open_sideband(sim.config(), call.call_id) as sideband:
-            received = []
-
-            async def pump():
-                async for event in sideband:
-                    received.append(event)
-
-            task = asyncio.create_task(pump())
-            await call.wait_for_server_event("session.created")
-            try:
-                yield sim, call, sideband, received
-            finally:
-                task.cancel()
-
-
 def vad(call):
     return call.session["audio"]["input"]["turn_detection"]
 
 
 # -- strict validation -------------------------------------------------------------------
-def test_the_ivr_events_match_the_sdk_types():
+def test_the_ivr_events_match_the_sdk_types(live):
     pytest.importorskip("openai", minversion="3.52")
 
     async def main():
@@ -85,7 +60,7 @@ def test_the_ivr_events_match_the_sdk_types():
     run(main())
 
 
-def test_ivr_events_shaped_wrong_are_violations():
+def test_ivr_events_shaped_wrong_are_violations(live):
     pytest.importorskip("openai", minversion="3.52")
 
     async def main():
@@ -134,7 +109,7 @@ def test_ivr_events_shaped_wrong_are_violations():
     ],
 )
 def test_session_update_with_a_bad_idle_timeout_is_an_error_and_changes_nothing(
-    idle, code, message
+    live, idle, code, message
 ):
     async def main():
         async with live(IDLE_SESSION) as (_sim, call, sb, _r):
@@ -152,7 +127,7 @@ def test_session_update_with_a_bad_idle_timeout_is_an_error_and_changes_nothing(
     run(main())
 
 
-def test_idle_timeout_is_server_vad_only():
+def test_idle_timeout_is_server_vad_only(live):
     async def main():
         async with live() as (_sim, call, sb, _r):
             semantic = {"type": "semantic_vad", "idle_timeout_ms": 8000}
@@ -199,7 +174,7 @@ def test_accept_checks_the_idle_timeout_range(idle, ok):
     run(main())
 
 
-def test_session_update_sets_the_idle_timeout_stay_silent_uses():
+def test_session_update_sets_the_idle_timeout_stay_silent_uses(live):
     async def main():
         async with live(IDLE_SESSION) as (_sim, call, sb, _r):
             await sb.send(idle_update(12000))
@@ -237,7 +212,7 @@ def test_session_update_sets_the_idle_timeout_stay_silent_uses():
     run(main())
 
 
-def test_an_update_without_audio_keeps_the_idle_timeout():
+def test_an_update_without_audio_keeps_the_idle_timeout(live):
     async def main():
         async with live(IDLE_SESSION) as (_sim, call, sb, _r):
             await sb.send(
@@ -250,7 +225,7 @@ def test_an_update_without_audio_keeps_the_idle_timeout():
 
 
 # -- the server's nudge ------------------------------------------------------------------
-def test_the_nudge_follows_the_timeout_and_speaks_after_its_latency():
+def test_the_nudge_follows_the_timeout_and_speaks_after_its_latency(live):
     async def main():
         requests = []
 
@@ -288,7 +263,7 @@ def test_the_nudge_follows_the_timeout_and_speaks_after_its_latency():
     run(main())
 
 
-def test_a_client_can_cancel_the_nudge_before_it_speaks_then_say_its_own_line():
+def test_a_client_can_cancel_the_nudge_before_it_speaks_then_say_its_own_line(live):
     async def main():
         async with live(IDLE_SESSION) as (_sim, call, sb, _r):
             call.model.speak("Scripted for the client's own response.")
@@ -318,7 +293,7 @@ def test_a_client_can_cancel_the_nudge_before_it_speaks_then_say_its_own_line():
     run(main())
 
 
-def test_nudges_can_be_scripted_and_held():
+def test_nudges_can_be_scripted_and_held(live):
     async def main():
         async with live(IDLE_SESSION, timing=Timing(nudge_latency_s=0)) as (_sim, call, sb, _r):
             call.model.nudge("Hello? Anyone there?", hold=True)
@@ -344,7 +319,7 @@ def test_nudges_can_be_scripted_and_held():
 
 
 # -- cancel and clear --------------------------------------------------------------------
-def test_cancel_then_clear_mid_response_in_the_documented_order():
+def test_cancel_then_clear_mid_response_in_the_documented_order(live):
     async def main():
         async with live() as (_sim, call, sb, _r):
             call.model.speak("Your balance is one hundred dollars and ten cents.", hold=True)
@@ -362,7 +337,7 @@ def test_cancel_then_clear_mid_response_in_the_documented_order():
     run(main())
 
 
-def test_cancel_alone_lets_the_generated_audio_play_out():
+def test_cancel_alone_lets_the_generated_audio_play_out(live):
     async def main():
         async with live(timing=Timing(min_playback_s=0.05)) as (_sim, call, sb, _r):
             call.model.speak("Your balance is one hundred dollars.", hold=True)
@@ -381,7 +356,7 @@ def test_cancel_alone_lets_the_generated_audio_play_out():
     run(main())
 
 
-def test_clear_during_playback_after_the_response_is_done():
+def test_clear_during_playback_after_the_response_is_done(live):
     async def main():
         async with live(timing=Timing(min_playback_s=5)) as (_sim, call, sb, _r):
             await sb.send({"type": "response.create"})
@@ -401,7 +376,7 @@ def test_clear_during_playback_after_the_response_is_done():
 
 
 # -- system notes ------------------------------------------------------------------------
-def test_a_system_note_joins_the_conversation_without_a_response():
+def test_a_system_note_joins_the_conversation_without_a_response(live):
     async def main():
         async with live() as (_sim, call, sb, _r):
             await sb.send(NOTE)
@@ -418,7 +393,7 @@ def test_a_system_note_joins_the_conversation_without_a_response():
     run(main())
 
 
-def test_a_note_while_the_agent_talks_does_not_disturb_the_response():
+def test_a_note_while_the_agent_talks_does_not_disturb_the_response(live):
     async def main():
         async with live() as (_sim, call, sb, _r):
             call.model.speak("Let me read you the options.", hold=True)
@@ -448,7 +423,7 @@ def test_a_note_while_the_agent_talks_does_not_disturb_the_response():
         ("assistant", [{"type": "output_audio", "transcript": "x"}], "item.content[0]"),
     ],
 )
-def test_message_content_the_role_cannot_carry_is_refused(role, content, param):
+def test_message_content_the_role_cannot_carry_is_refused(live, role, content, param):
     async def main():
         async with live() as (_sim, call, sb, _r):
             await sb.send(
@@ -466,7 +441,7 @@ def test_message_content_the_role_cannot_carry_is_refused(role, content, param):
     run(main())
 
 
-def test_previous_item_id_inserts_after_it_or_is_an_error():
+def test_previous_item_id_inserts_after_it_or_is_an_error(live):
     async def main():
         async with live() as (_sim, call, sb, _r):
             await sb.send({**NOTE, "event_id": "a"})
@@ -488,7 +463,7 @@ def test_previous_item_id_inserts_after_it_or_is_an_error():
 
 
 # -- keys --------------------------------------------------------------------------------
-def test_press_mid_response_reports_the_key_and_leaves_the_response_alone():
+def test_press_mid_response_reports_the_key_and_leaves_the_response_alone(live):
     async def main():
         async with live() as (_sim, call, sb, received):
             call.model.speak("For balances press one, for an account check press two.", hold=True)
@@ -523,7 +498,7 @@ def test_press_mid_response_reports_the_key_and_leaves_the_response_alone():
     run(main())
 
 
-def test_press_during_playback_and_after_the_call_ended():
+def test_press_during_playback_and_after_the_call_ended(live):
     async def main():
         async with live(timing=Timing(min_playback_s=5)) as (_sim, call, sb, _r):
             await sb.send({"type": "response.create"})
@@ -548,7 +523,7 @@ async def refer(sim, http, call, target):
     assert response.status_code == 200
 
 
-def test_a_refer_ends_the_call_and_drops_the_sideband_shortly_after():
+def test_a_refer_ends_the_call_and_drops_the_sideband_shortly_after(live):
     async def main():
         async with live(timing=Timing(refer_end_s=0.05)) as (sim, call, sb, _r):
             async with httpx.AsyncClient() as http:
@@ -567,7 +542,7 @@ async def _closed(sideband):
         await asyncio.sleep(0.005)
 
 
-def test_refer_vanishes_as_a_count_fails_the_first_target_and_lets_the_next_take():
+def test_refer_vanishes_as_a_count_fails_the_first_target_and_lets_the_next_take(live):
     async def main():
         async with live() as (sim, call, _sb, _r), httpx.AsyncClient() as http:
             call.faults.refer_vanishes = 1
@@ -583,7 +558,7 @@ def test_refer_vanishes_as_a_count_fails_the_first_target_and_lets_the_next_take
     run(main())
 
 
-def test_refer_vanishes_as_a_set_of_targets():
+def test_refer_vanishes_as_a_set_of_targets(live):
     async def main():
         async with live() as (sim, call, _sb, _r), httpx.AsyncClient() as http:
             sim.faults.refer_vanishes = {"sip:desk@pbx.example.com", "tel:+18005550001"}
@@ -597,7 +572,7 @@ def test_refer_vanishes_as_a_set_of_targets():
     run(main())
 
 
-def test_refer_vanishes_true_keeps_every_call_up_and_false_lets_them_go():
+def test_refer_vanishes_true_keeps_every_call_up_and_false_lets_them_go(live):
     async def main():
         async with live() as (sim, call, _sb, _r), httpx.AsyncClient() as http:
             call.faults.refer_vanishes = True
@@ -613,7 +588,7 @@ def test_refer_vanishes_true_keeps_every_call_up_and_false_lets_them_go():
     run(main())
 
 
-def test_a_failed_refer_request_then_a_working_one():
+def test_a_failed_refer_request_then_a_working_one(live):
     async def main():
         async with live() as (sim, call, _sb, _r), httpx.AsyncClient() as http:
             call.faults.refer = RestFault(status=500, times=1)
@@ -627,7 +602,7 @@ def test_a_failed_refer_request_then_a_working_one():
     run(main())
 
 
-def test_the_nudge_after_a_vanished_refer_still_comes():
+def test_the_nudge_after_a_vanished_refer_still_comes(live):
     async def main():
         async with live(IDLE_SESSION) as (sim, call, _sb, _r), httpx.AsyncClient() as http:
             call.faults.refer_vanishes = True
@@ -639,7 +614,7 @@ def test_the_nudge_after_a_vanished_refer_still_comes():
     run(main())
 
 
-def test_a_refer_while_the_agent_talks_still_ends_the_call():
+def test_a_refer_while_the_agent_talks_still_ends_the_call(live):
     async def main():
         async with live() as (sim, call, sb, _r), httpx.AsyncClient() as http:
             call.model.queue(ModelTurn(text="Transferring you now, goodbye.", hold=True))

@@ -1,14 +1,12 @@
 """The simulator's sideband: event shapes, order, the scripted model and caller."""
 
 import asyncio
-import contextlib
 import re
 
 import httpx
 import pytest
 
-from engine.openai import CallControl, open_sideband
-from engine.simulator import ModelTurn, Simulator, Timing, ToolCall
+from engine.simulator import ModelTurn, Timing, ToolCall
 
 SPOKEN_RESPONSE = [
     "response.created",
@@ -48,35 +46,11 @@ def squash(types):
     return out
 
 
-@contextlib.asynccontextmanager
-async def live(session=None, **sim_kwargs):
-    """An accepted call with an open sideband; yields (sim, call, sideband, received)."""
-    async with Simulator(**sim_kwargs) as sim:
-        call = sim.new_call()
-        async with httpx.AsyncClient() as http:
-            await CallControl(http, sim.config()).accept(
-                call.call_id, session or {"type": "realtime"}
-            )
-        async with open_sideband(sim.config(), call.call_id) as sideband:
-            received = []
-
-            async def pump():
-                async for event in sideband:
-                    received.append(event)
-
-            task = asyncio.create_task(pump())
-            await call.wait_for_server_event("session.created")
-            try:
-                yield sim, call, sideband, received
-            finally:
-                task.cancel()
-
-
 def since(call, start):
     return squash(call.server_event_types()[start:])
 
 
-def test_session_created_has_the_real_shape_and_the_accepted_config():
+def test_session_created_has_the_real_shape_and_the_accepted_config(live):
     async def main():
         session = {
             "type": "realtime",
@@ -105,7 +79,7 @@ def test_session_created_has_the_real_shape_and_the_accepted_config():
     run(main())
 
 
-def test_session_update_merges_and_answers_updated():
+def test_session_update_merges_and_answers_updated(live):
     async def main():
         async with live() as (_sim, call, sb, _r):
             await sb.send(
@@ -142,7 +116,7 @@ def test_session_update_merges_and_answers_updated():
          "Invalid type for 'session.audio.output.format'", "invalid_type"),
     ],
 )  # fmt: skip
-def test_session_update_mistakes_give_error_events(session, message, code):
+def test_session_update_mistakes_give_error_events(live, session, message, code):
     async def main():
         async with live() as (_sim, call, sb, _r):
             await sb.send({"type": "session.update", "event_id": "evt_c1", "session": session})
@@ -156,7 +130,7 @@ def test_session_update_mistakes_give_error_events(session, message, code):
     run(main())
 
 
-def test_voice_cannot_change_after_audio():
+def test_voice_cannot_change_after_audio(live):
     async def main():
         async with live() as (_sim, call, sb, _r):
             await sb.send({"type": "response.create"})
@@ -173,7 +147,7 @@ def test_voice_cannot_change_after_audio():
     run(main())
 
 
-def test_spoken_response_lifecycle_in_the_real_order():
+def test_spoken_response_lifecycle_in_the_real_order(live):
     async def main():
         async with live() as (_sim, call, sb, received):
             start = len(call.server_events)
@@ -203,7 +177,7 @@ def test_spoken_response_lifecycle_in_the_real_order():
     run(main())
 
 
-def test_default_turns_follow_the_instructions():
+def test_default_turns_follow_the_instructions(live):
     async def main():
         async with live() as (sim, call, sb, _r):
             sim.responder = lambda c, request: (
@@ -232,7 +206,7 @@ def test_default_turns_follow_the_instructions():
     run(main())
 
 
-def test_tool_call_lifecycle_with_preamble():
+def test_tool_call_lifecycle_with_preamble(live):
     async def main():
         session = {"type": "realtime", "tools": [{"type": "function", "name": "lookup"}]}
         async with live(session) as (_sim, call, sb, _r):
@@ -288,7 +262,7 @@ def test_tool_call_lifecycle_with_preamble():
     run(main())
 
 
-def test_undeclared_tool_is_a_warning():
+def test_undeclared_tool_is_a_warning(live):
     async def main():
         async with live() as (_sim, call, sb, _r):
             call.model.queue(ModelTurn(tool_calls=(ToolCall("nope"),)))
@@ -299,7 +273,7 @@ def test_undeclared_tool_is_a_warning():
     run(main())
 
 
-def test_function_call_output_for_unknown_call_id_is_an_error():
+def test_function_call_output_for_unknown_call_id_is_an_error(live):
     async def main():
         async with live() as (_sim, call, sb, _r):
             await sb.send(
@@ -317,7 +291,7 @@ def test_function_call_output_for_unknown_call_id_is_an_error():
     run(main())
 
 
-def test_auto_response_after_tool_output_fault():
+def test_auto_response_after_tool_output_fault(live):
     async def main():
         async with live() as (_sim, call, sb, _r):
             call.faults.auto_response_after_tool_output = True
@@ -338,7 +312,7 @@ def test_auto_response_after_tool_output_fault():
     run(main())
 
 
-def test_second_response_create_while_active_is_refused():
+def test_second_response_create_while_active_is_refused(live):
     async def main():
         async with live() as (_sim, call, sb, _r):
             call.model.speak("A long answer that takes a while.", hold=True)
@@ -359,7 +333,7 @@ def test_second_response_create_while_active_is_refused():
     run(main())
 
 
-def test_barge_in_cancels_the_response():
+def test_barge_in_cancels_the_response(live):
     async def main():
         async with live() as (_sim, call, sb, _r):
             call.model.speak("Let me tell you about our opening hours in detail.", hold=True)
@@ -388,7 +362,7 @@ def test_barge_in_cancels_the_response():
     run(main())
 
 
-def test_barge_in_during_playback_clears_the_buffer():
+def test_barge_in_during_playback_clears_the_buffer(live):
     async def main():
         async with live(timing=Timing(min_playback_s=5)) as (_sim, call, sb, _r):
             await sb.send({"type": "response.create"})
@@ -402,7 +376,7 @@ def test_barge_in_during_playback_clears_the_buffer():
     run(main())
 
 
-def test_response_cancel_and_cancel_with_nothing_active():
+def test_response_cancel_and_cancel_with_nothing_active(live):
     async def main():
         async with live() as (_sim, call, sb, _r):
             await sb.send({"type": "response.cancel", "event_id": "c1"})
@@ -421,7 +395,7 @@ def test_response_cancel_and_cancel_with_nothing_active():
     run(main())
 
 
-def test_caller_speech_with_transcription_arrives_after_the_response_started():
+def test_caller_speech_with_transcription_arrives_after_the_response_started(live):
     async def main():
         session = {
             "type": "realtime",
@@ -455,7 +429,7 @@ def test_caller_speech_with_transcription_arrives_after_the_response_started():
     run(main())
 
 
-def test_no_transcription_and_no_auto_response_when_disabled():
+def test_no_transcription_and_no_auto_response_when_disabled(live):
     async def main():
         session = {
             "type": "realtime",
@@ -473,7 +447,7 @@ def test_no_transcription_and_no_auto_response_when_disabled():
     run(main())
 
 
-def test_dtmf_event_has_the_documented_shape():
+def test_dtmf_event_has_the_documented_shape(live):
     async def main():
         async with live() as (_sim, call, _sb, received):
             await call.press("5")
@@ -489,7 +463,7 @@ def test_dtmf_event_has_the_documented_shape():
     run(main())
 
 
-def test_idle_timeout_only_when_configured():
+def test_idle_timeout_only_when_configured(live):
     async def main():
         async with live() as (_sim, call, _sb, _r):
             assert await call.stay_silent() is False
@@ -509,7 +483,7 @@ def test_idle_timeout_only_when_configured():
     run(main())
 
 
-def test_text_modality_uses_text_events_and_no_audio_buffer():
+def test_text_modality_uses_text_events_and_no_audio_buffer(live):
     async def main():
         async with live() as (_sim, call, sb, _r):
             await sb.send(
@@ -529,7 +503,7 @@ def test_text_modality_uses_text_events_and_no_audio_buffer():
     run(main())
 
 
-def test_invalid_client_events_get_errors():
+def test_invalid_client_events_get_errors(live):
     async def main():
         async with live() as (_sim, call, sb, _r):
             await sb.send({"type": "response.make", "event_id": "e1"})
@@ -545,7 +519,7 @@ def test_invalid_client_events_get_errors():
     run(main())
 
 
-def test_caller_hang_up_ends_the_call():
+def test_caller_hang_up_ends_the_call(live):
     async def main():
         async with live() as (sim, call, _sb, _r):
             await call.hang_up()
@@ -562,7 +536,7 @@ def test_caller_hang_up_ends_the_call():
     run(main())
 
 
-def test_paced_timing_spreads_events_out():
+def test_paced_timing_spreads_events_out(live):
     async def main():
         timing = Timing(delta_interval_s=0.01, playback_per_char_s=0.005)
         async with live(timing=timing) as (_sim, call, sb, _r):
