@@ -280,6 +280,14 @@ class SimCall(ClientEventsMixin, ResponseMixin, CallerMixin):
         """Send any server event exactly as given (no ``event_id`` is added)."""
         self._send(event)
 
+    def _append_item(self, item: dict[str, Any]) -> str | None:
+        """Put an item at the end of the conversation; returns the id of the one before it
+        (the ``previous_item_id`` of the events that announce it)."""
+        previous = self._items[-1] if self._items else None
+        self._items.append(item["id"])
+        self._item_bodies[item["id"]] = item
+        return previous
+
     def _emit(self, event: dict[str, Any]) -> dict[str, Any]:
         """Send a server event with a fresh ``event_id`` first, as the real API does."""
         full = {"type": event["type"], "event_id": self._sim.ids.event()}

@@ -100,9 +100,7 @@ class CallerMixin:
             "content": [{"type": "input_audio", "transcript": None}],
             "object": "realtime.item",
         }
-        previous = self._items[-1] if self._items else None
-        self._items.append(item_id)
-        self._item_bodies[item_id] = item
+        previous = self._append_item(item)
         self._emit(
             {
                 "type": "input_audio_buffer.committed",

@@ -283,10 +283,13 @@ class ClientEventsMixin:
         item.setdefault("object", "realtime.item")
         item.setdefault("status", "completed")
         previous = event.get("previous_item_id")
-        if previous == "root":
+        if previous is None:
+            previous = self._append_item(item)
+        elif previous == "root":
             self._items.insert(0, item["id"])
+            self._item_bodies[item["id"]] = item
             previous = None
-        elif previous is not None:
+        else:
             # Documented: an id that cannot be found is an error and nothing is added.
             if previous not in self._items:
                 self._error(
@@ -297,10 +300,7 @@ class ClientEventsMixin:
                 )
                 return
             self._items.insert(self._items.index(previous) + 1, item["id"])
-        else:
-            previous = self._items[-1] if self._items else None
-            self._items.append(item["id"])
-        self._item_bodies[item["id"]] = item
+            self._item_bodies[item["id"]] = item
         self._emit(
             {
                 "type": "conversation.item.added",

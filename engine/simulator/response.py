@@ -163,9 +163,7 @@ class ResponseMixin:
             }
         )
         if resp.in_conversation:
-            previous = self._items[-1] if self._items else None
-            self._items.append(item["id"])
-            self._item_bodies[item["id"]] = item
+            previous = self._append_item(item)
             self._emit(
                 {
                     "type": "conversation.item.added",
