@@ -20,6 +20,7 @@ __all__ = [
     "RunHttpTool",
     "SendToolOutput",
     "StartTimer",
+    "StopAudio",
     "UpdateSession",
 ]
 
@@ -58,6 +59,14 @@ class UpdateSession:
 @dataclass(frozen=True, slots=True)
 class CancelResponse:
     """Stop the response under way and what the caller would still hear of it."""
+
+
+@dataclass(frozen=True, slots=True)
+class StopAudio:
+    """Drop what the caller would still hear of a response that has finished generating.
+
+    Over SIP the audio plays on for seconds after ``response.done``; with nothing to cancel,
+    clearing the output buffer is what stops it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +116,7 @@ Action = (
     RequestResponse
     | UpdateSession
     | CancelResponse
+    | StopAudio
     | AddNote
     | SendToolOutput
     | RunHttpTool

@@ -18,6 +18,7 @@ from ..call.actions import (
     IdleTimeout,
     RequestResponse,
     SendToolOutput,
+    StopAudio,
     UpdateSession,
 )
 from ..call.events import (
@@ -135,6 +136,8 @@ def client_events(action: Action) -> list[dict[str, Any]]:
         # Cancel, then clear what was generated but not yet played (SIP plays it out
         # otherwise); the order OpenAI's SDKs document (reference §4.7).
         return [{"type": "response.cancel"}, {"type": "output_audio_buffer.clear"}]
+    if isinstance(action, StopAudio):
+        return [{"type": "output_audio_buffer.clear"}]
     return []
 
 
