@@ -25,6 +25,7 @@ __all__ = [
     "ReferFailed",
     "ResponseFinished",
     "ResponseStarted",
+    "SessionResumed",
     "SessionStarted",
     "TimerFired",
     "ToolCallRequested",
@@ -35,6 +36,14 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class SessionStarted:
     """The live connection to the call is open; the agent may speak."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionResumed:
+    """The live connection dropped while the call was up and is open again.
+
+    Whatever was being generated or played when it dropped is lost to us: no
+    ``response.done`` or ``output_audio_buffer.stopped`` will come for it on the new one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,10 +136,14 @@ class ToolFinished:
 
 @dataclass(frozen=True, slots=True)
 class ReferFailed:
-    """The platform refused or failed the transfer request."""
+    """The platform refused or failed the transfer request.
+
+    ``certain`` is False when no answer came (a timeout): the REFER may have reached the
+    carrier and be ringing, so it must not be followed by another one at once."""
 
     target: str
     reason: str
+    certain: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +153,7 @@ class TimerFired:
 
 CallEvent = (
     SessionStarted
+    | SessionResumed
     | ResponseStarted
     | ToolCallRequested
     | ResponseFinished

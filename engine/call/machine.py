@@ -6,9 +6,14 @@ transition is a plain unit test, and ``engine test`` scenarios can drive the ver
 
 What it owns:
 - the greeting (or the ``opening`` a closed line answers with), and one active response at a
-  time: a response is requested only when none is running; a request the server refused
-  because one was (``conversation_already_has_active_response``) is asked again after the
-  running one is done;
+  time: a response is requested only when none is running, and waited for a bounded time
+  (``REQUEST_WAIT_S``) so a request the server never started cannot hold up every later
+  line. A scripted line the server refused because a response was running
+  (``conversation_already_has_active_response``) is asked again after it; a free reply is
+  not (the running response is the server answering by itself, and a second would make the
+  agent speak twice); any other error for a request drops it;
+- stopping the agent (a key, keyed digits, the time limit): the response under way is
+  cancelled, and audio that still plays after its ``response.done`` is cleared;
 - tool calls, taken from completed function-call items of responses that were not cancelled,
   run when their response is done, then one new response for the whole batch;
 - a tool's steps: ``say`` → ``http`` → ``goto`` → ``transfer``/``hangup``. For a tool that ends
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +49,7 @@ from .actions import (
     RunHttpTool,
     SendToolOutput,
     StartTimer,
+    StopAudio,
     UpdateSession,
 )
 from .digits import DigitEntry
@@ -61,6 +68,7 @@ from .events import (
     ReferFailed,
     ResponseFinished,
     ResponseStarted,
+    SessionResumed,
     SessionStarted,
     TimerFired,
     ToolCallRequested,
@@ -72,6 +80,8 @@ from .trunk import transfer_uri
 __all__ = [
     "COLLECT_TIMER",
     "HEARD_TIMER",
+    "REQUEST_TIMER",
+    "REQUEST_WAIT_S",
     "TIME_UP_TIMER",
     "TIME_WARNING_TIMER",
     "TRANSFER_TIMER",
@@ -80,12 +90,18 @@ __all__ = [
 ]
 
 HEARD_TIMER = "heard"
+REQUEST_TIMER = "request"
 TRANSFER_TIMER = "transfer"
 COLLECT_TIMER = "collect"
 TIME_WARNING_TIMER = "time_warning"
 TIME_UP_TIMER = "time_up"
 ACTIVE_RESPONSE = "conversation_already_has_active_response"
-# Speech runs at about 15 characters a second; the cap on waiting for a line to be heard
+# How long a requested response may take to start before the machine stops waiting for it
+# and moves on. The server starts one in well under a second; this covers a slow one
+# without leaving the caller in silence when a request is lost (an error that names no
+# request, a response.created that lost our metadata).
+REQUEST_WAIT_S = 5.0
+# Speech runs at about 12 characters a second; the cap on waiting for a line to be heard
 # allows for that plus slack, for calls whose platform never reports the audio stopped.
 _CHARS_PER_SECOND = 12.0
 _HEARD_SLACK_S = 2.0
@@ -150,6 +166,10 @@ class CallMachine:
         self._entry: DigitEntry | None = None  # digits being keyed in
         self._silences = 0  # silences in a row in this state
         self._cancel_nudge = False  # the server's own nudge response is coming: cancel it
+        self._cancelling: set[str] = set()  # responses we cancelled, until they are done
+        # A response the server started without our metadata while a request of ours was
+        # in flight: if it ends with the request still unanswered, it was our request.
+        self._unclaimed: str | None = None
         self._silence_lines: set[str] = set()  # tags of the last silence step's requests
         self._ours: set[str] = set()  # responses we asked for, by id
         self._tool_calls = 0
@@ -163,8 +183,7 @@ class CallMachine:
         if self.ended:
             return []
         self.events.append(event)
-        handler = getattr(self, f"_on_{type(event).__name__}", None)
-        return handler(event) if handler else []
+        return _HANDLERS[type(event)](self, event)
 
     @property
     def ending(self) -> bool:
@@ -181,11 +200,38 @@ class CallMachine:
         if self._active is not None or self._requested is not None or not self._queue:
             return []
         self._requested = self._queue.popleft()
-        return [self._requested]
+        return [self._requested, StartTimer(REQUEST_TIMER, REQUEST_WAIT_S)]
+
+    def _request_lost(self) -> list[Action]:
+        """The request in flight will not start (refused, or never answered): stop waiting
+        for it. A line the call was to end with is not waited for either: the call ends."""
+        requested, self._requested = self._requested, None
+        actions: list[Action] = [CancelTimer(REQUEST_TIMER)]
+        ending = self._ending
+        if requested is not None and ending and ending.line_request == requested.request:
+            ending.line_request = None
+            if ending.line_response is None and self._active is not None:
+                # A response is running that we did not recognise: perhaps our line with
+                # its metadata lost. Let it be heard, then go on.
+                ending.line_response = self._active
+                return actions + self._pump()
+            actions += self._end(ending)
+        return actions + self._pump()
+
+    def _claim(self, response_id: str) -> list[Action]:
+        requested, self._requested = self._requested, None
+        ending = self._ending
+        if requested is not None and ending and ending.line_request == requested.request:
+            ending.line_response = response_id
+        return [CancelTimer(REQUEST_TIMER)]
 
     def _hush(self) -> list[Action]:
-        """Stop the agent mid-sentence (a key was pressed, the time is up)."""
-        return [CancelResponse()] if self._active is not None else []
+        """Stop the agent mid-sentence (a key was pressed, the time is up): cancel what is
+        being generated, and clear audio that still plays after its response is done."""
+        if self._active is not None:
+            self._cancelling.add(self._active)
+            return [CancelResponse()]
+        return [StopAudio()] if self._playing else []
 
     def _on_SessionStarted(self, event: SessionStarted) -> list[Action]:
         actions = self._limit_timers()
@@ -196,41 +242,70 @@ class CallMachine:
             greeting = self._render(self.flow.greeting, self.context)
         return actions + self._ask(greeting)[0]
 
+    def _on_SessionResumed(self, event: SessionResumed) -> list[Action]:
+        """A new connection to the same call: nothing will report what the old one was
+        generating or playing, so stop waiting for it."""
+        self._active = None
+        self._playing.clear()
+        self._cancelling.clear()
+        actions: list[Action] = []
+        ending = self._ending
+        if ending is not None and not ending.done and ending.line_response is not None:
+            actions += self._finish_ending()  # its line was under way: heard or cut, go on
+        return actions + self._pump()
+
     def _on_ResponseStarted(self, event: ResponseStarted) -> list[Action]:
         self._active = event.response_id
         if event.request is None and self._cancel_nudge:
             # The server's own "are you still there?": the silence ladder speaks instead.
+            # However late it comes after the timeout, it is the nudge's.
             self._cancel_nudge = False
+            self._cancelling.add(event.response_id)
             return [CancelResponse()]
+        actions: list[Action] = []
+        if event.request is None and self._requested is not None:
+            self._unclaimed = event.response_id
         if event.request is not None:
             self._ours.add(event.response_id)
             if self._requested is not None and self._requested.request == event.request:
                 self._requested = None
+                actions.append(CancelTimer(REQUEST_TIMER))
             if self._ending and self._ending.line_request == event.request:
                 self._ending.line_response = event.response_id
-        return []
+        return actions
 
     def _on_PlatformError(self, event: PlatformError) -> list[Action]:
         requested = self._requested
-        if (
-            event.code == ACTIVE_RESPONSE
-            and requested is not None
-            and event.request in (None, requested.request)
-        ):
-            # Benign: the server started a response of its own first. Ask again after it.
-            self._queue.appendleft(requested)
-            self._requested = None
+        if requested is None:
+            return []
+        if event.code == ACTIVE_RESPONSE and event.request in (None, requested.request):
+            if requested.say is not None or self._active in self._cancelling:
+                # A line of ours, or a reply whose slot a response we are cancelling holds:
+                # ask again once the running response is done.
+                self._queue.appendleft(requested)
+                self._requested = None
+                return [CancelTimer(REQUEST_TIMER)]
+            # A free reply collided with one the server started by itself (after a tool
+            # output, it sometimes does): that response is the reply. Asking again would
+            # make the agent answer twice.
+            return self._request_lost()
+        if event.request == requested.request:
+            return self._request_lost()  # any other refusal of our request: move on
         return []
 
     def _on_ResponseFinished(self, event: ResponseFinished) -> list[Action]:
         if self._active == event.response_id:
             self._active = None
-        if event.response_id in self._ours:
-            # By the end of one of ours, a nudge the server meant to start has started.
-            self._ours.discard(event.response_id)
-            self._cancel_nudge = False
+        self._ours.discard(event.response_id)
+        self._cancelling.discard(event.response_id)
         calls = self._calls.pop(event.response_id, [])
         actions: list[Action] = []
+        if self._unclaimed == event.response_id:
+            self._unclaimed = None
+            if self._requested is not None:
+                # No error came for our request and no response carried its tag: this one,
+                # without its metadata, was it.
+                actions += self._claim(event.response_id)
         ending = self._ending
         if ending and ending.line_response == event.response_id:
             if ending.done:
@@ -271,6 +346,8 @@ class CallMachine:
     # -- timers ------------------------------------------------------------------------------
     def _on_TimerFired(self, event: TimerFired) -> list[Action]:
         name = event.name
+        if name == REQUEST_TIMER and self._requested is not None:
+            return self._request_lost()
         if name == HEARD_TIMER and self._ending and not self._ending.done:
             return self._finish_ending()
         if name == TRANSFER_TIMER and self._ending and self._ending.referred:
@@ -284,8 +361,7 @@ class CallMachine:
             return self._ask(line)[0] if line else []
         if name == TIME_UP_TIMER:
             self._time_is_up = True
-            # A transfer under way is left to finish; if it does not take, the call ends.
-            return self._time_up() if self._ending is None else []
+            return self._time_up()
         return []
 
     # -- the caller --------------------------------------------------------------------------
@@ -637,6 +713,10 @@ class CallMachine:
         ending = self._ending
         if ending is None or ending.referred != event.target:
             return []
+        if not event.certain:
+            # No answer is not a refusal: the REFER may be ringing. Another target only
+            # after the transfer's wait, if the call is still here then.
+            return []
         return self._transfer_did_not_take()
 
     def _transfer_did_not_take(self) -> list[Action]:
@@ -677,6 +757,14 @@ class CallMachine:
         return actions
 
     def _time_up(self) -> list[Action]:
+        ending = self._ending
+        if ending is not None and ending.referred is not None:
+            # A REFER is out and may be ringing: it is left to finish. If it does not take,
+            # the call ends then (``_transfer_did_not_take``), not the fallback.
+            return []
+        if ending is not None and ending.done:
+            return [Hangup("the call's time limit")]  # a hangup that has not taken yet
+        self._ending = None  # whatever was about to end the call, the time limit ends it
         actions = self._hush()
         self._queue.clear()  # nothing else is said first
         line = self._render(self.flow.lines.time_up, self.context)
@@ -708,3 +796,27 @@ class CallMachine:
             return render(template, context).strip() or None
         except TemplateError:
             return None  # lint catches what it can; at run time a failed line is skipped
+
+
+_HANDLERS: dict[type, Callable[[CallMachine, Any], list[Action]]] = {
+    SessionStarted: CallMachine._on_SessionStarted,
+    SessionResumed: CallMachine._on_SessionResumed,
+    ResponseStarted: CallMachine._on_ResponseStarted,
+    ToolCallRequested: CallMachine._on_ToolCallRequested,
+    ResponseFinished: CallMachine._on_ResponseFinished,
+    AudioStarted: CallMachine._on_AudioStarted,
+    AudioStopped: CallMachine._on_AudioStopped,
+    AudioCleared: CallMachine._on_AudioCleared,
+    CallerStartedSpeaking: CallMachine._on_CallerStartedSpeaking,
+    CallerSaid: CallMachine._on_CallerSaid,
+    AgentSaid: CallMachine._on_AgentSaid,
+    KeypadPressed: CallMachine._on_KeypadPressed,
+    CallerSilent: CallMachine._on_CallerSilent,
+    PlatformError: CallMachine._on_PlatformError,
+    CallEnded: CallMachine._on_CallEnded,
+    ToolFinished: CallMachine._on_ToolFinished,
+    ReferFailed: CallMachine._on_ReferFailed,
+    TimerFired: CallMachine._on_TimerFired,
+}
+"""Every event the machine takes, and its handler: explicit, so a renamed or new event type
+without one fails loudly (tests check the table covers ``CallEvent``)."""

@@ -25,7 +25,13 @@ from engine.call.events import (
     TimerFired,
     ToolCallRequested,
 )
-from engine.call.machine import HEARD_TIMER, TIME_UP_TIMER, TRANSFER_TIMER, CallMachine
+from engine.call.machine import (
+    HEARD_TIMER,
+    REQUEST_TIMER,
+    TIME_UP_TIMER,
+    TRANSFER_TIMER,
+    CallMachine,
+)
 from engine.flow.lint import lint_text
 
 FLOW = """\
@@ -60,6 +66,15 @@ tools:
 """
 
 
+def heard(actions: list) -> list:
+    """The actions without the bookkeeping of waiting for a requested response to start."""
+    return [
+        a
+        for a in actions
+        if not (isinstance(a, StartTimer | CancelTimer) and a.name == REQUEST_TIMER)
+    ]
+
+
 def machine() -> CallMachine:
     result = lint_text("unit.yaml", FLOW, {})
     assert result.flow is not None, result.diagnostics
@@ -88,7 +103,7 @@ def test_greeting_is_requested_first_and_rendered():
     assert len(asks) == 1 and asks[0].say == "Hello +14155550100."
     # and the call's time limit starts: 55 minutes by default, a warning a minute before
     timers = {a.name: a.seconds for a in actions if isinstance(a, StartTimer)}
-    assert timers == {TIME_UP_TIMER: 55 * 60, "time_warning": 54 * 60}
+    assert timers == {TIME_UP_TIMER: 55 * 60, "time_warning": 54 * 60, REQUEST_TIMER: 5.0}
 
 
 def test_only_one_response_at_a_time_and_queue_drains_in_order():
@@ -97,12 +112,14 @@ def test_only_one_response_at_a_time_and_queue_drains_in_order():
     asks = [a for a in first if isinstance(a, RequestResponse)]
     assert len(asks) == 1
     # While that response is requested but not started, another tool batch must wait.
-    second = tool_turn(m, "resp_srv", ("c2", "other", "{}"))
+    m.handle(ResponseStarted("resp_x", "r_unknown"))  # a response that is not ours to wait on
+    m.handle(ToolCallRequested("resp_x", "c2", "other", "{}"))
+    second = m.handle(ResponseFinished("resp_x", "completed"))
     assert [a for a in second if isinstance(a, RequestResponse)] == []
     assert SendToolOutput("c2", json.dumps({"ok": True})) in second
-    assert m.handle(ResponseStarted("resp_2", asks[0].request)) == []
+    assert heard(m.handle(ResponseStarted("resp_2", asks[0].request))) == []
     # the queued request is sent once the first one is done, and only then
-    queued = m.handle(ResponseFinished("resp_2", "completed"))
+    queued = heard(m.handle(ResponseFinished("resp_2", "completed")))
     assert len(queued) == 1 and isinstance(queued[0], RequestResponse)
     assert queued[0].request != asks[0].request
 
@@ -113,29 +130,46 @@ def test_active_response_error_requeues_after_running_one():
     (ask,) = [a for a in actions if isinstance(a, RequestResponse)]
     # The server started a response of its own first, and refused ours.
     m.handle(ResponseStarted("resp_auto"))
-    assert (
-        m.handle(PlatformError("conversation_already_has_active_response", "busy", ask.request))
-        == []
+    refused = m.handle(
+        PlatformError("conversation_already_has_active_response", "busy", ask.request)
     )
-    again = m.handle(ResponseFinished("resp_auto", "completed"))
-    assert again == [ask]
+    # A free reply is not asked again: the server's own response is answering the tool
+    # output, and a second would make the agent speak twice.
+    assert heard(refused) == []
+    assert heard(m.handle(ResponseFinished("resp_auto", "completed"))) == []
+
+
+def test_a_scripted_line_refused_for_an_active_response_is_asked_again_after_it():
+    m = started(machine())
+    actions = tool_turn(m, "resp_1", ("c1", "transfer", "{}"))
+    (line,) = [a for a in actions if isinstance(a, RequestResponse)]
+    assert line.say == "Connecting you now."
+    m.handle(ResponseStarted("resp_auto"))
+    refused = m.handle(
+        PlatformError("conversation_already_has_active_response", "busy", line.request)
+    )
+    assert heard(refused) == []
+    again = heard(m.handle(ResponseFinished("resp_auto", "completed")))
+    assert again == [line]
     # and no third request once ours runs
-    m.handle(ResponseStarted("resp_ours", ask.request))
-    assert m.handle(ResponseFinished("resp_ours", "completed")) == []
+    m.handle(ResponseStarted("resp_ours", line.request))
+    assert heard(m.handle(ResponseFinished("resp_ours", "completed"))) == [
+        StartTimer(HEARD_TIMER, 3.0)
+    ]
 
 
 def test_other_errors_do_not_requeue():
     m = started(machine())
     actions = tool_turn(m, "resp_1", ("c1", "note", "{}"))
     (ask,) = [a for a in actions if isinstance(a, RequestResponse)]
-    assert m.handle(PlatformError("invalid_value", "nope", ask.request)) == []
+    assert heard(m.handle(PlatformError("invalid_value", "nope", ask.request))) == []
     m.handle(ResponseStarted("resp_x"))
-    assert m.handle(ResponseFinished("resp_x", "completed")) == []
+    assert heard(m.handle(ResponseFinished("resp_x", "completed"))) == []
 
 
 def test_batch_of_two_tool_calls_gets_one_response():
     m = started(machine())
-    actions = tool_turn(m, "resp_1", ("c1", "note", "{}"), ("c2", "other", "{}"))
+    actions = heard(tool_turn(m, "resp_1", ("c1", "note", "{}"), ("c2", "other", "{}")))
     outputs = [a for a in actions if isinstance(a, SendToolOutput)]
     assert [o.call_id for o in outputs] == ["c1", "c2"]
     assert len([a for a in actions if isinstance(a, RequestResponse)]) == 1
@@ -161,7 +195,7 @@ def test_cancelled_response_drops_its_calls():
 def test_goto_updates_session_with_state_tools():
     m = started(machine())
     actions = tool_turn(m, "resp_1", ("c1", "go_tech", "{}"))
-    update, output, ask = actions
+    update, output, ask = heard(actions)
     assert isinstance(update, UpdateSession) and "Tech state." in update.instructions
     assert [t.name for t in update.tools] == ["bye"]
     assert isinstance(output, SendToolOutput) and isinstance(ask, RequestResponse)
