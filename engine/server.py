@@ -138,10 +138,19 @@ class Engine:
     async def drain(self, timeout_s: float) -> None:
         """Stop taking calls; let the live ones finish for up to ``timeout_s``."""
         self.draining = True
-        live = list(self.calls.values())
+        live = dict(self.calls)
         if live:
             log.info("draining: waiting for %d live call(s)", len(live))
-            _, pending = await asyncio.wait(live, timeout=timeout_s)
+            _, pending = await asyncio.wait(live.values(), timeout=timeout_s)
+            # The calls the deadline cuts are hung up, not left up at OpenAI with nobody
+            # steering them (and billed) once this process is gone.
+            cut = [self.drivers[c] for c, t in live.items() if t in pending and c in self.drivers]
+            if cut:
+                log.warning("drain deadline: hanging up %d call(s)", len(cut))
+                await asyncio.gather(
+                    *(d.hang_up("the engine is shutting down") for d in cut),
+                    return_exceptions=True,
+                )
             for task in pending:
                 task.cancel()
             if pending:
@@ -321,23 +330,21 @@ class Engine:
     ) -> None:
         log_ = logging.LoggerAdapter(log, {"call_id": call_id})
         machine = CallMachine(snapshot.flow, context, opening=opening)
+        driver = CallDriver(call_id, machine, self.platform, self.tools, on_latency=self._latency)
+        self.drivers[call_id] = driver
         try:
-            async with self.platform.connect(call_id) as platform:
-                driver = CallDriver(
-                    call_id, machine, platform, self.tools, on_latency=self._latency
-                )
-                self.drivers[call_id] = driver
-                await driver.run()
-        except CallControlError as exc:
-            log_.warning("sideband: the call is gone (%s)", exc)
+            await driver.run()
         except Exception:
             log_.exception("the call failed")
         finally:
-            driver = self.drivers.pop(call_id, None)
-            if driver is not None:
-                self.finished = [*self.finished[-99:], driver]
+            self.drivers.pop(call_id, None)
+            self.finished = [*self.finished[-99:], driver]
             self.metrics.count("calls:ended")
-            log_.info("call ended after %d event(s)", len(machine.events))
+            log_.info(
+                "call ended (%s) after %d event(s)",
+                driver.how_it_ended or "stopped",
+                len(machine.events),
+            )
 
     def _latency(self, kind: str, seconds: float) -> None:
         self.metrics.observe(f"event_to_{kind}", seconds)

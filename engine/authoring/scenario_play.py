@@ -56,6 +56,7 @@ from ..call.actions import (
     RunHttpTool,
     SendToolOutput,
     StartTimer,
+    StopAudio,
     UpdateSession,
 )
 from ..call.answer import Answer as Accepted
@@ -416,12 +417,28 @@ class _Call:
         if rid in self.audio:
             self.inbox.append(AudioCleared(rid))
 
+    def _clear_audio(self) -> None:
+        """``output_audio_buffer.clear`` after a response is done: what still plays of it is
+        cut, so the caller never hears the rest."""
+        for rid in list(self.audio):
+            kept = [
+                e
+                for e in self.inbox
+                if not (isinstance(e, AudioStopped) and e.response_id == rid)
+            ]
+            self.inbox = deque(kept)
+            self.lines.pop(rid, None)
+            self.audio.discard(rid)
+            self.inbox.append(AudioCleared(rid))
+
     # -- what the machine asks for ---------------------------------------------------------
     async def _do(self, action: Action) -> None:
         if isinstance(action, RequestResponse):
             self._request(action)
         elif isinstance(action, CancelResponse):
             self._cancel()
+        elif isinstance(action, StopAudio):
+            self._clear_audio()
         elif isinstance(action, AddNote):
             self.observed.told.append(self.mask(action.text))
         elif isinstance(action, RunHttpTool):

@@ -1,27 +1,46 @@
 """Binds one ``CallMachine`` to one live call: its sideband socket, REST call control and tools.
 
-The driver holds no decisions. It turns what arrives (server events, finished tools, fired
-timers) into machine events through one queue, so the machine sees them one at a time in the
-order they happened, and carries out the actions that come back.
+The driver holds no decisions about the flow. It turns what arrives (server events, finished
+tools, fired timers) into machine events, so the machine sees them one at a time in the order
+they happened, and carries out the actions that come back.
+
+It also keeps the call steered. The sideband is the only way to steer a call, and a call left
+up without one talks into nothing and is billed: so when the connection cannot be opened or
+drops while the call may still be up (we did not hang up), it is opened once more, and if
+that fails too the call is hung up. A connection that the platform refuses because the call
+is gone (``CallGone``) ends the call at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .actions import Action, CancelTimer, Hangup, Refer, RunHttpTool, StartTimer
-from .events import CallEnded, CallEvent, ReferFailed, SessionStarted, TimerFired, ToolFinished
+from .events import (
+    CallEnded,
+    CallEvent,
+    ReferFailed,
+    SessionResumed,
+    SessionStarted,
+    TimerFired,
+    ToolFinished,
+)
 from .machine import CallMachine
-from .platform import CallPlatform
+from .platform import CallGone, CallPlatform, Platform
 
-__all__ = ["CallDriver", "ToolRunner"]
+__all__ = ["RECONNECT_PAUSE_S", "CallDriver", "ToolRunner"]
 
 log = logging.getLogger("engine.call")
+
+# A dropped or refused connection is tried once more after this pause (jittered by up to
+# half again, so calls that dropped together do not come back together).
+RECONNECT_PAUSE_S = 0.25
 
 
 class ToolRunner(Protocol):
@@ -32,15 +51,19 @@ class ToolRunner(Protocol):
 class CallDriver:
     call_id: str
     machine: CallMachine
-    platform: CallPlatform
+    platform: Platform
     tools: ToolRunner
     on_latency: Callable[[str, float], None] | None = None  # (action kind, seconds)
+    reconnects: int = 1  # how many times a lost connection is opened again
 
     def __post_init__(self) -> None:
         self._lock = asyncio.Lock()
         self._ended = asyncio.Event()
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._link: CallPlatform | None = None  # the open connection, when there is one
+        self._hung_up = False  # we asked the platform to end the call
+        self.how_it_ended: str | None = None
         self._log = logging.LoggerAdapter(log, {"call_id": self.call_id})
 
     def note(self, what: str) -> None:
@@ -48,17 +71,67 @@ class CallDriver:
 
     async def run(self) -> None:
         """Drive the call until it ends. Never raises for anything the call does."""
-        reader = asyncio.create_task(self._read())
         try:
-            await self._feed(SessionStarted(), time.perf_counter())
-            await self._ended.wait()
+            await self._steer()
         finally:
-            reader.cancel()
             for handle in self._timers.values():
                 handle.cancel()
             for task in list(self._tasks):
                 task.cancel()
-            await asyncio.gather(reader, *self._tasks, return_exceptions=True)
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def hang_up(self, reason: str) -> None:
+        """End the call from outside the flow (the engine is shutting down), and wait
+        until the platform has taken the hangup or the call is gone."""
+        self._log.warning("hanging up: %s", reason)
+        self._hung_up = True
+        await self._rest_hangup()
+
+    async def _steer(self) -> None:
+        opened_once = False
+        tries = 1 + self.reconnects
+        reason = "the call's connection closed"
+        while tries > 0:
+            tries -= 1
+            try:
+                async with self.platform.connect(self.call_id) as link:
+                    self._link = link
+                    first, opened_once = not opened_once, True
+                    event = SessionStarted() if first else SessionResumed()
+                    if not first:
+                        self.note("connection to the call open again")
+                    await self._feed(event, time.perf_counter())
+                    reason = await self._read(link)
+            except CallGone:
+                await self._end(
+                    "the call is gone"
+                    if opened_once
+                    else "the caller hung up before the call could be steered"
+                )
+                return
+            except Exception as exc:  # any failure to open is the same to the call
+                reason = f"the call's connection could not be opened: {type(exc).__name__}"
+                self._log.warning("%s", reason)
+            finally:
+                self._link = None
+            if self._ended.is_set():
+                return
+            if self._hung_up:
+                await self._end(reason)  # the hangup we asked for took: the socket closed
+                return
+            if tries > 0:
+                self._log.warning("%s; opening it again", reason)
+                await asyncio.sleep(RECONNECT_PAUSE_S * (1 + random.random() / 2))
+        # Nobody can steer the call: end it rather than leave it up, talking into nothing.
+        self._log.error("%s; hanging up: a call nobody steers must not stay up", reason)
+        self._hung_up = True
+        await self._rest_hangup()
+        await self._end(f"{reason}; hung up")
+
+    async def _end(self, reason: str) -> None:
+        self.how_it_ended = reason
+        await self._feed(CallEnded(reason), time.perf_counter())
+        self._ended.set()
 
     async def _feed(self, event: CallEvent, received: float) -> None:
         """Hand one event to the machine and carry out its actions, one event at a time.
@@ -74,14 +147,14 @@ class CallDriver:
             if isinstance(event, CallEnded):
                 self._ended.set()
 
-    async def _read(self) -> None:
-        reason = "the call's connection closed"
+    async def _read(self, link: CallPlatform) -> str:
+        """Feed the connection's events until it ends; returns how it ended."""
         try:
-            async for event in self.platform.events():
+            async for event in link.events():
                 await self._feed(event, time.perf_counter())
-        except Exception as exc:  # a broken socket is the end of the call, whatever broke
-            reason = f"the call's connection failed: {type(exc).__name__}"
-        await self._feed(CallEnded(reason), time.perf_counter())
+        except Exception as exc:  # a broken socket ends this connection, whatever broke
+            return f"the call's connection failed: {type(exc).__name__}"
+        return "the call's connection closed"
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
@@ -105,9 +178,13 @@ class CallDriver:
         elif isinstance(action, Hangup):
             self._measure("hangup", received)
             self.note(f"hangup: {action.reason}")
-            self._spawn(self._rest("hangup", self.platform.hangup()))
+            self._hung_up = True
+            self._spawn(self._rest_hangup())
+        elif self._link is not None:
+            await self._link.send(action)
         else:
-            await self.platform.send(action)
+            # Between connections: the machine's wait for a response covers what is lost.
+            self._log.debug("no connection; %s not sent", type(action).__name__)
 
     def _measure(self, kind: str, received: float) -> None:
         if self.on_latency is not None:
@@ -144,14 +221,18 @@ class CallDriver:
 
     async def _refer(self, target: str) -> None:
         try:
-            await self.platform.refer(target)
+            await self.platform.refer(self.call_id, target)
+        except TimeoutError as exc:
+            self._log.warning("transfer: no answer to the REFER (%s); it may be ringing", exc)
+            event = ReferFailed(target, str(exc), certain=False)
+            await self._feed(event, time.perf_counter())
         except Exception as exc:
             self._log.error("transfer failed: %s", exc)
             await self._feed(ReferFailed(target, str(exc)), time.perf_counter())
 
-    async def _rest(self, what: str, request: Any) -> None:
+    async def _rest_hangup(self) -> None:
         try:
-            await request
+            await self.platform.hangup(self.call_id)
         except Exception as exc:
             # The REST error types carry no secrets; the call id is in the log context.
-            self._log.error("%s failed: %s", what, exc)
+            self._log.error("hangup failed: %s", exc)

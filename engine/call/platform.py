@@ -18,22 +18,23 @@ from .session import SessionSpec
 if TYPE_CHECKING:
     from ..openai.incoming import IncomingCall
 
-__all__ = ["CallPlatform", "Platform"]
+__all__ = ["CallGone", "CallPlatform", "Platform"]
+
+
+class CallGone(Exception):
+    """The platform no longer knows the call: the caller hung up, it was transferred away,
+    or it ended otherwise. Routine, not a failure; adapters raise a subclass of it."""
 
 
 class CallPlatform(Protocol):
-    """One live call."""
+    """One live connection to a call (it may drop while the call goes on)."""
 
     async def send(self, action: Action) -> None:
         """Carry out a sideband action (respond, update the session, a tool output)."""
 
     def events(self) -> AsyncIterator[CallEvent]:
-        """The call's events, in order; ends when the call ends, however it ends."""
+        """The call's events, in order; ends when the connection ends, however it ends."""
         ...
-
-    async def refer(self, target: str) -> None: ...
-
-    async def hangup(self) -> None: ...
 
 
 class Platform(Protocol):
@@ -50,5 +51,13 @@ class Platform(Protocol):
     async def reject(self, call_id: str, sip_status: int) -> None: ...
 
     def connect(self, call_id: str) -> AbstractAsyncContextManager[CallPlatform]:
-        """Attach to an accepted call."""
+        """Attach to an accepted call. Raises ``CallGone`` when the platform no longer
+        knows it, another exception when the connection cannot be opened."""
         ...
+
+    async def refer(self, call_id: str, target: str) -> None:
+        """Ask the carrier to transfer the call. Raises ``TimeoutError`` when no answer
+        came (the REFER may have gone out), another exception when it was refused."""
+
+    async def hangup(self, call_id: str) -> None:
+        """End the call; done once the platform has begun ending it or it is gone."""

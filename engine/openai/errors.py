@@ -8,6 +8,8 @@ key or the webhook secret: messages are written for logs.
 
 from __future__ import annotations
 
+from ..call.platform import CallGone
+
 __all__ = [
     "CallControlError",
     "CallControlTimeout",
@@ -69,7 +71,7 @@ class CallControlError(OpenAIAdapterError):
         self.action = action
 
 
-class CallNotFound(CallControlError):
+class CallNotFound(CallControlError, CallGone):
     """OpenAI does not know the call (HTTP 404): the caller hung up, the call ended, or a
     late webhook retry arrived. Routine for a call controller; treat it as "call gone".
 

@@ -10,6 +10,7 @@ import httpx
 from ..call.session import SessionSpec
 from .call import OpenAICall
 from .config import OpenAIConfig
+from .errors import CallControlTimeout, CallNotFound
 from .incoming import IncomingCall, parse_incoming_call
 from .protocol import accept_body
 from .rest import CallControl
@@ -41,3 +42,14 @@ class RealtimePlatform:
     async def connect(self, call_id: str) -> AsyncIterator[OpenAICall]:
         async with open_sideband(self.config, call_id) as sideband:
             yield OpenAICall(call_id, sideband, self.control)
+
+    async def refer(self, call_id: str, target: str) -> None:
+        try:
+            await self.control.refer(call_id, target)
+        except CallControlTimeout as exc:
+            # No answer is not a refusal: the REFER may be ringing at the carrier.
+            raise TimeoutError(str(exc)) from None
+
+    async def hangup(self, call_id: str) -> None:
+        with contextlib.suppress(CallNotFound):  # already gone: what a hangup wants
+            await self.control.hangup(call_id)

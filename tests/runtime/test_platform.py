@@ -1,0 +1,170 @@
+"""The real platform's awkward behaviours, end to end (issue #9): the engine and the simulated
+OpenAI on loopback, each test a real call.
+
+What a caller must never get: silence because a request was lost, the agent speaking twice,
+audio that goes on after a key, a call left up with nobody steering it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from test_ivr import NUMBER, bank_flow, hears, said
+
+from engine.simulator import Timing
+
+# Audio that plays on for a while after each response.done, as over SIP.
+LONG_AUDIO = {"timing": Timing(playback_per_char_s=0.03, min_playback_s=0.5)}
+
+
+# -- audio that plays on after response.done ---------------------------------------------------
+def test_a_key_clears_audio_that_still_plays_after_the_response_is_done(rt):
+    async def main() -> None:
+        async with rt(flows={"bank.yaml": bank_flow()}, simulator=LONG_AUDIO) as h:
+            call = await h.answered(NUMBER)
+            call.model.speak("Here is a long story about everything the bank offers you.")
+            await call.say("Tell me everything.")
+            done = await call.wait_for_server_event("response.done", count=2, timeout=3)
+            rid = done["response"]["id"]
+            assert not call.server_events_of("output_audio_buffer.stopped")[1:], "still playing"
+            await call.press("1")
+            cleared = await call.wait_for_server_event(
+                "output_audio_buffer.cleared", where=lambda e: e.get("response_id") == rid
+            )
+            assert cleared
+            types = call.client_event_types()
+            clear = types.index("output_audio_buffer.clear")
+            assert "response.cancel" not in types[clear - 1 : clear]  # nothing to cancel
+            stopped = [
+                e["response_id"] for e in call.server_events_of("output_audio_buffer.stopped")
+            ]
+            assert rid not in stopped  # the caller never heard the rest
+            await hears(call, "Your balance is forty-two dollars.")
+            assert call.violations == []
+
+    asyncio.run(main())
+
+
+# -- the server answers a tool output by itself ------------------------------------------------
+def test_the_server_answering_a_tool_output_itself_makes_the_agent_speak_once(rt):
+    async def main() -> None:
+        async with rt(flows={"bank.yaml": bank_flow()}) as h:
+            call = await h.answered(NUMBER)
+            call.faults.auto_response_after_tool_output = True
+            call.model.call_tool("account", {})
+            call.model.speak("Please key in your account number.")
+            call.model.speak("This must never be said: a second reply.")
+            await call.say("My account, please.")
+            output = await call.wait_for_client_event(
+                "conversation.item.create",
+                where=lambda e: e["item"]["type"] == "function_call_output",
+            )
+            await call.wait_until(
+                lambda: any(
+                    e["error"].get("code") == "conversation_already_has_active_response"
+                    for e in call.server_events_of("error")
+                ),
+                what="the engine's reply to collide with the server's own",
+            )
+            await call.wait_idle()
+            # Anything the engine asks for after the server's reply comes before its answer
+            # to a key pressed now: one digit of the account number, then the entry's timeout
+            # tells the model. Between the tool output and that note, one request only.
+            await call.press("5")
+            await call.wait_for_client_event(
+                "conversation.item.create",
+                where=lambda e: "stopped after 1 digit" in str(e["item"].get("content")),
+                timeout=3,
+            )
+            events = [r.event for r in call.client_events]
+            output_at = events.index(output)
+            note_at = next(
+                i
+                for i, e in enumerate(events)
+                if e["type"] == "conversation.item.create"
+                and "stopped after 1 digit" in str(e["item"].get("content"))
+            )
+            between = [e["type"] for e in events[output_at:note_at]]
+            assert between.count("response.create") == 1
+            spoken = [
+                e["transcript"]
+                for e in call.server_events_of("response.output_audio_transcript.done")
+            ]
+            assert "Please key in your account number." in spoken
+            assert "This must never be said: a second reply." not in spoken
+            assert call.violations == []
+
+    asyncio.run(main())
+
+
+# -- the sideband drops or cannot be opened ----------------------------------------------------
+def test_a_sideband_that_drops_mid_call_is_opened_again_and_the_call_goes_on(rt):
+    async def main() -> None:
+        async with rt(flows={"bank.yaml": bank_flow()}) as h:
+            call = await h.answered(NUMBER)
+            opened = h.sim.connections_accepted
+            call.drop_sideband()  # a network failure; the SIP call is still up
+            await call.wait_until(
+                lambda: h.sim.connections_accepted == opened + 1 and call.connected,
+                what="the engine to open the sideband again",
+            )
+            await call.press("1")
+            await hears(call, "Your balance is forty-two dollars.")
+            assert not call.requests_for("hangup")
+            assert not call.ended
+
+    asyncio.run(main())
+
+
+def test_a_sideband_that_cannot_be_opened_again_gets_the_call_hung_up(rt):
+    async def main() -> None:
+        async with rt(flows={"bank.yaml": bank_flow()}) as h:
+            call = await h.answered(NUMBER)
+            call.faults.sideband_status = 500
+            call.drop_sideband()
+            await call.wait_for_request("hangup", timeout=5)
+            assert await call.wait_ended(timeout=3) == "hangup"
+            await h.wait_calls_over()
+            (driver,) = [d for d in h.engine.finished if d.call_id == call.call_id]
+            assert "could not be opened" in (driver.how_it_ended or "")
+
+    asyncio.run(main())
+
+
+def test_a_call_whose_sideband_never_opens_is_hung_up_not_left_up(rt):
+    async def main() -> None:
+        async with rt(flows={"bank.yaml": bank_flow()}) as h:
+            h.sim.faults.sideband_status = 403
+            placed = await h.place(NUMBER)
+            assert placed.status == 200
+            call = placed.call
+            await call.wait_for_request("hangup", timeout=5)
+            assert await call.wait_ended(timeout=3) == "hangup"
+            assert said(call) == []  # nobody ever spoke
+
+    asyncio.run(main())
+
+
+# -- shutting down -----------------------------------------------------------------------------
+def test_the_drain_deadline_hangs_up_the_calls_it_cuts(rt):
+    async def main() -> None:
+        async with rt(flows={"bank.yaml": bank_flow()}) as h:
+            call = await h.answered(NUMBER)
+            await h.engine.drain(0.2)  # the caller is still talking to the agent
+            assert call.requests_for("hangup"), "a cut call must not be left up at OpenAI"
+            assert await call.wait_ended(timeout=3) == "hangup"
+            assert not h.engine.calls
+
+    asyncio.run(main())
+
+
+def test_a_call_whose_sideband_closed_during_the_drain_ends_without_waiting(rt):
+    async def main() -> None:
+        async with rt(flows={"bank.yaml": bank_flow()}) as h:
+            call = await h.answered(NUMBER)
+            drained = asyncio.create_task(h.engine.drain(60))
+            await call.hang_up()  # the caller leaves while the engine drains
+            await asyncio.wait_for(drained, 5)  # the call ended; the drain did not run out
+            assert not call.requests_for("hangup")  # nothing to hang up: the call was over
+
+    asyncio.run(main())
