@@ -422,9 +422,7 @@ class _Call:
         cut, so the caller never hears the rest."""
         for rid in list(self.audio):
             kept = [
-                e
-                for e in self.inbox
-                if not (isinstance(e, AudioStopped) and e.response_id == rid)
+                e for e in self.inbox if not (isinstance(e, AudioStopped) and e.response_id == rid)
             ]
             self.inbox = deque(kept)
             self.lines.pop(rid, None)
