@@ -44,6 +44,7 @@ class SimResponse:
     spoken_chars: int = 0
     task: asyncio.Task[None] | None = None
     release: asyncio.Event = field(default_factory=asyncio.Event)
+    untagged: bool = False  # Faults.untagged_responses: the client's metadata is lost
 
     @property
     def audio(self) -> bool:
@@ -68,7 +69,11 @@ class ResponseMixin:
         return turn if turn is not None else default_turn(request)
 
     def _start_response(
-        self, request: ResponseRequest, on_created: list[Callable[[], None]] | None = None
+        self,
+        request: ResponseRequest,
+        on_created: list[Callable[[], None]] | None = None,
+        *,
+        untagged: bool = False,
     ) -> SimResponse:
         assert self.session is not None
         params = request.params
@@ -81,6 +86,7 @@ class ResponseMixin:
             modalities=list(modalities),
             trigger=request.trigger,
             on_created=on_created or [],
+            untagged=untagged,
         )
         self._check_tools(resp)
         if resp.in_conversation:
@@ -127,7 +133,7 @@ class ResponseMixin:
                 }
             },
             "usage": None,
-            "metadata": resp.params.get("metadata"),
+            "metadata": None if resp.untagged else resp.params.get("metadata"),
         }
 
     async def _pace(self) -> None:
@@ -352,6 +358,7 @@ class ResponseMixin:
         self._audio_ms += ASSISTANT_MS_PER_CHAR * resp.spoken_chars
         if resp.generated and resp.task is not None and resp.task is not asyncio.current_task():
             resp.task.cancel()  # it is only waiting for playback to end
+        (self.cleared if cleared else self.played_out).append(resp.id)
         kind = "output_audio_buffer.cleared" if cleared else "output_audio_buffer.stopped"
         self._emit({"type": kind, "response_id": resp.id})
 
