@@ -128,6 +128,8 @@ class ClientEventsMixin:
             else:
                 self._item_not_found(item_id, eid)
         elif kind == "output_audio_buffer.clear":
+            # Whatever is playing stops at once (cleared, never stopped), also after its
+            # response.done. With nothing playing nothing is sent. [inf]
             for resp in list(self._playing):
                 self._stop_playback(resp, cleared=True)
         elif kind in ("input_audio_buffer.append", "input_audio_buffer.commit"):

@@ -380,13 +380,15 @@ class ResponseMixin:
             else:
                 self._close_message(resp, status="incomplete")
         self._finish_response(resp, "cancelled", reason)
-        if resp.audio_started:
-            if reason == "turn_detected":
-                self._stop_playback(resp, cleared=True)
-            else:
-                # After response.cancel, audio already generated keeps playing until the
-                # client sends output_audio_buffer.clear or it drains.
-                self._spawn(self._play_out(resp))
+        if reason == "turn_detected":
+            # Barge-in empties the one output buffer: this response's audio and any an
+            # earlier response still had playing (the active one may not speak yet).
+            for playing in list(self._playing):
+                self._stop_playback(playing, cleared=True)
+        elif resp.audio_started:
+            # After response.cancel, audio already generated keeps playing until the
+            # client sends output_audio_buffer.clear or it drains.
+            self._spawn(self._play_out(resp))
         return True
 
     def release(self) -> None:

@@ -551,3 +551,26 @@ def test_a_caller_hang_up_is_seen_by_wait_ended_while_the_sideband_is_open(live)
             assert (await rest(sim, call.call_id, "hangup")).status_code == 404
 
     run(main())
+
+
+def test_barge_in_clears_an_earlier_response_still_playing_while_a_new_one_is_silent(live):
+    async def main():
+        async with live(timing=Timing(min_playback_s=5)) as (_sim, call, sb, _r):
+            await sb.send({"type": "response.create"})
+            first = (await call.wait_for_server_event("response.done"))["response"]["id"]
+            assert call.playing == first
+            # a second response that has not spoken (text only, held)
+            call.model.speak("Thinking it over.", hold=True)
+            await sb.send({"type": "response.create", "response": {"output_modalities": ["text"]}})
+            await call.wait_for_server_event("response.output_text.delta")
+            assert call.playing == first and call.response_active
+            await call.say("Wait, one more thing.")
+            cleared = await call.wait_for_server_event("output_audio_buffer.cleared")
+            assert cleared["response_id"] == first
+            assert call.cleared == [first] and call.played_out == []
+            second = call.server_events_of("response.done")[1]["response"]
+            assert second["status_details"] == {"type": "cancelled", "reason": "turn_detected"}
+            assert "output_audio_buffer.stopped" not in call.server_event_types()
+            assert_well_formed(call)
+
+    run(main())
