@@ -124,8 +124,9 @@ class SimCall(ClientEventsMixin, ResponseMixin, CallerMixin):
 
     @property
     def playing(self) -> str | None:
-        """The id of the response whose audio the caller is hearing now (None: silence)."""
-        return self._playing[-1].id if self._playing else None
+        """The id of the response whose audio the caller is hearing now (None: silence).
+        Audio of a later response waits behind it in the output buffer."""
+        return self._playing[0].id if self._playing else None
 
     @property
     def nudge_pending(self) -> bool:
@@ -156,10 +157,16 @@ class SimCall(ClientEventsMixin, ResponseMixin, CallerMixin):
     # ------------------------------------------------------------------ waiting
 
     async def wait_until(
-        self, predicate: Callable[[], Any], *, timeout: float = 2.0, what: str = "condition"
+        self,
+        predicate: Callable[[], Any],
+        *,
+        timeout: float | None = 2.0,
+        what: str = "condition",
     ) -> Any:
         """Wait until ``predicate()`` is truthy (re-checked on every change of this
-        call) and return its value. Raises ``TimeoutError`` describing the call."""
+        call) and return its value. Raises ``TimeoutError`` describing the call
+        (``timeout=None``: no limit, for the simulator's own tasks, which end with the
+        call)."""
         return await self._waiters.wait(predicate, timeout, what, self._describe)
 
     async def wait_for_client_event(

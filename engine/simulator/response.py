@@ -336,18 +336,24 @@ class ResponseMixin:
         )
 
     def _start_playback(self, resp: SimResponse) -> None:
-        for previous in list(self._playing):
-            if previous.generated:
-                # One output buffer: an earlier, finished response is played out first
-                # (its remaining playback is skipped so simulated time stays short).
-                self._stop_playback(previous, cleared=False)
+        # One output buffer: audio of a response that begins while an earlier one still
+        # plays is queued behind it; the caller hears them in turn. output_audio_buffer.
+        # started is sent when the audio enters the buffer. [inf]
         resp.audio_started = True
         self._audio_produced = True
         self._playing.append(resp)
         self._emit({"type": "output_audio_buffer.started", "response_id": resp.id})
 
     async def _play_out(self, resp: SimResponse) -> None:
-        """Wait for the caller to have heard the response, then report the buffer empty."""
+        """Wait for the caller to have heard the response (after whatever plays before it
+        in the buffer), then report the buffer drained of it."""
+        await self.wait_until(
+            lambda: resp not in self._playing or self._playing[0] is resp,
+            timeout=None,
+            what="earlier audio played out",
+        )
+        if resp not in self._playing:
+            return  # cleared meanwhile
         await asyncio.sleep(self._sim.timing.playback_s(resp.spoken_chars))
         self._stop_playback(resp, cleared=False)
 
