@@ -101,8 +101,9 @@ class Faults:
 
     def __setattr__(self, name: str, value: object) -> None:
         # A mistyped mode would otherwise silently do nothing.
-        if name == "caller_gone_on_accept" and value is not None and value not in CALLER_GONE_MODES:
-            raise ValueError(f"caller_gone_on_accept must be None, '404' or 'close', not {value!r}")
+        if name == "caller_gone_on_accept" and not (value is None or value in CALLER_GONE_MODES):
+            modes = ", ".join(repr(m) for m in CALLER_GONE_MODES)
+            raise ValueError(f"caller_gone_on_accept must be None, {modes}; not {value!r}")
         super().__setattr__(name, value)
 
     @staticmethod

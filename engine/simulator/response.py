@@ -337,8 +337,11 @@ class ResponseMixin:
 
     def _start_playback(self, resp: SimResponse) -> None:
         # One output buffer: audio of a response that begins while an earlier one still
-        # plays is queued behind it; the caller hears them in turn. output_audio_buffer.
-        # started is sent when the audio enters the buffer. [inf]
+        # plays is queued behind it; the caller hears them in turn. started is sent when
+        # the audio starts streaming into the buffer, after content_part.added (the
+        # WebRTC docs); each response's stopped when its own audio has been heard. Whether
+        # the real server instead sends one stopped when the whole buffer drains is not
+        # documented. [inf]
         resp.audio_started = True
         self._audio_produced = True
         self._playing.append(resp)
