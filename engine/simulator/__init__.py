@@ -20,11 +20,33 @@ test, and everything is recorded so tests can assert on it without sleeping::
         await call.stay_silent()                  # idle_timeout_ms: timeout + the nudge
         await call.hang_up()                      # socket drops without a close frame
 
-Faults: ``sim.faults`` / ``call.faults`` (``RestFault(status=500)``,
-``RestFault(hang_s=10)``, ``refer_vanishes`` = True, a count or a set of target
-URIs...). Speed: ``Timing`` (immediate by default, but for the server's idle nudge,
-which waits ``nudge_latency_s`` before it speaks so a client can cancel it). Where the real API's behaviour is not documented, the module that simulates
-it says so in a comment marked [inf].
+Faults: ``sim.faults`` / ``call.faults`` (a call's own setting wins). REST:
+``RestFault(status=500)``, ``RestFault(hang_s=10)``, ``refer_vanishes`` = True, a count
+or a set of target URIs. Sideband (the real platform's awkward behaviours):
+``untagged_responses`` (True or a count: responses without the client's ``metadata``),
+``response_create_errors`` / ``response_create_error_code`` (the next N
+``response.create`` answered with an ``error`` pointing back at their ``event_id``),
+``auto_response_after_tool_output`` (the server answers a function output itself, so
+the client's ``response.create`` is refused as a second active response),
+``caller_gone_on_accept`` (``"404"`` / ``"close"``: the caller hung up while it rang;
+the sideband is refused or dropped and the call is over), ``sideband_status`` with
+``sideband_status_times`` (handshakes refused with that status, every one or the next N).
+``call.drop_sideband(code)`` drops the sideband (no close frame, or that close code)
+while the call stays up; a new sideband to the same call id carries on.
+
+What the caller hears: audio plays on after ``response.done`` for its spoken length
+(``output_audio_buffer.stopped`` comes then); ``output_audio_buffer.clear`` or a barge-in
+cuts it (``output_audio_buffer.cleared``, never ``stopped``). ``call.playing`` is the
+response heard now, ``call.played_out`` / ``call.cleared`` how each one ended. Whether
+the call is still up: ``call.state``, ``call.ended``, ``await call.wait_ended()``.
+
+Speed: ``Timing`` (immediate by default, but for the server's idle nudge, which waits
+``nudge_latency_s`` after its ``response.created`` before it speaks so a client can
+cancel it; ``nudge_delay_s`` delays that ``response.created`` after the timeout;
+``playback_per_char_s`` / ``min_playback_s`` make audio play on after ``response.done``).
+Where the real API's behaviour is not documented, the module that simulates it says so
+in a comment marked [inf]. ``call.server_event_violations()`` checks the events sent
+against the ``openai`` SDK's models.
 """
 
 from engine.simulator.call import SimCall

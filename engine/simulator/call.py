@@ -27,6 +27,7 @@ from engine.simulator.model import ScriptedModel
 from engine.simulator.records import Recorded, RestRequest, Waiters
 from engine.simulator.response import ResponseMixin, SimResponse
 from engine.simulator.session import apply_session_fields, default_session
+from engine.simulator.strict import server_event_problems
 
 if TYPE_CHECKING:
     from engine.simulator.server import Simulator
@@ -44,6 +45,11 @@ class SimCall(ClientEventsMixin, ResponseMixin, CallerMixin):
     ``stay_silent``, ``hang_up``) and model scripting (``call.model``) are available
     once a sideband is connected; events emitted with no sideband attached are recorded
     but reach nobody, as on the real service.
+
+    Whether the call is still up at OpenAI: ``state`` / ``ended`` / ``end_reason``, or
+    ``await wait_ended()``. What the caller hears: ``playing`` (the response whose audio
+    plays now), ``played_out`` and ``cleared`` (responses whose audio ended, in order).
+    A sideband may drop (``drop_sideband``) and a new one attach while the call goes on.
     """
 
     def __init__(
@@ -87,6 +93,11 @@ class SimCall(ClientEventsMixin, ResponseMixin, CallerMixin):
         self._active: SimResponse | None = None
         # Responses whose audio is still in the output buffer (usually zero or one).
         self._playing: list[SimResponse] = []
+        # Response ids whose audio the caller heard to the end (output_audio_buffer.stopped)
+        # and whose audio was cut (output_audio_buffer.cleared: clear or barge-in), in order.
+        self.played_out: list[str] = []
+        self.cleared: list[str] = []
+        self._nudge_pending = False  # timeout_triggered sent, nudge not created yet
         self._audio_produced = False
         self._audio_ms = 0
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -111,6 +122,18 @@ class SimCall(ClientEventsMixin, ResponseMixin, CallerMixin):
     def response_active(self) -> bool:
         return self._active is not None
 
+    @property
+    def playing(self) -> str | None:
+        """The id of the response whose audio the caller is hearing now (None: silence).
+        Audio of a later response waits behind it in the output buffer."""
+        return self._playing[0].id if self._playing else None
+
+    @property
+    def nudge_pending(self) -> bool:
+        """True between ``input_audio_buffer.timeout_triggered`` and the nudge's
+        ``response.created`` (see ``Timing.nudge_delay_s``)."""
+        return self._nudge_pending
+
     def client_event_types(self) -> list[str]:
         return [r.type for r in self.client_events]
 
@@ -123,16 +146,27 @@ class SimCall(ClientEventsMixin, ResponseMixin, CallerMixin):
     def server_events_of(self, type_: str) -> list[dict[str, Any]]:
         return [r.event for r in self.server_events if r.type == type_]
 
+    def server_event_violations(self) -> list[str]:
+        """Server events sent on this call that the ``openai`` SDK's models would not
+        parse (empty without the SDK). Checked on demand, not while the call runs."""
+        return [p for r in self.server_events for p in server_event_problems(r.event)]
+
     def requests_for(self, action: str) -> list[RestRequest]:
         return [r for r in self.requests if r.action == action]
 
     # ------------------------------------------------------------------ waiting
 
     async def wait_until(
-        self, predicate: Callable[[], Any], *, timeout: float = 2.0, what: str = "condition"
+        self,
+        predicate: Callable[[], Any],
+        *,
+        timeout: float | None = 2.0,
+        what: str = "condition",
     ) -> Any:
         """Wait until ``predicate()`` is truthy (re-checked on every change of this
-        call) and return its value. Raises ``TimeoutError`` describing the call."""
+        call) and return its value. Raises ``TimeoutError`` describing the call
+        (``timeout=None``: no limit, for the simulator's own tasks, which end with the
+        call)."""
         return await self._waiters.wait(predicate, timeout, what, self._describe)
 
     async def wait_for_client_event(
@@ -188,14 +222,15 @@ class SimCall(ClientEventsMixin, ResponseMixin, CallerMixin):
         )
 
     async def wait_idle(self, *, timeout: float = 2.0) -> None:
-        """Wait until no response is generating and no audio is playing.
+        """Wait until no response is generating, no audio is playing and no nudge is
+        about to be created.
 
         Idle is checked against what the simulator has received: right after a client
         sends ``response.create`` the call may still look idle. Wait for the client event
         (``wait_for_client_event``) or a server event first.
         """
         await self.wait_until(
-            lambda: self._active is None and not self._playing,
+            lambda: self._active is None and not self._playing and not self._nudge_pending,
             timeout=timeout,
             what="model idle",
         )
@@ -238,6 +273,7 @@ class SimCall(ClientEventsMixin, ResponseMixin, CallerMixin):
             task.cancel()
         self._active = None
         self._playing = []
+        self._nudge_pending = False
         if drop_after_s > 0:
             asyncio.get_running_loop().call_later(drop_after_s, self._drop_all)
         else:
@@ -256,6 +292,10 @@ class SimCall(ClientEventsMixin, ResponseMixin, CallerMixin):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    def _faults_for(self, name: str) -> Faults:
+        """The ``Faults`` whose setting ``name`` applies: this call's, else the simulator's."""
+        return Faults.applying(self.faults, self._sim.faults, name)
 
     def _warn(self, message: str) -> None:
         log.debug("sim call %s: %s", self.call_id, message)

@@ -163,6 +163,9 @@ class CallerMixin:
         """The caller says nothing for ``idle_timeout_ms``: ``timeout_triggered``, an empty
         user turn and a nudge response. Only with server_vad and ``idle_timeout_ms`` set,
         and only when the model is idle; returns False (and records a warning) otherwise.
+
+        The nudge's ``response.created`` follows ``Timing.nudge_delay_s`` after the
+        timeout (at once by default); this returns before it when there is a delay.
         """
         self._require_live("stay silent")
         vad = self._vad()
@@ -170,7 +173,7 @@ class CallerMixin:
         if not vad or vad.get("type") != "server_vad" or not idle:
             self._warn("caller stayed silent but no server_vad idle_timeout_ms is set")
             return False
-        if self._active is not None or self._playing:
+        if self._active is not None or self._playing or self._nudge_pending:
             self._warn("caller stayed silent while the model was speaking: no idle timeout")
             return False
         start = self._audio_ms
@@ -185,9 +188,28 @@ class CallerMixin:
             }
         )
         self._commit_user_item(item_id)
-        self._start_response(ResponseRequest(params={}, trigger="idle_timeout"))
+        delay = self._sim.timing.nudge_delay_s
+        if delay > 0:
+            self._nudge_pending = True
+            self._spawn(self._nudge_after(delay))
+        else:
+            self._start_response(ResponseRequest(params={}, trigger="idle_timeout"))
         await self._pace()
         return True
+
+    async def _nudge_after(self, delay: float) -> None:
+        try:
+            await asyncio.sleep(delay)
+            # Started before anyone is told the nudge is no longer pending, so a waiter
+            # never sees a moment of idleness in between.
+            self._nudge_pending = False
+            if self._active is None and not self._playing:
+                self._start_response(ResponseRequest(params={}, trigger="idle_timeout"))
+            # else: a response began meanwhile (the client's, or the caller spoke); one
+            # response at a time, so the server does not add its nudge. [inf]
+        finally:
+            self._nudge_pending = False
+            self._changed()
 
     async def hang_up(self) -> None:
         """The caller hangs up: the sideband drops without a close frame and the call is
@@ -205,7 +227,14 @@ class CallerMixin:
         for conn in self._connections:
             conn.close(code, reason)
 
-    def drop_sideband(self) -> None:
-        """Cut the sideband connections (no close frame) but keep the call up, as a
-        network failure would."""
-        self._drop_all()
+    def drop_sideband(self, code: int | None = None) -> None:
+        """The sideband fails while the SIP call stays up, as a network failure or a
+        server restart would. ``code`` None (or 1006): the TCP connection is cut without
+        a close frame (the client sees 1006); a code such as 1011: that close frame is
+        sent, then the connection closes. The call, its conversation and its state carry
+        on: a new sideband to the same call id is accepted and gets the events from then
+        on (those emitted meanwhile reach nobody)."""
+        for conn in self._connections:
+            if not conn.dropped:
+                conn.drop(code)
+        self._changed()

@@ -128,6 +128,8 @@ class ClientEventsMixin:
             else:
                 self._item_not_found(item_id, eid)
         elif kind == "output_audio_buffer.clear":
+            # Whatever is playing stops at once (cleared, never stopped), also after its
+            # response.done. With nothing playing nothing is sent. [inf]
             for resp in list(self._playing):
                 self._stop_playback(resp, cleared=True)
         elif kind in ("input_audio_buffer.append", "input_audio_buffer.commit"):
@@ -194,13 +196,27 @@ class ClientEventsMixin:
         self._emit({"type": "session.updated", "session": copy.deepcopy(self.session)})
 
     def _on_response_create(self, event: dict[str, Any]) -> None:
+        eid = event.get("event_id")
         params = event.get("response") or {}
         if not isinstance(params, dict):
             self._error(
                 "Invalid type for 'response': expected an object.",
                 code="invalid_type",
                 param="response",
-                client_event_id=event.get("event_id"),
+                client_event_id=eid,
+            )
+            return
+        failure = self._faults_for("response_create_errors").take_response_create_error()
+        if failure is not None:
+            # Faults.response_create_errors: the platform fails this request. [inf] message
+            server = failure == "server_error"
+            self._error(
+                "The server had an error while processing your request. Sorry about that!"
+                if server
+                else f"The response could not be created ({failure}).",
+                code=failure,
+                client_event_id=eid,
+                type_="server_error" if server else "invalid_request_error",
             )
             return
         out_of_band = params.get("conversation") == "none"
@@ -211,10 +227,13 @@ class ClientEventsMixin:
                 f"{self._active.id}. Wait until the response is finished before "
                 "creating a new one.",
                 code="conversation_already_has_active_response",
-                client_event_id=event.get("event_id"),
+                client_event_id=eid,
             )
             return
-        self._start_response(ResponseRequest(params=params, trigger="response.create"))
+        untagged = self._faults_for("untagged_responses").take_untagged()
+        self._start_response(
+            ResponseRequest(params=params, trigger="response.create"), untagged=untagged
+        )
 
     def _on_response_cancel(self, event: dict[str, Any]) -> None:
         wanted = event.get("response_id")
@@ -317,9 +336,11 @@ class ClientEventsMixin:
         )
         if (
             kind == "function_call_output"
-            and self.faults.auto_response_after_tool_output
+            and self._faults_for("auto_response_after_tool_output").auto_response_after_tool_output
             and self._active is None
         ):
+            # The server's own response: no client metadata, and from its response.created
+            # on, the client's response.create is refused as a second active response.
             self._start_response(ResponseRequest(params={}, trigger="tool_output"))
 
     def _on_item_delete(self, event: dict[str, Any]) -> None:

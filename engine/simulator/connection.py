@@ -45,8 +45,17 @@ class SidebandConnection:
         self.flush()
         return True
 
-    def drop(self) -> None:
-        """Cut the TCP connection without a close frame (the peer sees 1006)."""
+    def drop(self, code: int | None = None) -> None:
+        """End the connection at once. ``code`` None (or 1006, which is never sent on the
+        wire): cut the TCP connection without a close frame (the peer sees 1006). A code:
+        send that close frame, then close the connection without waiting for the peer's
+        reply (the peer sees the code, then the end of the stream)."""
+        if code is not None and code != 1006 and self.open:
+            self.protocol.send_close(code, "")  # raises for a code that cannot be sent
+            self.flush()
+            self.dropped = True
+            self.writer.close()  # after the close frame already written
+            return
         self.dropped = True
         self.writer.transport.abort()
 

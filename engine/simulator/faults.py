@@ -9,6 +9,22 @@ setting wins. Examples::
     call.faults.refer_vanishes = True                   # 200, but the call stays up
     call.faults.refer_vanishes = 1                      # the first refer vanishes, then work
     call.faults.refer_vanishes = {"tel:+18005550100"}   # refers to this target vanish
+
+Sideband faults (reference §3, §4.3, §4.8, §10)::
+
+    call.faults.untagged_responses = True        # responses come back without metadata
+    call.faults.untagged_responses = 2           # ... the next two only
+    call.faults.response_create_errors = 1       # next response.create: error, no response
+    call.faults.response_create_error_code = "rate_limit_exceeded"   # default server_error
+    call.faults.auto_response_after_tool_output = True   # server answers a tool output itself
+    call.faults.caller_gone_on_accept = "404"    # accept 200, then sideband 404: call over
+    call.faults.caller_gone_on_accept = "close"  # handshake 101, then dropped: call over
+    call.faults.sideband_status = 500            # sideband handshakes answer 500...
+    call.faults.sideband_status_times = 2        # ... the next two only, then they work
+
+A counted setting (a number) is counted down on the ``Faults`` it was set on. For each
+setting the call's own value wins when it is set (not ``None``/``False``/0); otherwise the
+simulator's applies (``Faults.applying``).
 """
 
 from __future__ import annotations
@@ -16,7 +32,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-__all__ = ["Faults", "RestFault"]
+__all__ = ["CALLER_GONE_MODES", "Faults", "RestFault"]
+
+# How a caller who hung up while the call rang shows at sideband time.
+CALLER_GONE_MODES = ("404", "close")
 
 
 @dataclass
@@ -58,8 +77,68 @@ class Faults:
     # After a function_call_output, the server starts a response by itself, racing the
     # client's response.create (reported; makes conversation_already_has_active_response).
     auto_response_after_tool_output: bool = False
-    # The sideband handshake answers this HTTP status instead of 101.
+    # The sideband handshake answers this HTTP status instead of 101 (an OpenAI-shaped
+    # error body). See sideband_status_times for how many handshakes.
     sideband_status: int | None = None
+    # --- sideband behaviours of the real platform (issue #9); keep additions at the end.
+    # Responses the client asks for come back without its metadata (response.created and
+    # response.done carry metadata null). True: every one; a number: the next N.
+    untagged_responses: bool | int = False
+    # The next N client response.create events are answered with an error event (its
+    # error.event_id is the client's event_id) and no response starts. Counted down.
+    response_create_errors: int = 0
+    # The error.code of those errors (error.type is server_error for "server_error",
+    # invalid_request_error otherwise).
+    response_create_error_code: str = "server_error"
+    # The caller hung up while the call rang: accept still answered 200, but at sideband
+    # time "404" refuses the handshake with 404 call_id_not_found, and "close" completes
+    # the handshake then drops the socket without a close frame. Either way the call is
+    # over (end_reason "caller_hangup").
+    caller_gone_on_accept: str | None = None
+    # How many handshakes sideband_status refuses: None, every one; N, the next N (counted
+    # down), then handshakes succeed again.
+    sideband_status_times: int | None = None
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # A mistyped mode would otherwise silently do nothing.
+        if name == "caller_gone_on_accept" and not (value is None or value in CALLER_GONE_MODES):
+            modes = ", ".join(repr(m) for m in CALLER_GONE_MODES)
+            raise ValueError(f"caller_gone_on_accept must be None, {modes}; not {value!r}")
+        super().__setattr__(name, value)
+
+    @staticmethod
+    def applying(own: Faults, shared: Faults, name: str) -> Faults:
+        """The ``Faults`` whose setting ``name`` applies to a call: the call's ``own`` when
+        it is set (not None/False/0/empty), else the simulator-wide ``shared`` one."""
+        return own if getattr(own, name) else shared
+
+    def take_untagged(self) -> bool:
+        """True if the next client-requested response loses its metadata (and counts it)."""
+        untagged = self.untagged_responses
+        if isinstance(untagged, bool):
+            return untagged
+        if untagged <= 0:
+            return False
+        self.untagged_responses = untagged - 1
+        return True
+
+    def take_response_create_error(self) -> str | None:
+        """The error code for this response.create, or None (counts it down)."""
+        if self.response_create_errors <= 0:
+            return None
+        self.response_create_errors -= 1
+        return self.response_create_error_code
+
+    def take_sideband_status(self) -> int | None:
+        """The status this handshake answers instead of 101, or None (counts it down)."""
+        if self.sideband_status is None:
+            return None
+        if self.sideband_status_times is None:
+            return self.sideband_status
+        if self.sideband_status_times <= 0:
+            return None
+        self.sideband_status_times -= 1
+        return self.sideband_status
 
     def refer_vanished(self, target: str) -> bool:
         """True if a refer to ``target`` vanishes (and counts it when a number is set)."""

@@ -67,7 +67,7 @@ class Waiters:
     async def wait(
         self,
         predicate: Callable[[], T | None],
-        timeout: float,
+        timeout: float | None,
         what: str,
         describe: Callable[[], str] | None = None,
     ) -> T:

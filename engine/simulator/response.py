@@ -44,6 +44,7 @@ class SimResponse:
     spoken_chars: int = 0
     task: asyncio.Task[None] | None = None
     release: asyncio.Event = field(default_factory=asyncio.Event)
+    untagged: bool = False  # Faults.untagged_responses: the client's metadata is lost
 
     @property
     def audio(self) -> bool:
@@ -68,7 +69,11 @@ class ResponseMixin:
         return turn if turn is not None else default_turn(request)
 
     def _start_response(
-        self, request: ResponseRequest, on_created: list[Callable[[], None]] | None = None
+        self,
+        request: ResponseRequest,
+        on_created: list[Callable[[], None]] | None = None,
+        *,
+        untagged: bool = False,
     ) -> SimResponse:
         assert self.session is not None
         params = request.params
@@ -81,6 +86,7 @@ class ResponseMixin:
             modalities=list(modalities),
             trigger=request.trigger,
             on_created=on_created or [],
+            untagged=untagged,
         )
         self._check_tools(resp)
         if resp.in_conversation:
@@ -127,7 +133,7 @@ class ResponseMixin:
                 }
             },
             "usage": None,
-            "metadata": resp.params.get("metadata"),
+            "metadata": None if resp.untagged else resp.params.get("metadata"),
         }
 
     async def _pace(self) -> None:
@@ -330,18 +336,27 @@ class ResponseMixin:
         )
 
     def _start_playback(self, resp: SimResponse) -> None:
-        for previous in list(self._playing):
-            if previous.generated:
-                # One output buffer: an earlier, finished response is played out first
-                # (its remaining playback is skipped so simulated time stays short).
-                self._stop_playback(previous, cleared=False)
+        # One output buffer: audio of a response that begins while an earlier one still
+        # plays is queued behind it; the caller hears them in turn. started is sent when
+        # the audio starts streaming into the buffer, after content_part.added (the
+        # WebRTC docs); each response's stopped when its own audio has been heard. Whether
+        # the real server instead sends one stopped when the whole buffer drains is not
+        # documented. [inf]
         resp.audio_started = True
         self._audio_produced = True
         self._playing.append(resp)
         self._emit({"type": "output_audio_buffer.started", "response_id": resp.id})
 
     async def _play_out(self, resp: SimResponse) -> None:
-        """Wait for the caller to have heard the response, then report the buffer empty."""
+        """Wait for the caller to have heard the response (after whatever plays before it
+        in the buffer), then report the buffer drained of it."""
+        await self.wait_until(
+            lambda: resp not in self._playing or self._playing[0] is resp,
+            timeout=None,
+            what="earlier audio played out",
+        )
+        if resp not in self._playing:
+            return  # cleared meanwhile
         await asyncio.sleep(self._sim.timing.playback_s(resp.spoken_chars))
         self._stop_playback(resp, cleared=False)
 
@@ -352,6 +367,7 @@ class ResponseMixin:
         self._audio_ms += ASSISTANT_MS_PER_CHAR * resp.spoken_chars
         if resp.generated and resp.task is not None and resp.task is not asyncio.current_task():
             resp.task.cancel()  # it is only waiting for playback to end
+        (self.cleared if cleared else self.played_out).append(resp.id)
         kind = "output_audio_buffer.cleared" if cleared else "output_audio_buffer.stopped"
         self._emit({"type": kind, "response_id": resp.id})
 
@@ -373,13 +389,15 @@ class ResponseMixin:
             else:
                 self._close_message(resp, status="incomplete")
         self._finish_response(resp, "cancelled", reason)
-        if resp.audio_started:
-            if reason == "turn_detected":
-                self._stop_playback(resp, cleared=True)
-            else:
-                # After response.cancel, audio already generated keeps playing until the
-                # client sends output_audio_buffer.clear or it drains.
-                self._spawn(self._play_out(resp))
+        if reason == "turn_detected":
+            # Barge-in empties the one output buffer: this response's audio and any an
+            # earlier response still had playing (the active one may not speak yet).
+            for playing in list(self._playing):
+                self._stop_playback(playing, cleared=True)
+        elif resp.audio_started:
+            # After response.cancel, audio already generated keeps playing until the
+            # client sends output_audio_buffer.clear or it drains.
+            self._spawn(self._play_out(resp))
         return True
 
     def release(self) -> None:

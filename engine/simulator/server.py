@@ -60,7 +60,9 @@ class Timing:
     server's own idle-timeout response takes, after its ``response.created``, to start
     producing output; a real model takes hundreds of milliseconds to its first audio, so
     a client that cancels the nudge on ``response.created`` stops it before it speaks
-    (cancelling ends the wait at once).
+    (cancelling ends the wait at once). ``nudge_delay_s``: how long after
+    ``input_audio_buffer.timeout_triggered`` the nudge's ``response.created`` comes (the
+    real server does not promise it comes at once; a client must not assume it does).
     """
 
     delta_interval_s: float = 0.0
@@ -69,6 +71,7 @@ class Timing:
     refer_end_s: float = 0.05
     hangup_drop_s: float = 0.0
     nudge_latency_s: float = 0.1
+    nudge_delay_s: float = 0.0
 
     def playback_s(self, chars: int) -> float:
         return max(self.min_playback_s, chars * self.playback_per_char_s)
@@ -522,6 +525,12 @@ class Simulator:
         protocol.send_response(protocol.accept(ws_request))
         conn = SidebandConnection(protocol, writer)
         conn.flush()
+        if self._caller_gone(call) == "close":
+            # The caller hung up while it rang: the handshake went through, then the
+            # socket drops without a close frame, as on any call end. [inf]
+            call._end("caller_hangup")
+            writer.close()  # after the 101 already written: the peer sees 1006
+            return
         call._attach(conn)
         try:
             while not conn.dropped:
@@ -550,16 +559,23 @@ class Simulator:
             return 401, _error_body(
                 "Incorrect API key provided.", "invalid_request_error", code="invalid_api_key"
             )
-        if call is not None:
-            status = call.faults.sideband_status or self.faults.sideband_status
-            if status:
-                return status, _error_body(HTTPStatus(status).phrase, "server_error")
+        if call is not None and call.state == "accepted" and self._caller_gone(call) == "404":
+            # Accept answered 200, but the caller had already hung up. [obs]
+            call._end("caller_hangup")
         if call is None or call.state != "accepted":
             # Unknown, not yet accepted, or finished: 404 call_id_not_found. [obs]
             return 404, _error_body(
                 "Call not found.", "invalid_request_error", code="call_id_not_found"
             )
+        status = call._faults_for("sideband_status").take_sideband_status()
+        if status:
+            kind = "server_error" if status >= 500 else "invalid_request_error"
+            return status, _error_body(HTTPStatus(status).phrase, kind)
         return None
+
+    def _caller_gone(self, call: SimCall) -> str | None:
+        """``Faults.caller_gone_on_accept`` for this call ("404", "close" or None)."""
+        return call._faults_for("caller_gone_on_accept").caller_gone_on_accept
 
 
 def _json_bytes(payload: Any) -> bytes:

@@ -5,6 +5,10 @@ body is validated against the SDK's TypedDicts (``RealtimeClientEventParam``,
 ``CallAcceptParams``), with unknown keys forbidden. Violations are recorded on the call,
 so a contract test can assert there are none. Without the SDK the checks are skipped:
 the simulator itself never depends on it (the demo runs without test dependencies).
+
+The other direction is checked on demand: ``server_event_problems`` says whether the
+SDK's ``RealtimeServerEvent`` models parse an event the simulator sent
+(``SimCall.server_event_violations()``), so the simulator's own shapes stay honest.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import logging
 import typing
 from typing import Any
 
-__all__ = ["StrictValidator"]
+__all__ = ["StrictValidator", "server_event_problems"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +61,42 @@ class StrictValidator:
         if self._accept is None:
             return []
         return _validate(self._accept, body, "accept body")
+
+
+def server_event_problems(event: dict[str, Any]) -> list[str]:
+    """Why the SDK's server-event models would not parse ``event`` (empty when they
+    would, or when the SDK is not installed). The SDK's models ignore unknown keys, so
+    this checks required fields and types, not extras."""
+    try:
+        models = _server_models()
+    except ImportError:
+        return []
+    kind = event.get("type")
+    model = models.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        return [f"server event type {kind!r} is not in the SDK's RealtimeServerEvent union"]
+    from pydantic import ValidationError
+
+    try:
+        model.model_validate(event)
+    except ValidationError as exc:
+        return [
+            f"server event {kind!r}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            for err in exc.errors()
+        ]
+    return []
+
+
+@functools.cache
+def _server_models() -> dict[str, Any]:
+    from openai.types.realtime.realtime_server_event import RealtimeServerEvent
+
+    union = typing.get_args(RealtimeServerEvent)[0]  # Annotated[Union[...], discriminator]
+    by_type = {}
+    for model in typing.get_args(union):
+        (literal,) = typing.get_args(model.model_fields["type"].annotation)
+        by_type[literal] = model
+    return by_type
 
 
 @functools.cache

@@ -285,6 +285,12 @@ def test_cancelled_response_function_call_is_not_run(rt):
     asyncio.run(main())
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="sim.faults.auto_response_after_tool_output used to be ignored (only call.faults "
+    "was read), so this passed without the fault; now it applies and the engine's "
+    "response.create after the tool output is refused (issue #9, the lead's engine side)",
+)
 def test_no_second_response_create_while_one_is_active(rt):
     async def main():
         async with rt(repo_flows=True) as h:
