@@ -168,3 +168,117 @@ def test_a_call_whose_sideband_closed_during_the_drain_ends_without_waiting(rt):
             assert not call.requests_for("hangup")  # nothing to hang up: the call was over
 
     asyncio.run(main())
+
+
+# -- requests the platform does not answer as asked --------------------------------------------
+def test_a_line_whose_response_comes_back_without_our_metadata_does_not_hold_up_the_next(rt):
+    async def main() -> None:
+        async with rt(flows={"bank.yaml": bank_flow()}) as h:
+            call = await h.answered(NUMBER)
+            call.faults.untagged_responses = 1  # the next response loses our metadata
+            await call.press("1")
+            await call.wait_until(
+                lambda: (
+                    "Your balance is forty-two dollars."
+                    in [
+                        e["transcript"]
+                        for e in call.server_events_of("response.output_audio_transcript.done")
+                    ]
+                ),
+                what="the balance line (untagged)",
+            )
+            await call.wait_idle()
+            await call.press("0")  # the transfer line must still go out, then the REFER
+            await hears(call, "Connecting you to a person.")
+            await call.wait_for_request("refer", timeout=3)
+
+    asyncio.run(main())
+
+
+def test_an_error_for_our_request_does_not_leave_the_caller_in_silence(rt):
+    async def main() -> None:
+        async with rt(flows={"bank.yaml": bank_flow()}) as h:
+            call = await h.answered(NUMBER)
+            call.faults.response_create_errors = 1
+            await call.press("1")  # its response.create is answered with an error
+            await call.wait_for_server_event(
+                "error", where=lambda e: e["error"]["code"] == "server_error"
+            )
+            await call.press("0")
+            await hears(call, "Connecting you to a person.")
+            await call.wait_for_request("refer", timeout=3)
+            assert "Your balance is forty-two dollars." not in said(call)
+
+    asyncio.run(main())
+
+
+LADDER = """\
+silence:
+  after: 5
+  steps:
+    - say: Are you still there?
+"""
+
+
+def test_a_nudge_that_comes_late_is_still_cancelled(rt):
+    slow_nudge = {"timing": Timing(nudge_delay_s=0.3)}
+
+    async def main() -> None:
+        async with rt(flows={"bank.yaml": bank_flow(extra=LADDER)}, simulator=slow_nudge) as h:
+            call = await h.answered(NUMBER)
+            call.model.nudge("Hello? This is the server's own nudge.")
+            assert await call.stay_silent()
+            await hears(call, "Are you still there?")
+            await call.wait_until(lambda: not call.nudge_pending, what="the late nudge")
+            await call.wait_idle()
+            spoken = [
+                e["transcript"]
+                for e in call.server_events_of("response.output_audio_transcript.done")
+            ]
+            assert "Hello? This is the server's own nudge." not in spoken
+            nudges = [
+                e
+                for e in call.server_events_of("response.done")
+                if not (e["response"].get("metadata") or {}).get("engine_request")
+            ]
+            assert [e["response"]["status"] for e in nudges] == ["cancelled"]
+
+    asyncio.run(main())
+
+
+# -- the caller is gone before the call is steered ---------------------------------------------
+def test_a_caller_gone_while_it_rang_ends_the_call_without_a_hangup(rt):
+    async def main() -> None:
+        for how in ("404", "close"):
+            async with rt(flows={"bank.yaml": bank_flow()}) as h:
+                h.sim.faults.caller_gone_on_accept = how
+                placed = await h.place(NUMBER)
+                assert placed.status == 200
+                call = placed.call
+                assert await call.wait_ended() == "caller_hangup"
+                await h.wait_calls_over()
+                (driver,) = [d for d in h.engine.finished if d.call_id == call.call_id]
+                assert driver.how_it_ended in (
+                    "the caller hung up before the call could be steered",  # 404 at once
+                    "the call is gone",  # opened, closed at once, then 404
+                ), how
+                assert not call.requests_for("hangup"), how  # nothing left to hang up
+                assert said(call) == [], how
+
+    asyncio.run(main())
+
+
+def test_a_sideband_closed_with_1011_is_opened_again(rt):
+    async def main() -> None:
+        async with rt(flows={"bank.yaml": bank_flow()}) as h:
+            call = await h.answered(NUMBER)
+            handshakes = len(call.sideband_handshakes)
+            call.drop_sideband(1011)
+            await call.wait_until(
+                lambda: len(call.sideband_handshakes) == handshakes + 1 and call.connected,
+                what="a new sideband",
+            )
+            await call.press("1")
+            await hears(call, "Your balance is forty-two dollars.")
+
+    asyncio.run(main())
