@@ -17,6 +17,11 @@ from engine.simulator import Timing
 LONG_AUDIO = {"timing": Timing(playback_per_char_s=0.03, min_playback_s=0.5)}
 
 
+def spoken(call) -> list[str]:
+    """Every line the agent spoke on the call, ours or the server's own."""
+    return [e["transcript"] for e in call.server_events_of("response.output_audio_transcript.done")]
+
+
 # -- audio that plays on after response.done ---------------------------------------------------
 def test_a_key_clears_audio_that_still_plays_after_the_response_is_done(rt):
     async def main() -> None:
@@ -86,12 +91,9 @@ def test_the_server_answering_a_tool_output_itself_makes_the_agent_speak_once(rt
             )
             between = [e["type"] for e in events[output_at:note_at]]
             assert between.count("response.create") == 1
-            spoken = [
-                e["transcript"]
-                for e in call.server_events_of("response.output_audio_transcript.done")
-            ]
-            assert "Please key in your account number." in spoken
-            assert "This must never be said: a second reply." not in spoken
+            lines = spoken(call)
+            assert "Please key in your account number." in lines
+            assert "This must never be said: a second reply." not in lines
             assert call.violations == []
 
     asyncio.run(main())
@@ -178,13 +180,7 @@ def test_a_line_whose_response_comes_back_without_our_metadata_does_not_hold_up_
             call.faults.untagged_responses = 1  # the next response loses our metadata
             await call.press("1")
             await call.wait_until(
-                lambda: (
-                    "Your balance is forty-two dollars."
-                    in [
-                        e["transcript"]
-                        for e in call.server_events_of("response.output_audio_transcript.done")
-                    ]
-                ),
+                lambda: "Your balance is forty-two dollars." in spoken(call),
                 what="the balance line (untagged)",
             )
             await call.wait_idle()
@@ -231,11 +227,8 @@ def test_a_nudge_that_comes_late_is_still_cancelled(rt):
             await hears(call, "Are you still there?")
             await call.wait_until(lambda: not call.nudge_pending, what="the late nudge")
             await call.wait_idle()
-            spoken = [
-                e["transcript"]
-                for e in call.server_events_of("response.output_audio_transcript.done")
-            ]
-            assert "Hello? This is the server's own nudge." not in spoken
+            lines = spoken(call)
+            assert "Hello? This is the server's own nudge." not in lines
             nudges = [
                 e
                 for e in call.server_events_of("response.done")
