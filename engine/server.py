@@ -31,7 +31,7 @@ from .call.session import SessionSpec
 from .call.tools import HttpToolRunner
 from .flow.diagnostics import format_text
 from .flow.lint import is_flow_file
-from .flow.model import Tool
+from .flow.model import DEFAULT_TRANSCRIPTION_MODEL, Tool
 from .flow.registry import FlowSnapshot, Registry
 from .logs import current_call_id
 from .metrics import Metrics
@@ -69,6 +69,8 @@ class EngineSettings:
     reload_interval_s: float = 0.5
     rest_timeout_s: float = 2.0
     default_country_code: str | None = None
+    # The caller's speech-to-text model for flows that name none (`transcription.model`).
+    transcription_model: str = DEFAULT_TRANSCRIPTION_MODEL
     # What time it is: decides opening hours. Tests pass a fixed clock.
     clock: Callable[[], datetime] = utc_now
 
@@ -83,11 +85,17 @@ class EngineSettings:
             drain_s = float(drain)
         except ValueError:
             raise ConfigError("ENGINE_DRAIN_TIMEOUT must be a number of seconds") from None
+        transcription = env.get("ENGINE_TRANSCRIPTION_MODEL", "").strip()
+        if any(c.isspace() or not c.isprintable() for c in transcription):
+            raise ConfigError(
+                "ENGINE_TRANSCRIPTION_MODEL must be a model name such as gpt-transcribe"
+            )
         return cls(
             flows_dir=flows_dir,
             openai=OpenAIConfig.from_env(env),
             drain_timeout_s=drain_s,
             default_country_code=code,
+            transcription_model=transcription or DEFAULT_TRANSCRIPTION_MODEL,
         )
 
 
@@ -236,6 +244,7 @@ class Engine:
             snapshot=self.registry.snapshot,
             env=self.environ,
             now=self.settings.clock(),
+            transcription_model=self.settings.transcription_model,
         )
         if isinstance(decision, Refusal):
             level = logging.INFO if decision.expected else logging.ERROR

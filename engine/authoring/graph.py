@@ -362,12 +362,11 @@ def _ladder(view: _View, source: str, silence: Silence) -> Iterator[Part]:
 
 
 def _silence_edges(view: _View) -> Iterator[Part]:
-    flow = view.flow
-    if flow.silence is not None:
-        yield from _ladder(view, view.everywhere, flow.silence)
-    for name, state in flow.states.items():
-        if state.silence is not None:
-            yield from _ladder(view, view.state_id(name), state.silence)
+    # The ladders written in the file; the default one only ends the call, as the time
+    # limit does, and is drawn no more than it is.
+    for state, ladder in view.flow.written_silences():
+        source = view.everywhere if state is None else view.state_id(state)
+        yield from _ladder(view, source, ladder)
 
 
 def _limit_edges(view: _View) -> Iterator[Part]:
