@@ -75,9 +75,10 @@ TRANSFER_WAITS: dict[str | None, float] = {
     # to 32 s for our BYE (Twilio "Call Transfer via SIP REFER"; support article
     # 42826350337179): about 28 s of ringing plus those 32 s.
     "twilio": 60.0,
-    # Guesses: none of these carriers documents how long a REFER target may ring. Their
-    # programmable-voice dial timeouts default to 30 s (Bandwidth `callTimeout`, Telnyx
-    # `timeout_secs`); 45 s leaves room for the hand-over after the answer.
+    # Guesses, marked as such: none of these documents how long a REFER target may ring.
+    # Bandwidth's own transfers ring 30 s by default (BXML <Transfer> `callTimeout`, documented);
+    # Telnyx's Call Control transfer `timeout_secs` is believed to default to 30 s (not
+    # confirmed); for Wavix we found no figure. 45 s covers 30 s of ringing and a hand-over.
     "bandwidth": DEFAULT_TRANSFER_WAIT,
     "telnyx": DEFAULT_TRANSFER_WAIT,
     "wavix": DEFAULT_TRANSFER_WAIT,
