@@ -33,6 +33,7 @@ from .flow.diagnostics import format_text
 from .flow.lint import is_flow_file
 from .flow.model import DEFAULT_TRANSCRIPTION_MODEL, Tool
 from .flow.registry import FlowSnapshot, Registry
+from .flow.rules.session import DEPRECATED_TRANSCRIPTION_MODELS
 from .logs import current_call_id
 from .metrics import Metrics
 from .openai import (
@@ -89,6 +90,12 @@ class EngineSettings:
         if any(c.isspace() or not c.isprintable() for c in transcription):
             raise ConfigError(
                 "ENGINE_TRANSCRIPTION_MODEL must be a model name such as gpt-transcribe"
+            )
+        if transcription in DEPRECATED_TRANSCRIPTION_MODELS:
+            log.warning(
+                "ENGINE_TRANSCRIPTION_MODEL=%s is deprecated: OpenAI will shut it down on "
+                "2027-02-26; use gpt-transcribe",
+                transcription,
             )
         return cls(
             flows_dir=flows_dir,

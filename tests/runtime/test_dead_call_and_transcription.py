@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 
 import pytest
 
@@ -115,3 +116,15 @@ def test_engine_transcription_model_is_read_from_the_environment():
 def test_a_malformed_engine_transcription_model_stops_start_up(value):
     with pytest.raises(ConfigError, match="ENGINE_TRANSCRIPTION_MODEL"):
         EngineSettings.from_env("flows", {**ENV, "ENGINE_TRANSCRIPTION_MODEL": value})
+
+
+def test_a_deprecated_engine_transcription_model_is_warned_about(caplog):
+    env = {**ENV, "ENGINE_TRANSCRIPTION_MODEL": "gpt-4o-mini-transcribe"}
+    with caplog.at_level(logging.WARNING, logger="engine.server"):
+        settings = EngineSettings.from_env("flows", env)
+    assert settings.transcription_model == "gpt-4o-mini-transcribe"  # still used as asked
+    assert "2027-02-26" in caplog.text and "gpt-4o-mini-transcribe" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="engine.server"):
+        EngineSettings.from_env("flows", {**ENV, "ENGINE_TRANSCRIPTION_MODEL": "gpt-transcribe"})
+    assert caplog.text == ""
