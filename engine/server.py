@@ -31,8 +31,9 @@ from .call.session import SessionSpec
 from .call.tools import HttpToolRunner
 from .flow.diagnostics import format_text
 from .flow.lint import is_flow_file
-from .flow.model import Tool
+from .flow.model import DEFAULT_TRANSCRIPTION_MODEL, Tool
 from .flow.registry import FlowSnapshot, Registry
+from .flow.rules.session import DEPRECATED_TRANSCRIPTION_MODELS
 from .logs import current_call_id
 from .metrics import Metrics
 from .openai import (
@@ -69,6 +70,8 @@ class EngineSettings:
     reload_interval_s: float = 0.5
     rest_timeout_s: float = 2.0
     default_country_code: str | None = None
+    # The caller's speech-to-text model for flows that name none (`transcription.model`).
+    transcription_model: str = DEFAULT_TRANSCRIPTION_MODEL
     # What time it is: decides opening hours. Tests pass a fixed clock.
     clock: Callable[[], datetime] = utc_now
 
@@ -83,11 +86,23 @@ class EngineSettings:
             drain_s = float(drain)
         except ValueError:
             raise ConfigError("ENGINE_DRAIN_TIMEOUT must be a number of seconds") from None
+        transcription = env.get("ENGINE_TRANSCRIPTION_MODEL", "").strip()
+        if any(c.isspace() or not c.isprintable() for c in transcription):
+            raise ConfigError(
+                "ENGINE_TRANSCRIPTION_MODEL must be a model name such as gpt-transcribe"
+            )
+        if transcription in DEPRECATED_TRANSCRIPTION_MODELS:
+            log.warning(
+                "ENGINE_TRANSCRIPTION_MODEL=%s is deprecated: OpenAI will shut it down on "
+                "2027-02-26; use gpt-transcribe",
+                transcription,
+            )
         return cls(
             flows_dir=flows_dir,
             openai=OpenAIConfig.from_env(env),
             drain_timeout_s=drain_s,
             default_country_code=code,
+            transcription_model=transcription or DEFAULT_TRANSCRIPTION_MODEL,
         )
 
 
@@ -245,6 +260,7 @@ class Engine:
             snapshot=self.registry.snapshot,
             env=self.environ,
             now=self.settings.clock(),
+            transcription_model=self.settings.transcription_model,
         )
         if isinstance(decision, Refusal):
             level = logging.INFO if decision.expected else logging.ERROR

@@ -362,12 +362,11 @@ def _ladder(view: _View, source: str, silence: Silence) -> Iterator[Part]:
 
 
 def _silence_edges(view: _View) -> Iterator[Part]:
-    flow = view.flow
-    if flow.silence is not None:
-        yield from _ladder(view, view.everywhere, flow.silence)
-    for name, state in flow.states.items():
-        if state.silence is not None:
-            yield from _ladder(view, view.state_id(name), state.silence)
+    # The ladders written in the file; the default one only ends the call, as the time
+    # limit does, and is drawn no more than it is.
+    for state, ladder in view.flow.written_silences():
+        source = view.everywhere if state is None else view.state_id(state)
+        yield from _ladder(view, source, ladder)
 
 
 def _limit_edges(view: _View) -> Iterator[Part]:
@@ -594,7 +593,8 @@ def diagrams_markdown(paths: Iterable[Path], *, shown_as: Callable[[Path], str] 
         "- `keys in account_number`: the digits of `collect` are in and its `then` tool runs;",
         "  `too few digits`: its `on_timeout` step;",
         "- `2nd silence` (dotted): a step of a `silence` ladder that moves the call, runs a",
-        "  tool or hangs up (steps that only speak are not drawn);",
+        "  tool or hangs up (steps that only speak are not drawn; nor is the default ladder of",
+        "  a flow that writes none, which hangs up on the 2nd silence in every state);",
         "- `no answer` (dashed), from a transfer: where the tool's `fallback` leads once every",
         "  target has failed; `tool limit` and `after 20 min`: the flow's `limits`.",
         "",

@@ -17,9 +17,9 @@ caller's side:
   the model answers with nothing in particular (an empty response) so the call goes on;
 * a ``model:`` step with no request waiting is a response the model starts on its own, as it
   does after the caller speaks;
-* a ``silence`` step is the platform's idle timeout (only where the session has one: a state
-  with a silence ladder): ``CallerSilent``, then the platform's own nudge response, which
-  the engine may cancel;
+* a ``silence`` step is the platform's idle timeout (only where the session has one: every
+  state has a silence ladder, the default one if none is written, unless `silence: off`):
+  ``CallerSilent``, then the platform's own nudge response, which the engine may cancel;
 * ``RunHttpTool`` is run by the real ``HttpToolRunner`` over an ``httpx.MockTransport`` that
   answers from the scenario's ``services:``; a request nobody foresaw is a failure. An
   answer ``after:`` some seconds (or a timeout) arrives that much later on the clock;
@@ -566,7 +566,7 @@ class _Call:
 
     async def _silence(self, step: Step) -> bool:
         """The caller says nothing for the session's idle timeout, which the platform then
-        reports, starting its own nudge response. In a state without a silence ladder the
+        reports, starting its own nudge response. In a state with `silence: off` the
         session has no idle timeout: nothing is reported and nothing happens. False: the
         call ended meanwhile."""
         heard = len(self.observed.said)
@@ -576,7 +576,7 @@ class _Call:
             if self.machine.ended:
                 return False
             if self.idle_ms is None:
-                # No silence ladder here: the platform reports no silence, nothing happens.
+                # `silence: off` here: the platform reports no silence, nothing happens.
                 return True
             if deadline is None or len(self.observed.said) != heard:
                 # The silence counts from the end of whatever the agent last said.

@@ -28,12 +28,12 @@ from typing import Any
 from zoneinfo import ZoneInfoNotFoundError
 
 from ..flow.hours import Schedule, compile_hours
-from ..flow.model import Flow, Hours, Outcome, Step, Tool
+from ..flow.model import DEFAULT_TRANSCRIPTION_MODEL, Flow, Hours, Outcome, Step, Tool
 from ..flow.registry import FlowSnapshot, Snapshot
 from ..flow.templates import TemplateError, render
 from .callers import Caller, first_match, identify_caller
 from .context import HeaderMap, build_context
-from .session import SessionSpec, instructions_for, session_for
+from .session import SessionSpec, instructions_for, session_for, transcription_for
 
 __all__ = [
     "MAX_HANDOFFS",
@@ -99,7 +99,10 @@ def decide(
     snapshot: Snapshot,
     env: Mapping[str, str],
     now: datetime,
+    transcription_model: str = DEFAULT_TRANSCRIPTION_MODEL,
 ) -> Answer | Refusal:
+    """Which flow answers the call and how, or why it is refused. ``transcription_model``:
+    the engine's default (ENGINE_TRANSCRIPTION_MODEL) for flows that name none."""
     headers = list(sip_headers)
     lookup = HeaderMap(headers)
     dialled = lookup.get("To") or lookup.get("t") or ""
@@ -137,7 +140,7 @@ def decide(
                 FLOW_ERROR,
             )
         if chosen is None:
-            return _normal(flow, context, tuple(handed))
+            return _normal(flow, context, tuple(handed), transcription_model)
         outcome = chosen.outcome
         if outcome.reject is not None:
             reason = f"flow {flow.path}: {chosen.why}"
@@ -164,7 +167,7 @@ def decide(
             handed.append(flow.path)
             flow = target
             continue
-        return _opening(flow, context, chosen, tuple(handed))
+        return _opening(flow, context, chosen, tuple(handed), transcription_model)
 
 
 def _outcome(flow: Flow, caller: Caller, now: datetime) -> _Chosen | None:
@@ -210,10 +213,10 @@ def _describe(rule: Any) -> str:
 
 
 def _normal(
-    flow: FlowSnapshot, context: dict[str, Any], handed: tuple[str, ...]
+    flow: FlowSnapshot, context: dict[str, Any], handed: tuple[str, ...], transcription: str
 ) -> Answer | Refusal:
     try:
-        session = session_for(flow.flow, context)
+        session = session_for(flow.flow, context, transcription_model=transcription)
     except TemplateError as exc:
         return Refusal(
             SIP_TEMPORARILY_UNAVAILABLE, f"flow {flow.path}: instructions failed ({exc})", flow
@@ -222,7 +225,11 @@ def _normal(
 
 
 def _opening(
-    flow: FlowSnapshot, context: dict[str, Any], chosen: _Chosen, handed: tuple[str, ...]
+    flow: FlowSnapshot,
+    context: dict[str, Any],
+    chosen: _Chosen,
+    handed: tuple[str, ...],
+    transcription: str,
 ) -> Answer | Refusal:
     outcome, spec = chosen.outcome, flow.flow
     if outcome.say is None and outcome.transfer is None:
@@ -244,7 +251,13 @@ def _opening(
         return Refusal(
             SIP_TEMPORARILY_UNAVAILABLE, f"flow {flow.path}: {chosen.why} failed ({exc})", flow
         )
-    session = SessionSpec(model=spec.model, voice=spec.voice, instructions=instructions, tools=())
+    session = SessionSpec(
+        model=spec.model,
+        voice=spec.voice,
+        instructions=instructions,
+        tools=(),
+        transcription=transcription_for(spec, transcription),
+    )
     if outcome.transfer is not None:
         opening = Tool(
             description=f"Transfer the caller: {chosen.why}.",

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..flow.model import Flow, Tool
+from ..flow.model import DEFAULT_TRANSCRIPTION_MODEL, Flow, Tool
 from ..flow.templates import render
 from .actions import FunctionSpec, IdleTimeout
 
@@ -17,6 +17,7 @@ __all__ = [
     "instructions_for",
     "session_for",
     "tools_for",
+    "transcription_for",
 ]
 
 
@@ -28,7 +29,8 @@ class SessionSpec:
     voice: str
     instructions: str
     tools: tuple[FunctionSpec, ...]
-    transcription: bool = True
+    # The caller's speech-to-text model (audio.input.transcription.model); None: no transcript.
+    transcription: str | None = DEFAULT_TRANSCRIPTION_MODEL
     idle: IdleTimeout | None = None  # None: the platform's default turn detection
 
 
@@ -63,20 +65,36 @@ def instructions_for(flow: Flow, state: str | None, context: Mapping[str, Any]) 
 
 
 def idle_for(flow: Flow, state: str | None) -> IdleTimeout | None:
-    """The caller-silence timeout of ``state``'s silence ladder. None when the flow has no
-    ladder anywhere, so such a flow never touches the platform's turn detection."""
-    if flow.silence is None and not any(s.silence for s in flow.states.values()):
-        return None
+    """The caller-silence timeout of ``state``'s silence ladder (every flow has one unless
+    it writes `silence: off`). In a state switched off: no timeout. None when no state has
+    a ladder at all, so such a flow never touches the platform's turn detection."""
     ladder = flow.silence_of(state)
-    return IdleTimeout(round(ladder.after * 1000) if ladder else None)
+    if ladder is not None:
+        return IdleTimeout(round(ladder.after * 1000))
+    if all(flow.silence_of(name) is None for name in (*flow.states, None)):
+        return None
+    return IdleTimeout(None)
 
 
-def session_for(flow: Flow, context: Mapping[str, Any]) -> SessionSpec:
+def transcription_for(flow: Flow, default: str = DEFAULT_TRANSCRIPTION_MODEL) -> str:
+    """The flow's transcription model, else ``default`` (the engine's setting)."""
+    return flow.transcription.model or default
+
+
+def session_for(
+    flow: Flow,
+    context: Mapping[str, Any],
+    *,
+    transcription_model: str = DEFAULT_TRANSCRIPTION_MODEL,
+) -> SessionSpec:
+    """The session a call to ``flow`` is answered with. ``transcription_model``: the
+    engine's default (ENGINE_TRANSCRIPTION_MODEL), used when the flow names none."""
     state = flow.start_state
     return SessionSpec(
         model=flow.model,
         voice=flow.voice,
         instructions=instructions_for(flow, state, context),
         tools=tools_for(flow, state),
+        transcription=transcription_for(flow, transcription_model),
         idle=idle_for(flow, state),
     )

@@ -21,6 +21,10 @@ Nothing from the caller or the model reaches the URI except through what the flo
 a number is reduced to ``+`` and digits, the Contact host must look like a host, and a
 URI with spaces, control characters or ``<>"`` (which could break out of the header) is
 refused.
+
+How long a transfer may take before it counts as failed is the preset's too: the flow model
+fills in ``trunk.transfer_wait`` from ``TRANSFER_WAITS`` (``engine/flow/model.py``) when the
+flow does not set it, because the call machine reads it as a plain number.
 """
 
 from __future__ import annotations

@@ -13,16 +13,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "CARRIERS",
     "DEFAULT_MODEL",
+    "DEFAULT_SILENCE_AFTER",
+    "DEFAULT_TRANSCRIPTION_MODEL",
+    "DEFAULT_TRANSFER_WAIT",
     "DEFAULT_VOICE",
     "DTMF_KEYS",
     "E164_PATTERN",
     "HTTP_METHODS",
     "PARAMETER_TYPES",
+    "SILENCE_OFF",
+    "TRANSFER_WAITS",
     "CallerRule",
     "Collect",
     "Filler",
@@ -37,11 +42,15 @@ __all__ = [
     "State",
     "Step",
     "Tool",
+    "Transcription",
     "Trunk",
 ]
 
 DEFAULT_MODEL = "gpt-realtime-2.1"
 DEFAULT_VOICE = "marin"
+# The caller's speech-to-text model when neither the flow nor ENGINE_TRANSCRIPTION_MODEL
+# names one: not among the models OpenAI will shut down on 2027-02-26.
+DEFAULT_TRANSCRIPTION_MODEL = "gpt-transcribe"
 E164_PATTERN = r"^\+[1-9][0-9]{1,14}$"
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 PARAMETER_TYPES = ("string", "number", "integer", "boolean")
@@ -53,6 +62,28 @@ CARRIERS = ("bandwidth", "wavix", "twilio", "telnyx", "custom")
 # OpenAI ends a Realtime session after 60 minutes; the engine's own limit must come first.
 DEFAULT_CALL_MINUTES = 55.0
 MAX_CALL_MINUTES = 59.0
+# `silence: off` (YAML 1.2 reads `off` as text): no ladder, and no idle timeout, here.
+SILENCE_OFF = "off"
+# The ladder of a flow that writes none: a caller who has gone ends the call in 20 seconds.
+DEFAULT_SILENCE_AFTER = 10.0
+# Seconds a transfer may take before the engine calls it failed: the target's ring time and
+# then the carrier's own hand-over. Without a carrier: about 8 rings of a person's phone.
+DEFAULT_TRANSFER_WAIT = 45.0
+TRANSFER_WAITS: dict[str | None, float] = {
+    None: DEFAULT_TRANSFER_WAIT,
+    # Twilio holds the caller while the target rings, and after the target answers waits up
+    # to 32 s for our BYE (Twilio "Call Transfer via SIP REFER"; support article
+    # 42826350337179): about 28 s of ringing plus those 32 s.
+    "twilio": 60.0,
+    # Guesses, marked as such: none of these documents how long a REFER target may ring.
+    # Bandwidth's own transfers ring 30 s by default (BXML <Transfer> `callTimeout`, documented);
+    # Telnyx's Call Control transfer `timeout_secs` is believed to default to 30 s (not
+    # confirmed); for Wavix we found no figure. 45 s covers 30 s of ringing and a hand-over.
+    "bandwidth": DEFAULT_TRANSFER_WAIT,
+    "telnyx": DEFAULT_TRANSFER_WAIT,
+    "wavix": DEFAULT_TRANSFER_WAIT,
+    "custom": DEFAULT_TRANSFER_WAIT,
+}
 
 Template = Annotated[str, Field(json_schema_extra={"x-template": "jinja2"})]
 
@@ -274,10 +305,10 @@ class State(_FlowModel):
     collect: Collect | None = Field(
         None, description="Collect digits keyed in while the call is in this state."
     )
-    silence: Silence | None = Field(
+    silence: Silence | Literal["off"] | None = Field(
         None,
         description="What happens when the caller stays silent in this state; "
-        "default: the flow's `silence`.",
+        "default: the flow's `silence`. `off`: nothing, in this state.",
     )
 
 
@@ -355,12 +386,24 @@ class Trunk(_FlowModel):
         description='custom only: the URI for a number (Jinja2), e.g. "sip:{{ number }}@pbx.example.com".',
     )
     transfer_wait: float = Field(
-        10.0,
+        DEFAULT_TRANSFER_WAIT,
         gt=0,
         le=120,
-        description="Seconds to wait, after a transfer is sent, for the call to leave; if it "
-        "is still here the transfer did not take (default 10).",
+        description="Seconds to wait, after a transfer is sent, for the call to leave: the "
+        "time the target may ring, and the carrier's hand-over. If the call is still here "
+        "then, the transfer did not take. Default 45; 60 with `carrier: twilio`.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _carrier_wait(cls, data: Any) -> Any:
+        """Each carrier's own `transfer_wait` when the flow does not set one."""
+        if isinstance(data, dict) and "transfer_wait" not in data:
+            carrier = data.get("carrier")
+            wait = TRANSFER_WAITS.get(carrier) if isinstance(carrier, str) else None
+            if wait is not None and wait != DEFAULT_TRANSFER_WAIT:
+                return {**data, "transfer_wait": wait}
+        return data
 
 
 class Lines(_FlowModel):
@@ -387,6 +430,15 @@ class Lines(_FlowModel):
         "I'm sorry, our systems aren't responding right now. Please call back later. Goodbye.",
         description="Said when a tool limit is reached and `limits.fallback` is not set, "
         "before the call ends.",
+    )
+    still_there: Template = Field(
+        "Are you still there?",
+        description="Said after the first silence of a flow without its own `silence`.",
+    )
+    goodbye_silent: Template = Field(
+        "I haven't heard anything, so I'll end the call now. Goodbye.",
+        description="Said after the second silence in a row of a flow without its own "
+        "`silence`, before the call ends.",
     )
 
 
@@ -421,6 +473,17 @@ class Limits(_FlowModel):
     )
 
 
+class Transcription(_FlowModel):
+    """How the caller's words are written down (a separate speech-to-text model, for the
+    logs; the Realtime model itself hears the audio)."""
+
+    model: str | None = Field(
+        None,
+        description="The speech-to-text model, e.g. gpt-transcribe or gpt-live-transcribe. "
+        "Default: the engine's ENGINE_TRANSCRIPTION_MODEL setting, else gpt-transcribe.",
+    )
+
+
 class Flow(_FlowModel):
     """How calls to one or more phone numbers are answered."""
 
@@ -436,6 +499,10 @@ class Flow(_FlowModel):
         DEFAULT_VOICE,
         description="The agent's voice: alloy, ash, ballad, coral, echo, sage, shimmer, verse, "
         "marin or cedar, or a custom voice id `voice_…`.",
+    )
+    transcription: Transcription = Field(
+        default_factory=Transcription,
+        description="How the caller's words are written down for the logs and transcripts.",
     )
     instructions: Template = Field(
         description="What the agent is and how it behaves (Jinja2, rendered for each call)."
@@ -470,10 +537,12 @@ class Flow(_FlowModel):
         description="Keys the caller may press in any state and the tool each runs, e.g. "
         '`"0": to_operator`.',
     )
-    silence: Silence | None = Field(
+    silence: Silence | Literal["off"] | None = Field(
         None,
         description="What happens when the caller stays silent (each state may set its own). "
-        "Without it, silence is left to the model.",
+        'Without it: after 10 seconds `lines.still_there` ("Are you still there?"), after 10 '
+        "more `lines.goodbye_silent` and the call ends. `off`: nothing; the call runs on "
+        "until the caller speaks, hangs up or `limits.call_minutes` is reached.",
     )
     hours: Hours | None = Field(
         None, description="Opening hours and closed dates; without them the line is always open."
@@ -515,9 +584,37 @@ class Flow(_FlowModel):
         return {**self.keypad, **(found.keypad if found else {})}
 
     def silence_of(self, state: str | None) -> Silence | None:
-        """The silence ladder of ``state``: its own, else the flow's."""
+        """The silence ladder of ``state``: its own, else the flow's, else the default one
+        (`default_silence`). None where `silence: off` switches it off."""
         found = self.states.get(state) if state is not None else None
-        return (found.silence if found else None) or self.silence
+        for written in (found.silence if found else None, self.silence):
+            if written == SILENCE_OFF:
+                return None
+            if isinstance(written, Silence):
+                return written
+        return self.default_silence
+
+    @property
+    def default_silence(self) -> Silence:
+        """The ladder of a flow that writes none: ask once, then say goodbye and hang up, in
+        the flow's own `lines`."""
+        return Silence(
+            after=DEFAULT_SILENCE_AFTER,
+            steps=[
+                Step(say=self.lines.still_there),
+                Step(say=self.lines.goodbye_silent, hangup=True),
+            ],
+        )
+
+    def written_silences(self) -> list[tuple[str | None, Silence]]:
+        """The ladders written in the file, with their state (None: the flow's own)."""
+        found: list[tuple[str | None, Silence]] = []
+        if isinstance(self.silence, Silence):
+            found.append((None, self.silence))
+        for name, state in self.states.items():
+            if isinstance(state.silence, Silence):
+                found.append((name, state.silence))
+        return found
 
     def collect_of(self, state: str | None) -> Collect | None:
         found = self.states.get(state) if state is not None else None

@@ -159,10 +159,27 @@ def _known_path(doc: SourceDocument, loc: tuple[Any, ...]) -> DataPath:
             model = model_at(tuple(path))
             if model is None:
                 continue  # a union member's tag ("str", "list[str]"): not in the file
+            if segment == model.__name__:
+                continue  # the tag of a model that is one member of a union
             if segment in model.model_fields:
                 path.append(segment)
             break
     return tuple(path)
+
+
+def _words_at(path: DataPath) -> list[str]:
+    """The words a section may be instead (`silence: off`): the Literal members of a union
+    with a model, at ``path``."""
+    owner = model_at(path[:-1]) if path else None
+    field = owner.model_fields.get(str(path[-1])) if owner is not None else None
+    if field is None or typing.get_origin(field.annotation) not in (typing.Union, types.UnionType):
+        return []
+    return [
+        str(word)
+        for arg in typing.get_args(field.annotation)
+        if typing.get_origin(arg) is typing.Literal
+        for word in typing.get_args(arg)
+    ]
 
 
 def _message(doc: SourceDocument, path: DataPath, error: Any) -> tuple[str, str | None, bool]:
@@ -232,6 +249,12 @@ def _message(doc: SourceDocument, path: DataPath, error: Any) -> tuple[str, str 
                 hint = f'write it in quotes: "{raw}"'
                 if raw.startswith("+") or path[:1] == ("numbers",):
                     hint = f'phone numbers must be written in quotes: "{raw}"'
+            elif expected_kind == "model" and (words := _words_at(path)):
+                shown = " or ".join(f"`{word}`" for word in words)
+                what = "it" if isinstance(value, dict | list) else describe(value, raw)
+                message = f"`{label}` must be {wanted} or {shown}, but {what} is {kind_of(value)}"
+                guess = did_you_mean(value, words) if isinstance(value, str) else None
+                hint = f'did you mean "{guess}"?' if guess else f"to switch it off, write {shown}"
             elif expected_kind == "model" and isinstance(value, str):
                 hint = "write the keys of this section on the lines below, indented"
             elif expected_kind == "list" and isinstance(value, str):
@@ -330,6 +353,13 @@ def _telling_errors(doc: SourceDocument, errors: list[Any]) -> list[tuple[Any, D
     both; when it is of one kind and wrong inside (`transfer: []`, a number in the list),
     the other kind's "must be text" is beside the point, so it is left out.
     """
+    # A word a section may be instead (`silence: off`) reports its own error beside the
+    # section's; the section's message names the word, so the word's is left out.
+    errors = [
+        error
+        for error in errors
+        if not (error["type"] == "literal_error" and str(error["loc"][-1]).startswith("literal["))
+    ]
     placed = [(error, _known_path(doc, tuple(error["loc"]))) for error in errors]
     kept = []
     for error, path in placed:

@@ -38,10 +38,8 @@ from ..call.events import (
 )
 from ..call.session import SessionSpec
 
-__all__ = ["TRANSCRIPTION_MODEL", "accept_body", "client_events", "server_event"]
+__all__ = ["accept_body", "client_events", "server_event"]
 
-# Proven with SIP calls in OpenAI's Agents SDK; replace when it reaches its shutdown date.
-TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
 _TAG = "engine_request"  # our key in response metadata, echoed in response.* events
 
 
@@ -71,7 +69,7 @@ def accept_body(session: SessionSpec) -> dict[str, Any]:
     audio: dict[str, Any] = {"output": {"voice": _voice(session.voice)}}
     audio_input: dict[str, Any] = {}
     if session.transcription:
-        audio_input["transcription"] = {"model": TRANSCRIPTION_MODEL}
+        audio_input["transcription"] = {"model": session.transcription}
     if session.idle is not None:
         audio_input["turn_detection"] = _turn_detection(session.idle)
     if audio_input:

@@ -276,7 +276,9 @@ def test_the_session_carries_the_states_idle_timeout():
     assert idle_for(flow, "menu").ms == 6000
     assert idle_for(flow, "cards").ms == 10000
     plain = flow_of("name: P\nnumbers: ['+18005550008']\ninstructions: x\n")
-    assert idle_for(plain, None) is None  # no ladder anywhere: turn detection untouched
+    assert idle_for(plain, None).ms == 10000  # the default ladder
+    off = flow_of("name: P\nnumbers: ['+18005550008']\ninstructions: x\nsilence: off\n")
+    assert idle_for(off, None) is None  # no ladder anywhere: turn detection untouched
 
 
 def silence(m: CallMachine, rid: str) -> list:
@@ -325,12 +327,12 @@ def test_silence_while_a_tool_runs_is_not_counted_but_the_nudge_is_cancelled():
     assert m.handle(ResponseStarted("resp_nudge")) == [CancelResponse()]
 
 
-def test_a_state_without_a_ladder_leaves_the_servers_nudge_alone():
+def test_a_state_with_silence_off_leaves_the_servers_nudge_alone():
     text = IVR.replace(
         "silence:\n  after: 6\n  steps:\n    - say: Are you still there?\n"
         "    - instructions: Ask again in simpler words.\n    - say: Goodbye for now.\n"
         "      hangup: true\n",
-        "",
+        "silence: off\n",
     )
     m = started(machine(text))
     assert m.handle(CallerSilent()) == []

@@ -24,6 +24,17 @@ DEPRECATED_MODELS = frozenset({
     "gpt-realtime", "gpt-realtime-2025-08-28", "gpt-realtime-mini",
     "gpt-realtime-mini-2025-12-15", "gpt-audio-mini", "gpt-audio-mini-2025-12-15",
 })  # fmt: skip
+# The input transcription models of the same SDK (`audio.input.transcription.model`).
+KNOWN_TRANSCRIPTION_MODELS = (
+    "gpt-transcribe", "gpt-live-transcribe", "gpt-realtime-whisper", "whisper-1",
+    "gpt-4o-mini-transcribe", "gpt-4o-mini-transcribe-2025-12-15", "gpt-4o-transcribe",
+    "gpt-4o-transcribe-diarize",
+)  # fmt: skip
+# Announced for shutdown on 2027-02-26.
+DEPRECATED_TRANSCRIPTION_MODELS = frozenset({
+    "whisper-1", "gpt-4o-mini-transcribe", "gpt-4o-mini-transcribe-2025-12-15",
+    "gpt-4o-transcribe", "gpt-4o-transcribe-diarize",
+})  # fmt: skip
 KNOWN_VOICES = (
     "alloy",
     "ash",
@@ -56,6 +67,31 @@ def model(ctx: LintContext) -> Iterator[Diagnostic]:
             "model",
             ("model",),
             f'"{name}" is not a Realtime model this engine knows; calls may be refused',
+            hint=f'did you mean "{guess}"?' if guess else "see docs/flows.md for the list",
+        )
+
+
+@rule("transcription", "An unknown or deprecated transcription model.", Severity.WARNING)
+def transcription(ctx: LintContext) -> Iterator[Diagnostic]:
+    name = ctx.flow.transcription.model
+    if name is None:
+        return  # the engine's setting, ENGINE_TRANSCRIPTION_MODEL
+    path = ("transcription", "model")
+    if name in DEPRECATED_TRANSCRIPTION_MODELS:
+        yield ctx.diagnostic(
+            "transcription",
+            path,
+            f'the transcription model "{name}" is deprecated and OpenAI will shut it down on '
+            "2027-02-26",
+            hint='use "gpt-transcribe", or leave `transcription.model` out for the engine\'s '
+            "default",
+        )
+    elif name not in KNOWN_TRANSCRIPTION_MODELS:
+        guess = did_you_mean(name, KNOWN_TRANSCRIPTION_MODELS)
+        yield ctx.diagnostic(
+            "transcription",
+            path,
+            f'"{name}" is not a transcription model this engine knows; calls may be refused',
             hint=f'did you mean "{guess}"?' if guess else "see docs/flows.md for the list",
         )
 

@@ -27,11 +27,11 @@ def _lets_go(flow: Flow, step: Step, seen: frozenset[str]) -> bool:
 
 
 def _ladders(flow: Flow) -> Iterator[tuple[DataPath, Silence, str | None]]:
-    if flow.silence is not None:
-        yield ("silence",), flow.silence, None
-    for name, state in flow.states.items():
-        if state.silence is not None:
-            yield ("states", name, "silence"), state.silence, name
+    """The ladders written in the file. The default one ends the call by itself, and
+    `silence: off` is the author's choice."""
+    for state, ladder in flow.written_silences():
+        path: DataPath = ("silence",) if state is None else ("states", state, "silence")
+        yield path, ladder, state
 
 
 @rule(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..model import Flow, Outcome, Step
+from ..model import Flow, Outcome, Silence, Step
 from ..source import DataPath
 
 __all__ = ["OutcomeAt", "StepAt", "ToolRef", "outcomes", "steps", "tool_refs"]
@@ -44,8 +44,8 @@ class OutcomeAt:
 
 def _ladder(path: DataPath, ladder_of: str, flow: Flow, state: str | None) -> Iterator[StepAt]:
     silence = flow.silence if state is None else flow.states[state].silence
-    if silence is None:
-        return
+    if not isinstance(silence, Silence):
+        return  # none written (the default ladder's lines are `lines`), or `off`
     for index, step in enumerate(silence.steps):
         yield StepAt(
             (*path, "silence", "steps", index), step, f"step {index + 1} of {ladder_of}", state
