@@ -44,6 +44,7 @@ from .actions import (
     CancelResponse,
     CancelTimer,
     Hangup,
+    IdleTimeout,
     Refer,
     RequestResponse,
     RunHttpTool,
@@ -127,6 +128,7 @@ class _Ending:
     done: bool = False  # the line was heard: the REFER or hangup went out
     referred: str | None = None  # the target of the REFER awaiting the call's end
     fallback: Step | None = None  # when every target failed
+    on_hold: bool = False  # the silence timeout is off while a REFER may ring
 
 
 @dataclass
@@ -650,12 +652,16 @@ class CallMachine:
         if self._entry is not None:
             self._entry = None
             actions.append(CancelTimer(COLLECT_TIMER))
+        return [*actions, self._session(idle_for(self.flow, state))]
+
+    def _session(self, idle: IdleTimeout | None) -> UpdateSession:
+        """The current state's session, with this caller-silence timeout."""
+        state = self.state
         try:
             instructions = instructions_for(self.flow, state, self.context)
         except TemplateError:
             instructions = self.flow.instructions
-        idle = idle_for(self.flow, state)
-        return [*actions, UpdateSession(instructions, tools_for(self.flow, state), idle)]
+        return UpdateSession(instructions, tools_for(self.flow, state), idle)
 
     # -- ending the call -----------------------------------------------------------------
     def _end_with(self, pending: _PendingTool, output: str) -> list[Action]:
@@ -706,7 +712,13 @@ class CallMachine:
             target = ending.targets.pop(0)
             ending.referred = target
             wait = self.flow.trunk.transfer_wait
-            return [*actions, Refer(target), StartTimer(TRANSFER_TIMER, wait)]
+            actions += [Refer(target), StartTimer(TRANSFER_TIMER, wait)]
+            idle = idle_for(self.flow, self.state)
+            if not ending.on_hold and idle is not None and idle.ms is not None:
+                # The caller is on hold while the target rings: no nudge, no silence step.
+                ending.on_hold = True
+                actions.append(self._session(IdleTimeout(None)))
+            return actions
         return [*actions, Hangup("the flow ended the call")]
 
     def _on_ReferFailed(self, event: ReferFailed) -> list[Action]:
@@ -726,6 +738,9 @@ class CallMachine:
         assert ending is not None
         actions: list[Action] = [CancelTimer(TRANSFER_TIMER)]
         ending.referred = None
+        if ending.on_hold:
+            ending.on_hold = False  # the caller is back with the agent
+            actions.append(self._session(idle_for(self.flow, self.state)))
         if self._time_is_up:
             self._ending = None  # the time limit passed while the transfer was tried
             return actions + self._time_up()

@@ -7,6 +7,7 @@ import json
 from engine.call.actions import (
     CancelTimer,
     Hangup,
+    IdleTimeout,
     Refer,
     RequestResponse,
     SendToolOutput,
@@ -226,11 +227,15 @@ def test_transfer_waits_for_audio_stopped():
     m = _transfer_line(started(machine()))
     assert m.handle(AudioStopped("resp_other")) == []
     actions = m.handle(AudioStopped("resp_line"))
-    assert actions == [
+    assert actions[:3] == [
         CancelTimer(HEARD_TIMER),
         Refer("tel:+15551230000"),
         StartTimer(TRANSFER_TIMER, 45.0),  # the call must leave within the trunk's wait
     ]
+    # and the caller is on hold while it rings: no silence timeout, so no nudge or step
+    (hold,) = actions[3:]
+    assert isinstance(hold, UpdateSession) and hold.idle == IdleTimeout(None)
+    assert [t.name for t in hold.tools] == ["note", "other", "go_tech", "transfer", "bye"]
     assert m.handle(TimerFired(HEARD_TIMER)) == []  # only once
 
 

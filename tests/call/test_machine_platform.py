@@ -17,10 +17,12 @@ from engine.call.actions import (
     CancelResponse,
     CancelTimer,
     Hangup,
+    IdleTimeout,
     Refer,
     RequestResponse,
     StartTimer,
     StopAudio,
+    UpdateSession,
 )
 from engine.call.events import (
     AudioStarted,
@@ -299,3 +301,13 @@ def test_tool_calls_of_the_server_response_still_run_when_one_of_ours_was_lost()
     out = m.handle(ResponseFinished("resp_2", "completed"))
     assert m.state == "cards"
     assert any(isinstance(a, RequestResponse) for a in out)
+
+
+def test_the_hold_turns_the_silence_timeout_off_and_a_failed_transfer_turns_it_back_on():
+    m = started(machine())
+    out = _referred(m)
+    (hold,) = [a for a in out if isinstance(a, UpdateSession)]
+    assert hold.idle == IdleTimeout(None)
+    back = m.handle(ReferFailed(TARGET, "HTTP 500"))
+    (update,) = [a for a in back if isinstance(a, UpdateSession)]
+    assert update.idle == IdleTimeout(6000)  # the flow's ladder is back for the caller
