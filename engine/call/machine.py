@@ -67,7 +67,7 @@ from .events import (
     ToolFinished,
 )
 from .session import idle_for, instructions_for, tools_for
-from .trunk import transfer_uri
+from .transfer_guard import check_transfer
 
 __all__ = [
     "COLLECT_TIMER",
@@ -455,7 +455,7 @@ class CallMachine:
             )
         try:
             args = json.loads(call.arguments or "{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to read
             args = None
         if not isinstance(args, dict):
             return self._fail(
@@ -585,17 +585,20 @@ class CallMachine:
     def _end_with(self, pending: _PendingTool, output: str) -> list[Action]:
         tool = pending.tool
         context = self._tool_context(pending.args)
-        targets: list[str] = []
-        for template in tool.transfer_targets:
-            uri = transfer_uri(self._render(template, context) or "", self.flow.trunk, context)
-            if uri is not None:
-                targets.append(uri)
+        checked = [
+            check_transfer(self.flow, tool, t, pending.args, context) for t in tool.transfer_targets
+        ]
+        targets = [c.uri for c in checked if c.uri is not None]
+        refused = next((c.refused for c in checked if c.refused), None)
         if tool.transfer and not targets:
             if pending.from_model:
                 return self._fail(
                     pending.call_id,
-                    "transfer_unavailable",
-                    "The transfer cannot be made right now. Apologise to the caller and "
+                    "transfer_refused" if refused else "transfer_unavailable",
+                    f"The transfer was refused: {refused}. Tell the caller you cannot transfer "
+                    "them there and offer another way to help."
+                    if refused
+                    else "The transfer cannot be made right now. Apologise to the caller and "
                     "offer another way to help.",
                 )
             return self._no_transfer_left(tool.fallback)

@@ -41,6 +41,8 @@ def function_spec(name: str, tool: Tool) -> FunctionSpec:
             schema["description"] = param.description
         if param.enum:
             schema["enum"] = list(param.enum)
+        if param.pattern:
+            schema["pattern"] = param.pattern
         properties[param_name] = schema
         if param.required:
             required.append(param_name)

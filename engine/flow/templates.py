@@ -15,6 +15,8 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from .urls import url_value
+
 __all__ = [
     "CALL_NAMES",
     "TOOL_NAMES",
@@ -38,6 +40,9 @@ KNOWN_ATTRIBUTES = {
 ENVIRONMENT = ImmutableSandboxedEnvironment(
     undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
 )
+# For `http` URLs: every `{{ … }}` output is percent-encoded data (engine.flow.urls), while
+# expressions inside still see the values as they are (`{% if args.express %}` works).
+URL_ENVIRONMENT = ENVIRONMENT.overlay(finalize=url_value)
 
 
 class TemplateError(Exception):
@@ -95,16 +100,17 @@ def analyze(source: str) -> TemplateInfo:
 
 
 @functools.lru_cache(maxsize=4096)
-def _compiled(source: str) -> Any:
-    return ENVIRONMENT.from_string(source)
+def _compiled(source: str, url: bool = False) -> Any:
+    return (URL_ENVIRONMENT if url else ENVIRONMENT).from_string(source)
 
 
-def render(source: str, context: Mapping[str, Any]) -> str:
-    """Render a flow template for one call. Text without template syntax is returned as is."""
+def render(source: str, context: Mapping[str, Any], *, url: bool = False) -> str:
+    """Render a flow template for one call. Text without template syntax is returned as is.
+    ``url``: the template is an `http` URL, whose interpolated values are percent-encoded."""
     if not has_template(source):
         return source
     try:
-        return str(_compiled(source).render(context))
+        return str(_compiled(source, url).render(context))
     except TemplateSyntaxError as exc:
         raise TemplateError(f"template syntax error: {exc.message}") from None
     except Exception as exc:  # a template can fail in many ways; each is the flow's problem

@@ -1,0 +1,134 @@
+"""The check every transfer target passes before a REFER: it cannot be steered elsewhere.
+
+A caller can talk the model into passing any `args`, and a caller's phone writes its SIP
+headers, so a target rendered from them is checked, in this order:
+
+1. every argument the model passed satisfies its parameter's `enum` and `pattern`;
+2. the target is a well-formed ``sip:``/``sips:`` address (a user part without ``@``, ``;``,
+   ``?``, ``:``, ``/`` or spaces; a host; optional port and ``;params``), a ``tel:`` E.164
+   number or a bare E.164 number;
+3. the values the model chose freely (arguments without an `enum`) fill only the user part
+   of a ``sip:`` address or the digits of a number: rendered again with a marker in their
+   place, the scheme, host, port and parameters must be the same, so
+   ``sip:{{ args.ext }}@pbx.example.com`` with ``100@evil.example;x=`` is refused;
+4. the flow may reach it (``engine.flow.reach``: ``trunk.allow``, premium-rate and other
+   countries' numbers).
+
+A refused transfer is never sent to the carrier: ``check_transfer`` gives the reason, which
+the machine tells the model (or, for a transfer the engine runs by itself, treats as a target
+that did not take).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..flow.model import Flow, Parameter, Tool
+from ..flow.numbers import is_e164
+from ..flow.reach import reach_problem
+from ..flow.templates import TemplateError, render
+from .trunk import transfer_uri
+
+__all__ = ["CheckedTransfer", "check_transfer"]
+
+# Stands for a freely chosen value when the target is rendered a second time; its characters
+# fit a SIP user part and nothing else, so it shows where such a value lands.
+_MARK = "\u27e6free\u27e7"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_SIP = re.compile(
+    r"^(?P<scheme>sips?):"
+    r"(?:(?P<user>[^@;?:/#,\s<>\"\\\x00-\x1f\x7f]+)@)?"
+    rf"(?P<host>\[[0-9A-Fa-f:.]+\]|{_LABEL}(?:\.{_LABEL})*\.?)"
+    r"(?::(?P<port>[0-9]{1,5}))?"
+    r"(?P<params>(?:;[A-Za-z0-9\-_.!~*'%]+(?:=[A-Za-z0-9\-_.!~*'%\[\]:]+)?)*)$",
+    re.IGNORECASE,
+)
+_SEPARATORS = re.compile(r"[\s\-.()]")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedTransfer:
+    """The REFER URI of one target (None: nothing to send), and why it was refused, if it was:
+    a refusal is for the model; a target that merely could not be made has no reason."""
+
+    uri: str | None
+    refused: str | None = None
+
+
+def check_transfer(
+    flow: Flow, tool: Tool, template: str, args: Mapping[str, Any], context: Mapping[str, Any]
+) -> CheckedTransfer:
+    """Render ``template`` (one of ``tool``'s targets) for this call and check it."""
+    for name, value in args.items():
+        param = tool.parameters.get(name)
+        problem = _arg_problem(name, value, param) if param is not None else None
+        if problem:
+            return CheckedTransfer(None, problem)
+    try:
+        target = render(template, context).strip()
+    except TemplateError:
+        return CheckedTransfer(None)
+    if not target:
+        return CheckedTransfer(None)
+    shape = _shape(target)
+    if shape is None:
+        return CheckedTransfer(None, "the address it gave is not a valid transfer address")
+    free = {n for n in args if (p := tool.parameters.get(n)) is None or not p.enum}
+    if free and not _same_shape(template, context, free, shape, target):
+        return CheckedTransfer(None, "the values given would change where the call goes")
+    problem = reach_problem(target, flow)
+    if problem:
+        return CheckedTransfer(None, f"this line may not transfer there: {problem}")
+    return CheckedTransfer(transfer_uri(target, flow.trunk, context))
+
+
+def _arg_problem(name: str, value: Any, param: Parameter) -> str | None:
+    text = value if isinstance(value, str) else str(value)
+    if param.enum and text not in param.enum:
+        return f'"{name}" must be one of: {", ".join(param.enum)}'
+    if param.pattern and re.fullmatch(param.pattern, text) is None:
+        return f'"{name}" is not in the form this line accepts'
+    return None
+
+
+def _shape(target: str) -> tuple[str, ...] | None:
+    """What of a target the flow decides: the scheme, host, port and params of a ``sip:``
+    address; ``tel``/``number`` for numbers. None: not a well-formed target."""
+    match = _SIP.fullmatch(target)
+    if match:
+        host = match.group("host").lower().rstrip(".")
+        return (match.group("scheme").lower(), host, match.group("port") or "", match["params"])
+    if target.lower().startswith("tel:"):
+        return ("tel",) if is_e164(target[4:]) else None
+    return ("number",) if is_e164(_SEPARATORS.sub("", target)) else None
+
+
+def _same_shape(
+    template: str,
+    context: Mapping[str, Any],
+    free: set[str],
+    shape: tuple[str, ...],
+    target: str,
+) -> bool:
+    """Whether the freely chosen values fill only a user part or digits of the target."""
+    args = context.get("args")
+    marked = {**(args if isinstance(args, Mapping) else {}), **dict.fromkeys(free, _MARK)}
+    try:
+        probe = render(template, {**context, "args": marked}).strip()
+    except TemplateError:
+        return False  # cannot tell where the values land: refuse rather than guess
+    if _MARK not in probe:
+        return True  # the free values do not reach the target at all
+    if shape[0] in ("tel", "number"):
+        # The `+` (and `tel:`) are the flow's; the digits may be chosen, then `reach` decides.
+        written = probe[4:] if shape[0] == "tel" else probe
+        return probe.lower().startswith("tel:") == (shape[0] == "tel") and written[:1] == "+"
+    match = _SIP.fullmatch(probe)
+    if match is None:
+        return False
+    host = match.group("host").lower().rstrip(".")
+    probed = (match.group("scheme").lower(), host, match.group("port") or "", match["params"])
+    return probed == shape and _MARK not in "".join(probed)
