@@ -47,6 +47,8 @@ _SIP = re.compile(
     re.IGNORECASE,
 )
 _SEPARATORS = re.compile(r"[\s\-.()]")
+# No number, extension or SIP user is longer; a longer value is refused before any `pattern`.
+MAX_VALUE_CHARS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,8 @@ def check_transfer(
 
 def _arg_problem(name: str, value: Any, param: Parameter) -> str | None:
     text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_VALUE_CHARS:
+        return f'"{name}" is too long'
     if param.enum and text not in param.enum:
         return f'"{name}" must be one of: {", ".join(param.enum)}'
     if param.pattern and re.fullmatch(param.pattern, text) is None:

@@ -56,6 +56,8 @@ DEFAULT_CALL_MINUTES = 55.0
 MAX_CALL_MINUTES = 59.0
 
 Template = Annotated[str, Field(json_schema_extra={"x-template": "jinja2"})]
+# A group holding a quantifier, itself quantified: the shape of catastrophic backtracking.
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)(?:[+*]|\{\d*,)")
 
 
 class _FlowModel(BaseModel):
@@ -98,7 +100,13 @@ class Parameter(_FlowModel):
             try:
                 re.compile(value)
             except re.error as exc:
-                raise ValueError(f"`pattern` is not a regular expression: {exc}") from None
+                raise ValueError(f"not a regular expression ({exc})") from None
+            if _NESTED_QUANTIFIER.search(value):
+                # `(a+)+` takes exponential time on a value the model chose: a frozen call.
+                raise ValueError(
+                    "a repeated group that itself repeats, such as (a+)+, can take minutes to "
+                    "check; write it without the inner repeat"
+                )
         return value
 
 
