@@ -36,7 +36,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import unquote
 
 import httpx
 
@@ -164,13 +163,11 @@ class HttpToolRunner:
         if has_template(spec.url) and fixed_origin(spec.url) is None:
             raise _bad_url(tool_name)  # a value could decide the host: lint's `url-host`
         try:
-            url_text = render(spec.url, context, url=True).strip()
+            url_text = render(spec.url, context, into="url").strip()
             headers = {name: render(value, context) for name, value in spec.headers.items()}
-            # Rendered as URL data (so None and False are empty), then handed to httpx to
-            # encode as query values.
+            # httpx encodes them; None and False are empty, as in the URL.
             query = {
-                name: unquote(render(value, context, url=True))
-                for name, value in spec.query.items()
+                name: render(value, context, into="query") for name, value in spec.query.items()
             }
             body = None
             if spec.method in _BODY_METHODS and spec.body is not None:

@@ -9,7 +9,7 @@ SIP headers, saved service answers, `vars`, `env`) from steering a request:
 * ``url_value``: what each ``{{ … }}`` puts into the URL is percent-encoded as one path
   segment or query value (``/``, ``?``, ``&``, ``=``, ``#``, ``@`` and ``:`` included), so it
   can add no path segment, query key or fragment. ``None`` and ``False`` render as nothing,
-  ``True`` as ``true``.
+  ``True`` as ``true`` (``query_value``: the same for `query:` values, which httpx encodes).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["fixed_origin", "url_value"]
+__all__ = ["fixed_origin", "query_value", "url_value"]
 
 _TAG = re.compile(r"\{[{%#]")
 _ORIGIN = re.compile(r"^\s*(?P<origin>https?://[^/?#{}\s]+)[/?#]", re.IGNORECASE)
@@ -33,12 +33,17 @@ def fixed_origin(template: str) -> str | None:
     return match.group("origin") if match else None
 
 
-def url_value(value: Any) -> str:
-    """One interpolated value as it goes into a URL: data, never structure."""
+def query_value(value: Any) -> Any:
+    """One interpolated value of a `query:` entry, which httpx then encodes: as it is, but
+    ``None`` and ``False`` are nothing and ``True`` is ``true``, as in the URL."""
     if value is None or value is False:
         return ""
-    if value is True:
-        return "true"
+    return "true" if value is True else value
+
+
+def url_value(value: Any) -> str:
+    """One interpolated value as it goes into a URL: data, never structure."""
+    value = query_value(value)
     text = quote(str(value), safe="")
     # `.` is never percent-encoded by `quote`, but a segment of dots is one URL clients and
     # servers resolve (`/orders/../cancel` is `/cancel`): encode it so it stays a value.

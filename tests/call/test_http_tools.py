@@ -263,6 +263,16 @@ def test_a_url_that_is_not_http_with_a_host_is_refused_without_a_request(
     }
 
 
+def test_none_false_and_true_are_written_the_same_in_the_path_and_the_query() -> None:
+    requests: list[httpx.Request] = []
+    context = make_context({"a": None, "b": False, "c": True})
+    url = "https://api.example/x/{{ args.a }}/{{ args.b }}/{{ args.c }}?a={{ args.a }}"
+    query = {"b": "{{ args.b }}", "c": "{{ args.c }}", "literal": "100%41"}
+    result = asyncio.run(run_mocked(spec(url, query=query), context, requests))
+    assert result.ok
+    assert requests[0].url.raw_path == b"/x///true?a=&b=&c=true&literal=100%2541"
+
+
 # --- headers and body ------------------------------------------------------------------------
 
 
