@@ -67,7 +67,7 @@ from .events import (
     ToolFinished,
 )
 from .session import idle_for, instructions_for, tools_for
-from .transfer_guard import check_transfer
+from .transfer_guard import transfer_targets
 
 __all__ = [
     "COLLECT_TIMER",
@@ -585,21 +585,17 @@ class CallMachine:
     def _end_with(self, pending: _PendingTool, output: str) -> list[Action]:
         tool = pending.tool
         context = self._tool_context(pending.args)
-        checked = [
-            check_transfer(self.flow, tool, t, pending.args, context) for t in tool.transfer_targets
-        ]
-        targets = [c.uri for c in checked if c.uri is not None]
-        refused = next((c.refused for c in checked if c.refused), None)
+        targets, refused = transfer_targets(self.flow, tool, pending.args, context)
         if tool.transfer and not targets:
             if pending.from_model:
                 return self._fail(
                     pending.call_id,
-                    "transfer_refused" if refused else "transfer_unavailable",
-                    f"The transfer was refused: {refused}. Tell the caller you cannot transfer "
-                    "them there and offer another way to help."
-                    if refused
-                    else "The transfer cannot be made right now. Apologise to the caller and "
-                    "offer another way to help.",
+                    *refused
+                    or (
+                        "transfer_unavailable",
+                        "The transfer cannot be made right now. Apologise to the caller and "
+                        "offer another way to help.",
+                    ),
                 )
             return self._no_transfer_left(tool.fallback)
         actions: list[Action] = []

@@ -32,7 +32,7 @@ from ..flow.reach import reach_problem
 from ..flow.templates import TemplateError, render
 from .trunk import transfer_uri
 
-__all__ = ["CheckedTransfer", "check_transfer"]
+__all__ = ["CheckedTransfer", "check_transfer", "transfer_targets"]
 
 # Stands for a freely chosen value when the target is rendered a second time; its characters
 # fit a SIP user part and nothing else, so it shows where such a value lands.
@@ -58,6 +58,23 @@ class CheckedTransfer:
 
     uri: str | None
     refused: str | None = None
+
+
+def transfer_targets(
+    flow: Flow, tool: Tool, args: Mapping[str, Any], context: Mapping[str, Any]
+) -> tuple[list[str], tuple[str, str] | None]:
+    """The REFER URIs of ``tool``'s targets that pass, in order, and, when one was refused,
+    the error code and message for the model."""
+    checked = [check_transfer(flow, tool, t, args, context) for t in tool.transfer_targets]
+    refused = next((c.refused for c in checked if c.refused), None)
+    told = None
+    if refused is not None:
+        told = (
+            "transfer_refused",
+            f"The transfer was refused: {refused}. Tell the caller you cannot transfer them "
+            "there and offer another way to help.",
+        )
+    return [c.uri for c in checked if c.uri is not None], told
 
 
 def check_transfer(

@@ -202,7 +202,12 @@ def reach_problem(target: str, flow: Flow) -> str | None:
     if premium is not None and not _covers(prefixes, premium, number):
         return f"{number} is a premium-rate number ({premium}…)"
     country = country_of(number)
-    if country not in own_countries(flow) and not _covers(prefixes, country, number):
+    own = own_countries(flow)
+    if country not in own and not _covers(prefixes, country, number):
+        if not own:
+            return (
+                f'{number} needs a prefix in `trunk.allow`: the flow has no number of its own ("*")'
+            )
         return f"{number} is in another country ({country}) than the flow's own numbers"
     return None
 
