@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from .actions import Action, CancelTimer, Hangup, Refer, RunHttpTool, StartTimer
 from .events import CallEnded, CallEvent, ReferFailed, SessionStarted, TimerFired, ToolFinished
 from .machine import CallMachine
+from .masking import flow_secrets, masked_action
 from .platform import CallPlatform
 
 __all__ = ["CallDriver", "ToolRunner"]
@@ -42,6 +43,9 @@ class CallDriver:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._log = logging.LoggerAdapter(log, {"call_id": self.call_id})
+        # The flow's secrets never reach the model, whatever a template or a service put
+        # in a note, a tool output, a line or the instructions.
+        self._secrets = flow_secrets(self.machine.flow, self.machine.context.get("env") or {})
 
     def note(self, what: str) -> None:
         self._log.info(what)
@@ -107,7 +111,7 @@ class CallDriver:
             self.note(f"hangup: {action.reason}")
             self._spawn(self._rest("hangup", self.platform.hangup()))
         else:
-            await self.platform.send(action)
+            await self.platform.send(masked_action(action, self._secrets))
 
     def _measure(self, kind: str, received: float) -> None:
         if self.on_latency is not None:

@@ -9,6 +9,7 @@ from typing import Any
 from ..flow.model import Flow, Tool
 from ..flow.templates import render
 from .actions import FunctionSpec, IdleTimeout
+from .masking import flow_secrets
 
 __all__ = [
     "SessionSpec",
@@ -55,13 +56,15 @@ def tools_for(flow: Flow, state: str | None) -> tuple[FunctionSpec, ...]:
 
 
 def instructions_for(flow: Flow, state: str | None, context: Mapping[str, Any]) -> str:
-    """The flow's instructions followed by the state's. Raises TemplateError."""
+    """The flow's instructions followed by the state's, the flow's secrets masked (see
+    ``engine.call.masking``). Raises TemplateError."""
     text = render(flow.instructions, context).strip()
     if state is not None and state in flow.states:
         extra = flow.states[state].instructions
         if extra:
             text = f"{text}\n\n{render(extra, context).strip()}"
-    return text
+    env = context.get("env")
+    return flow_secrets(flow, env if isinstance(env, Mapping) else {}).mask(text)
 
 
 def idle_for(flow: Flow, state: str | None) -> IdleTimeout | None:

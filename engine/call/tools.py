@@ -41,8 +41,10 @@ import httpx
 
 from engine import __version__
 from engine.flow.model import HttpRequest
-from engine.flow.templates import TemplateError, analyze, has_template, render
+from engine.flow.templates import TemplateError, has_template, render
 from engine.flow.urls import fixed_origin
+
+from .masking import Secrets, credential_values, env_names, request_texts
 
 __all__ = ["USER_AGENT", "HttpToolRunner", "ToolResult"]
 
@@ -52,11 +54,6 @@ USER_AGENT = f"callflow-engine/{__version__}"
 REASON_CHARS = 200
 # The keys a JSON error body gives its reason under (RFC 9457's `title`/`detail` included).
 _REASON_KEYS = ("message", "detail", "error_description", "error", "reason", "title")
-# Secrets shorter than this are not masked: masking "1" would garble every answer.
-MIN_SECRET_CHARS = 6
-MASK = "[secret]"
-# Header names whose values are credentials even when written in the flow.
-_CREDENTIAL_HEADER = re.compile(r"auth|token|key|secret|password|cookie|session", re.IGNORECASE)
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -108,25 +105,30 @@ class HttpToolRunner:
     ) -> ToolResult:
         """Render ``request`` with the call's template ``context``, send it, tell the model."""
         started = time.perf_counter()
-        secrets = _Secrets(request, context)
+        env = context.get("env")
+        names = env_names(request_texts(request))
+        secrets = Secrets(env.get(n, "") for n in names) if isinstance(env, Mapping) else Secrets()
         try:
             result = await self._run(tool_name, request, context, secrets, started)
         except _Failure as failure:
             result = _failed(failure, started)
-        return secrets.masked(result)
+        if not secrets:
+            return result
+        output = _dumps(secrets.mask(json.loads(result.output)))
+        return replace(result, output=output, saved=secrets.mask(result.saved))
 
     async def _run(
         self,
         tool_name: str,
         request: HttpRequest,
         context: Mapping[str, Any],
-        secrets: _Secrets,
+        secrets: Secrets,
         started: float,
     ) -> ToolResult:
         service = f'the service of the "{tool_name}" tool'
         try:
             prepared = self._prepare(tool_name, request, context)
-            secrets.add_headers(prepared.headers)
+            secrets.add(credential_values(prepared.headers.items()))
             async with asyncio.timeout(request.timeout):
                 status, payload, saved = await self._exchange(service, prepared, request)
         except (TimeoutError, httpx.TimeoutException):
@@ -369,64 +371,6 @@ def _reason(answer: Any, content_type: str) -> str | None:
     # One line of printable text: no control characters, no layout.
     text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 1].rstrip() + "…"
-
-
-class _Secrets:
-    """The flow's secrets in one request: the values of the `env` variables it reads and of
-    its credential headers. Masked in what the model (and a later template) sees."""
-
-    def __init__(self, spec: HttpRequest, context: Mapping[str, Any]) -> None:
-        env = context.get("env")
-        names: set[str] = set()
-        for text in _templates_of(spec):
-            if has_template(text):
-                info = analyze(text)
-                names |= {u.attribute for u in info.uses if u.base == "env" and u.attribute}
-        values = [env.get(name) for name in names] if isinstance(env, Mapping) else []
-        self._values = {v for v in values if isinstance(v, str)}
-
-    def add_headers(self, headers: httpx.Headers) -> None:
-        for name, value in headers.items():
-            if _CREDENTIAL_HEADER.search(name):
-                self._values.add(value)
-                # `Bearer TOKEN`: the token alone may be echoed too.
-                self._values.add(value.rpartition(" ")[2])
-
-    def mask(self, value: Any) -> Any:
-        secrets = sorted((v for v in self._values if len(v) >= MIN_SECRET_CHARS), key=len)
-        if not secrets:
-            return value
-        return _mask(value, secrets[::-1])
-
-    def masked(self, result: ToolResult) -> ToolResult:
-        output = self.mask(json.loads(result.output))
-        return replace(result, output=_dumps(output), saved=self.mask(result.saved))
-
-
-def _templates_of(spec: HttpRequest) -> list[str]:
-    texts = [spec.url, *spec.headers.values(), *spec.query.values()]
-    stack: list[Any] = [spec.body]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            texts.append(item)
-        elif isinstance(item, Mapping):
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return texts
-
-
-def _mask(value: Any, secrets: list[str]) -> Any:
-    if isinstance(value, str):
-        for secret in secrets:  # longest first: `Bearer TOKEN` before `TOKEN`
-            value = value.replace(secret, MASK)
-        return value
-    if isinstance(value, Mapping):
-        return {_mask(k, secrets): _mask(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask(item, secrets) for item in value]
-    return value
 
 
 def _decode(content: bytes, charset: str | None, *, final: bool) -> str:

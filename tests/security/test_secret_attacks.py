@@ -35,7 +35,7 @@ def flow(base: str) -> str:
     return f"""\
 name: Echo
 numbers: ["{NUMBER}"]
-instructions: Call the services.
+instructions: Call the services. (Careless author's note, token {{{{ env.ACME_TOKEN }}}}.)
 greeting: Echo line.
 tools:
   check:
@@ -49,6 +49,9 @@ tools:
   read_back:
     description: Read the saved answer back.
     say: "{{{{ saved.answer }}}}"
+  careless:
+    description: A line a careless author wrote.
+    say: "Debug: the token is {{{{ env.ACME_TOKEN }}}}."
 """
 
 
@@ -97,5 +100,25 @@ def test_an_echoed_token_is_masked_in_the_answer_and_what_is_saved(rt, serve, to
             await call.wait_idle()
             sent = json.dumps([e.event for e in call.client_events])
             assert "[secret]" in sent and TOKEN not in sent
+
+    asyncio.run(main())
+
+
+def test_a_template_that_quotes_the_token_says_it_masked(rt, serve):
+    async def main() -> None:
+        async with serve(ECHO) as base, rt(flows={"e.yaml": flow(base)}, environ=ENVIRON) as h:
+            call = await h.answered(NUMBER)
+            call.model.call_tool("careless", {})
+            await call.say("Tell me a secret")
+            await call.wait_for_client_event(
+                "response.create",
+                where=lambda e: "Debug" in e["response"].get("instructions", ""),
+                timeout=4,
+            )
+            sent = json.dumps([e.event for e in call.client_events])
+            assert "Debug: the token is [secret]." in sent and TOKEN not in sent
+            (accept,) = call.requests_for("accept")
+            assert "token [secret]." in accept.body["instructions"]
+            assert TOKEN not in json.dumps(accept.body)
 
     asyncio.run(main())
