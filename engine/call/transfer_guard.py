@@ -3,7 +3,8 @@
 A caller can talk the model into passing any `args`, and a caller's phone writes its SIP
 headers, so a target rendered from them is checked, in this order:
 
-1. every argument the model passed satisfies its parameter's `enum` and `pattern`;
+1. every argument the model passed has its parameter's type and satisfies its `enum` and
+   `pattern`;
 2. the target is a well-formed ``sip:``/``sips:`` address (a user part without ``@``, ``;``,
    ``?``, ``:``, ``/`` or spaces; a host; optional port and ``;params``), a ``tel:`` E.164
    number or a bare E.164 number;
@@ -104,7 +105,18 @@ def check_transfer(
     return CheckedTransfer(transfer_uri(target, flow.trunk, context))
 
 
+_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+}
+
+
 def _arg_problem(name: str, value: Any, param: Parameter) -> str | None:
+    wrong_bool = isinstance(value, bool) and param.type != "boolean"
+    if wrong_bool or not isinstance(value, _TYPES[param.type]):
+        return f'"{name}" must be a {param.type}'
     text = value if isinstance(value, str) else str(value)
     if len(text) > MAX_VALUE_CHARS:
         return f'"{name}" is too long'

@@ -85,3 +85,16 @@ def test_what_a_literal_target_may_reach(target: str, allow: list[str] | None, o
     checked = check(target, {}, {}, **extra)
     assert (checked.uri is not None) is ok, checked
     assert bool(checked.refused) is not ok
+
+
+@pytest.mark.parametrize("ext", [100, ["100"], {"a": "100"}, True])
+def test_a_value_of_another_type_is_refused(ext: Any) -> None:
+    params = {"ext": {"type": "string", "enum": ["100"]}}
+    checked = check("sip:{{ args.ext }}@pbx.example.com", {"ext": ext}, params)
+    assert checked.uri is None and checked.refused == '"ext" must be a string'
+
+
+def test_an_integer_parameter_takes_an_integer() -> None:
+    params = {"ext": {"type": "integer", "enum": ["100"]}}
+    checked = check("sip:{{ args.ext }}@pbx.example.com", {"ext": 100}, params)
+    assert checked.uri == "sip:100@pbx.example.com"
