@@ -28,8 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..flow.model import Flow, Parameter, Tool
-from ..flow.numbers import is_e164
-from ..flow.reach import reach_problem
+from ..flow.reach import reach_problem, target_shape
 from ..flow.templates import TemplateError, render
 from .trunk import transfer_uri
 
@@ -38,15 +37,6 @@ __all__ = ["CheckedTransfer", "check_transfer", "transfer_targets"]
 # Stands for a freely chosen value when the target is rendered a second time; its characters
 # fit a SIP user part and nothing else, so it shows where such a value lands.
 _MARK = "\u27e6free\u27e7"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_SIP = re.compile(
-    r"^(?P<scheme>sips?):"
-    r"(?:(?P<user>[^@;?:/#,\s<>\"\\\x00-\x1f\x7f]+)@)?"
-    rf"(?P<host>\[[0-9A-Fa-f:.]+\]|{_LABEL}(?:\.{_LABEL})*\.?)"
-    r"(?::(?P<port>[0-9]{1,5}))?"
-    r"(?P<params>(?:;[A-Za-z0-9\-_.!~*'%]+(?:=[A-Za-z0-9\-_.!~*'%\[\]:]+)?)*)$",
-    re.IGNORECASE,
-)
 _SEPARATORS = re.compile(r"[\s\-.()]")
 # No number, extension or SIP user is longer; a longer value is refused before any `pattern`.
 MAX_VALUE_CHARS = 256
@@ -93,11 +83,11 @@ def check_transfer(
         return CheckedTransfer(None)
     if not target:
         return CheckedTransfer(None)
-    shape = _shape(target)
+    shape = target_shape(target)
     if shape is None:
         return CheckedTransfer(None, "the address it gave is not a valid transfer address")
     free = {n for n in args if (p := tool.parameters.get(n)) is None or not p.enum}
-    if free and not _same_shape(template, context, free, shape, target):
+    if free and not _same_shape(template, context, free, shape):
         return CheckedTransfer(None, "the values given would change where the call goes")
     problem = reach_problem(target, flow)
     if problem:
@@ -127,24 +117,11 @@ def _arg_problem(name: str, value: Any, param: Parameter) -> str | None:
     return None
 
 
-def _shape(target: str) -> tuple[str, ...] | None:
-    """What of a target the flow decides: the scheme, host, port and params of a ``sip:``
-    address; ``tel``/``number`` for numbers. None: not a well-formed target."""
-    match = _SIP.fullmatch(target)
-    if match:
-        host = match.group("host").lower().rstrip(".")
-        return (match.group("scheme").lower(), host, match.group("port") or "", match["params"])
-    if target.lower().startswith("tel:"):
-        return ("tel",) if is_e164(target[4:]) else None
-    return ("number",) if is_e164(_SEPARATORS.sub("", target)) else None
-
-
 def _same_shape(
     template: str,
     context: Mapping[str, Any],
     free: set[str],
     shape: tuple[str, ...],
-    target: str,
 ) -> bool:
     """Whether the freely chosen values fill only a user part or digits of the target."""
     args = context.get("args")
@@ -156,12 +133,11 @@ def _same_shape(
     if _MARK not in probe:
         return True  # the free values do not reach the target at all
     if shape[0] in ("tel", "number"):
-        # The `+` (and `tel:`) are the flow's; the digits may be chosen, then `reach` decides.
+        # The `+` (and `tel:` and its params) are the flow's; the digits may be chosen, then
+        # `reach` decides.
         written = probe[4:] if shape[0] == "tel" else probe
-        return probe.lower().startswith("tel:") == (shape[0] == "tel") and written[:1] == "+"
-    match = _SIP.fullmatch(probe)
-    if match is None:
-        return False
-    host = match.group("host").lower().rstrip(".")
-    probed = (match.group("scheme").lower(), host, match.group("port") or "", match["params"])
+        params = shape[1] if shape[0] == "tel" else ""
+        is_tel = probe.lower().startswith("tel:")
+        return is_tel == (shape[0] == "tel") and written[:1] == "+" and probe.endswith(params)
+    probed = target_shape(probe)
     return probed == shape and _MARK not in "".join(probed)

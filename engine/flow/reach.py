@@ -34,8 +34,10 @@ __all__ = [
     "NANP_ABROAD",
     "PREMIUM_PREFIXES",
     "country_of",
+    "host_in",
     "number_in",
     "reach_problem",
+    "target_shape",
 ]
 
 # Premium-rate and mass-call ranges, in E.164: reaching them costs the caller's owner money
@@ -56,82 +58,43 @@ PREMIUM_PREFIXES = (
 )
 # NANP area codes that are other countries (billed as international calls).
 NANP_ABROAD = frozenset(
-    [
-        "242",
-        "246",
-        "264",
-        "268",
-        "284",
-        "345",
-        "441",
-        "473",
-        "649",
-        "658",
-        "664",
-        "721",
-        "758",
-        "767",
-        "784",
-        "809",
-        "829",
-        "849",
-        "868",
-        "869",
-        "876",
-    ]
+    "242 246 264 268 284 345 441 473 649 658 664 721 758 767 784 809 829 849 868 869 876".split()  # noqa: SIM905
 )
 # ITU country codes of two digits; +1 and +7 are the only ones of one, the rest have three
 # (country codes are prefix-free, so this decides every number's code).
 _TWO_DIGIT_CODES = frozenset(
-    [
-        "20",
-        "27",
-        "30",
-        "31",
-        "32",
-        "33",
-        "34",
-        "36",
-        "39",
-        "40",
-        "41",
-        "43",
-        "44",
-        "45",
-        "46",
-        "47",
-        "48",
-        "49",
-        "51",
-        "52",
-        "53",
-        "54",
-        "55",
-        "56",
-        "57",
-        "58",
-        "60",
-        "61",
-        "62",
-        "63",
-        "64",
-        "65",
-        "66",
-        "81",
-        "82",
-        "84",
-        "86",
-        "90",
-        "91",
-        "92",
-        "93",
-        "94",
-        "95",
-        "98",
-    ]
+    "20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 54 55 56 57 58 60 61 "  # noqa: SIM905
+    "62 63 64 65 66 81 82 84 86 90 91 92 93 94 95 98".split()
 )
+# A transfer target as the engine sends it: `sip:`/`sips:` with a user part that holds no
+# `@ ; ? : / # ,`, spaces or header-breaking characters, a host, an optional port and
+# `;params`; or `tel:` and an E.164 number with optional `;params`.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PARAMS = r"(?P<params>(?:;[A-Za-z0-9\-_.!~*'%]+(?:=[A-Za-z0-9\-_.!~*'%\[\]:]+)?)*)"
+_SIP = re.compile(
+    r"^(?P<scheme>sips?):"
+    r"(?:(?P<user>[^@;?:/#,\s<>\"\\\x00-\x1f\x7f]+)@)?"
+    rf"(?P<host>\[[0-9A-Fa-f:.]+\]|{_LABEL}(?:\.{_LABEL})*\.?)"
+    r"(?::(?P<port>[0-9]{1,5}))?" + _PARAMS + "$",
+    re.IGNORECASE,
+)
+_TEL = re.compile(r"^tel:(?P<number>\+[1-9][0-9]{1,14})" + _PARAMS + "$", re.IGNORECASE)
 _SIP_USER_HOST = re.compile(r"^sips?:(?:(?P<user>[^@]*)@)?(?P<host>[^:;?]*)", re.IGNORECASE)
 _SEPARATORS = re.compile(r"[\s\-.()]")
+
+
+def target_shape(target: str) -> tuple[str, ...] | None:
+    """What of a rendered target the flow decides: the scheme, host, port and params of a
+    ``sip:`` address; ``tel`` and its params, or ``number``, for numbers. None: the target is
+    not well formed."""
+    match = _SIP.fullmatch(target)
+    if match:
+        host = match.group("host").lower().rstrip(".")
+        return (match.group("scheme").lower(), host, match.group("port") or "", match["params"])
+    tel = _TEL.fullmatch(target)
+    if tel:
+        return ("tel", tel["params"])
+    return ("number",) if is_e164(_SEPARATORS.sub("", target)) else None
 
 
 def country_of(number: str) -> str:

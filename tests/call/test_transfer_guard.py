@@ -98,3 +98,13 @@ def test_an_integer_parameter_takes_an_integer() -> None:
     params = {"ext": {"type": "integer", "enum": ["100"]}}
     checked = check("sip:{{ args.ext }}@pbx.example.com", {"ext": 100}, params)
     assert checked.uri == "sip:100@pbx.example.com"
+
+
+@pytest.mark.parametrize(
+    ("ext", "ok"),
+    [("0100", True), ("0100;phone-context=evil.example", False), ("0100;ext=9", False)],
+)
+def test_a_free_value_fills_only_the_digits_of_a_tel_target(ext: str, ok: bool) -> None:
+    checked = check("tel:+1555123{{ args.ext }};ext=1", {"ext": ext}, FREE)
+    assert (checked.uri == "tel:+15551230100;ext=1") is ok
+    assert (checked.uri is None) is not ok

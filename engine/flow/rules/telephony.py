@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from ..diagnostics import Diagnostic
 from ..model import Flow
 from ..numbers import is_e164, normalize_number, parse_number_pattern
-from ..reach import host_in, number_in, reach_problem
+from ..reach import host_in, number_in, reach_problem, target_shape
 from ..source import DataPath
 from ..templates import TemplateError, has_template, render
 from ..urls import fixed_origin
@@ -185,11 +185,19 @@ def target_problem(target: str) -> str | None:
     probe = target.replace(TAINT, "5550100")
     lowered = probe.lower()
     if lowered.startswith("tel:"):
-        return (
-            None if is_e164(probe[4:].split(";", 1)[0]) else "a `tel:` target needs an E.164 number"
-        )
+        if not is_e164(probe[4:].split(";", 1)[0]):
+            return "a `tel:` target needs an E.164 number"
+        return None if target_shape(probe) else "a `tel:` target's `;params` are name=value"
     if lowered.startswith(("sip:", "sips:")):
-        return None if _SIP_URI.match(probe) else "a `sip:` target looks like sip:user@host"
+        if not _SIP_URI.match(probe):
+            return "a `sip:` target looks like sip:user@host"
+        # As the engine checks it before sending: no second URI or header can hide in it.
+        return (
+            None
+            if target_shape(probe)
+            else "a `sip:` target is sip:user@host[:port][;params], with no @ ; ? : / # , or "
+            "spaces in the user part"
+        )
     if is_e164(probe):
         return None
     return "use a `sip:` or `tel:` URI, or an E.164 number"
