@@ -72,7 +72,7 @@ def flow_text(index: int, rng: random.Random) -> str:
                 "  urgent: {type: boolean, required: false}",
                 "http:",
                 f"  method: {rng.choice(['GET', 'POST'])}",
-                '  url: "{{ vars.api }}/records/{{ args.record_id }}"',
+                f'  url: "https://api{index}.example.com/records/{{{{ args.record_id }}}}"',
                 '  headers: {Authorization: "Bearer {{ env.BENCH_TOKEN }}"}',
                 '  query: {caller: "{{ caller.number }}"}',
                 f"  timeout: {rng.choice([2, 3, 5, 10])}",
@@ -122,8 +122,7 @@ def flow_text(index: int, rng: random.Random) -> str:
             ]
         ),
         "vars:",
-        '  desk: "+15551230000"',
-        f"  api: https://api{index}.example.com",
+        f'  desk: "{number(index, 9)}"',  # in the flow's own country: transfers stay there
     ]
     if states:
         out.append(f"start: {states[0]}")

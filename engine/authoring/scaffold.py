@@ -59,9 +59,19 @@ def _title(name: str) -> str:
     return words[0].upper() + words[1:]
 
 
+def front_desk(numbers: list[str]) -> str:
+    """A placeholder front desk in the country of the flow's first number: transfers to other
+    countries need `trunk.allow` (engine.flow.reach), which a first flow should not need."""
+    first = numbers[0]
+    if first.startswith("+1"):
+        return "tel:+12125550199"
+    return f"tel:{first[:-4]}0199" if len(first) >= 9 else f"tel:{first}"
+
+
 def flow_text(name: str, numbers: list[str], schema: str = "../schemas/flow.schema.json") -> str:
     """The scaffolded flow file."""
     title = _title(name)
+    desk = f'"{front_desk(numbers)}"'.ljust(20)
     listed = ", ".join(f'"{n}"' for n in numbers)
     return f"""\
 # yaml-language-server: $schema={schema}
@@ -83,7 +93,7 @@ numbers: [{listed}]
 # Named values, used in the texts below as {{{{ vars.NAME }}}}. Put phone numbers in quotes.
 vars:
   company: Example Co               # CHANGE ME: who answers the phone
-  front_desk: "tel:+12125550199"    # CHANGE ME: where callers are put through to
+  front_desk: {desk}  # CHANGE ME: where callers are put through to
 
 # What the agent is and how it behaves. The "|" keeps the lines below as one text.
 instructions: |
@@ -144,7 +154,7 @@ scenarios:
     script:
       - caller: Can I talk to someone, please?
       - model: {{calls: to_front_desk}}
-      - expect: {{transfer: "tel:+12125550199", said: "One moment, I'll put you through."}}
+      - expect: {{transfer: "{front_desk(numbers)}", said: "One moment, I'll put you through."}}
 """
 
 

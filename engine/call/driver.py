@@ -32,6 +32,7 @@ from .events import (
     ToolFinished,
 )
 from .machine import CallMachine
+from .masking import flow_secrets, masked_action
 from .platform import CallGone, CallPlatform, Platform
 
 __all__ = ["RECONNECT_PAUSE_S", "CallDriver", "ToolRunner"]
@@ -65,6 +66,9 @@ class CallDriver:
         self._hung_up = False  # we asked the platform to end the call
         self.how_it_ended: str | None = None
         self._log = logging.LoggerAdapter(log, {"call_id": self.call_id})
+        # The flow's secrets never reach the model, whatever a template or a service put
+        # in a note, a tool output, a line or the instructions.
+        self._secrets = flow_secrets(self.machine.flow, self.machine.context.get("env") or {})
 
     def note(self, what: str) -> None:
         self._log.info(what)
@@ -181,7 +185,7 @@ class CallDriver:
             self._hung_up = True
             self._spawn(self._rest_hangup())
         elif self._link is not None:
-            await self._link.send(action)
+            await self._link.send(masked_action(action, self._secrets))
         else:
             # Between connections: the machine's wait for a response covers what is lost.
             self._log.debug("no connection; %s not sent", type(action).__name__)

@@ -76,7 +76,7 @@ from .events import (
     ToolFinished,
 )
 from .session import idle_for, instructions_for, tools_for
-from .trunk import transfer_uri
+from .transfer_guard import transfer_targets
 
 __all__ = [
     "COLLECT_TIMER",
@@ -533,7 +533,7 @@ class CallMachine:
             )
         try:
             args = json.loads(call.arguments or "{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to read
             args = None
         if not isinstance(args, dict):
             return self._fail(
@@ -667,18 +667,17 @@ class CallMachine:
     def _end_with(self, pending: _PendingTool, output: str) -> list[Action]:
         tool = pending.tool
         context = self._tool_context(pending.args)
-        targets: list[str] = []
-        for template in tool.transfer_targets:
-            uri = transfer_uri(self._render(template, context) or "", self.flow.trunk, context)
-            if uri is not None:
-                targets.append(uri)
+        targets, refused = transfer_targets(self.flow, tool, pending.args, context)
         if tool.transfer and not targets:
             if pending.from_model:
                 return self._fail(
                     pending.call_id,
-                    "transfer_unavailable",
-                    "The transfer cannot be made right now. Apologise to the caller and "
-                    "offer another way to help.",
+                    *refused
+                    or (
+                        "transfer_unavailable",
+                        "The transfer cannot be made right now. Apologise to the caller and "
+                        "offer another way to help.",
+                    ),
                 )
             return self._no_transfer_left(tool.fallback)
         actions: list[Action] = []

@@ -9,6 +9,7 @@ from typing import Any
 from ..flow.model import DEFAULT_TRANSCRIPTION_MODEL, Flow, Tool
 from ..flow.templates import render
 from .actions import FunctionSpec, IdleTimeout
+from .masking import flow_secrets
 
 __all__ = [
     "SessionSpec",
@@ -43,6 +44,8 @@ def function_spec(name: str, tool: Tool) -> FunctionSpec:
             schema["description"] = param.description
         if param.enum:
             schema["enum"] = list(param.enum)
+        if param.pattern:
+            schema["pattern"] = param.pattern
         properties[param_name] = schema
         if param.required:
             required.append(param_name)
@@ -55,13 +58,15 @@ def tools_for(flow: Flow, state: str | None) -> tuple[FunctionSpec, ...]:
 
 
 def instructions_for(flow: Flow, state: str | None, context: Mapping[str, Any]) -> str:
-    """The flow's instructions followed by the state's. Raises TemplateError."""
+    """The flow's instructions followed by the state's, the flow's secrets masked (see
+    ``engine.call.masking``). Raises TemplateError."""
     text = render(flow.instructions, context).strip()
     if state is not None and state in flow.states:
         extra = flow.states[state].instructions
         if extra:
             text = f"{text}\n\n{render(extra, context).strip()}"
-    return text
+    env = context.get("env")
+    return flow_secrets(flow, env if isinstance(env, Mapping) else {}).mask(text)
 
 
 def idle_for(flow: Flow, state: str | None) -> IdleTimeout | None:

@@ -1,17 +1,24 @@
 """Tool runners: the `http` step of a flow tool, whose answer goes back to the model.
 
-The model chooses a tool's `args`, and a caller can talk the model into choosing anything, so
-the runner treats them as hostile where they could steer the request:
+The model chooses a tool's `args`, a caller can talk the model into choosing anything, and
+the caller's name, SIP headers and what a service answered earlier are theirs to write too,
+so the runner treats every interpolated value as data, never structure:
 
-* In the URL every text value from `args` is percent-encoded (`/`, `?`, `#`, `@` and `:`
-  included) before rendering, so it fills one path segment or query value and can never change
-  the scheme, host or port, nor add path segments or query parameters. `vars` and `env` are the
-  flow's own and render as written. Query values, headers and the JSON body are encoded by httpx.
-* The rendered URL must be http(s) with a host; anything else is refused before sending.
+* The scheme, host and port are the flow's literal text (``engine.flow.urls.fixed_origin``):
+  a URL whose template could reach them is refused before sending. Every ``{{ … }}`` in the
+  URL, whatever it reads (`args`, `caller`, `call.sip_headers`, `saved`, `vars`, `env`), is
+  percent-encoded (`/`, `?`, `&`, `=`, `#`, `@`, `:` included), so it fills one path segment
+  or query value and adds no segment, query key or fragment. `None` and `False` render as
+  nothing, `True` as `true`. Query values, headers and the JSON body are encoded by httpx; a
+  rendered header value must be one line of ASCII text, or nothing is sent.
 * Redirects are followed (at most ``max_redirects``) only while scheme, host and port stay the
   same, so a header such as `Authorization` never reaches another host.
 * Every run is bounded by the tool's timeout (httpx's per-phase timeouts and an overall
   deadline against a server that drips bytes), and at most ``max_response_bytes`` are read.
+* What goes back to the model is cut to what helps: a refusal (4xx) gives its status and a
+  short reason, never the body (a service may echo the request's headers); and the flow's own
+  secrets (the values of the `env` variables the request reads, and of credential headers)
+  are masked in everything the model or a later template sees.
 
 Whatever happens, `run` returns a `ToolResult` whose `output` is JSON telling the model what
 happened in words it can act on (apologise, offer a transfer); it never raises for a failure of
@@ -27,21 +34,27 @@ import json
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
 from engine import __version__
 from engine.flow.model import HttpRequest
-from engine.flow.templates import TemplateError, render
+from engine.flow.templates import TemplateError, has_template, render
+from engine.flow.urls import fixed_origin
+
+from .masking import Secrets, credential_values, env_names, request_texts
 
 __all__ = ["USER_AGENT", "HttpToolRunner", "ToolResult"]
 
 USER_AGENT = f"callflow-engine/{__version__}"
-# How much of a 4xx answer the model sees: enough for "order not found", not a stack trace.
-ERROR_BODY_CHARS = 1_000
+# How much of a 4xx answer the model sees: its short reason ("order not found"), not the
+# body, which may echo the request (and its Authorization header) or hold a stack trace.
+REASON_CHARS = 200
+# The keys a JSON error body gives its reason under (RFC 9457's `title`/`detail` included).
+_REASON_KEYS = ("message", "detail", "error_description", "error", "reason", "title")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -92,29 +105,47 @@ class HttpToolRunner:
     ) -> ToolResult:
         """Render ``request`` with the call's template ``context``, send it, tell the model."""
         started = time.perf_counter()
+        env = context.get("env")
+        names = env_names(request_texts(request))
+        secrets = Secrets(env.get(n, "") for n in names) if isinstance(env, Mapping) else Secrets()
+        try:
+            result = await self._run(tool_name, request, context, secrets, started)
+        except _Failure as failure:
+            result = _failed(failure, started)
+        if not secrets:
+            return result
+        output = _dumps(secrets.mask(json.loads(result.output)))
+        return replace(result, output=output, saved=secrets.mask(result.saved))
+
+    async def _run(
+        self,
+        tool_name: str,
+        request: HttpRequest,
+        context: Mapping[str, Any],
+        secrets: Secrets,
+        started: float,
+    ) -> ToolResult:
         service = f'the service of the "{tool_name}" tool'
         try:
             prepared = self._prepare(tool_name, request, context)
+            secrets.add(credential_values(prepared.headers.items()))
             async with asyncio.timeout(request.timeout):
                 status, payload, saved = await self._exchange(service, prepared, request)
-        except _Failure as failure:
-            return _failed(failure, started)
         except (TimeoutError, httpx.TimeoutException):
             seconds = _seconds(request.timeout)
-            failure = _Failure(
+            raise _Failure(
                 "timeout", f"{_cap(service)} did not answer within {seconds}. {_APOLOGISE}"
-            )
-            return _failed(failure, started)
+            ) from None
         except (httpx.UnsupportedProtocol, httpx.InvalidURL):
-            return _failed(_bad_url(tool_name), started)
+            raise _bad_url(tool_name) from None
         except httpx.ConnectError:
-            failure = _Failure("connection", f"{_cap(service)} could not be reached. {_APOLOGISE}")
-            return _failed(failure, started)
+            raise _Failure(
+                "connection", f"{_cap(service)} could not be reached. {_APOLOGISE}"
+            ) from None
         except httpx.HTTPError:  # the connection broke, the answer was not valid HTTP, …
-            failure = _Failure(
+            raise _Failure(
                 "network", f"The connection to {service} broke before it answered. {_APOLOGISE}"
-            )
-            return _failed(failure, started)
+            ) from None
         return ToolResult(
             output=_dumps(payload),
             ok=True,
@@ -127,19 +158,25 @@ class HttpToolRunner:
     def _prepare(
         self, tool_name: str, spec: HttpRequest, context: Mapping[str, Any]
     ) -> httpx.Request:
+        not_prepared = _Failure(
+            "template",
+            f'The "{tool_name}" tool could not be prepared, so nothing was sent. {_APOLOGISE}',
+        )
+        if has_template(spec.url) and fixed_origin(spec.url) is None:
+            raise _bad_url(tool_name)  # a value could decide the host: lint's `url-host`
         try:
-            url_text = render(spec.url, _url_context(context)).strip()
+            url_text = render(spec.url, context, into="url").strip()
             headers = {name: render(value, context) for name, value in spec.headers.items()}
-            query = {name: render(value, context) for name, value in spec.query.items()}
+            # httpx encodes them; None and False are empty, as in the URL.
+            query = {
+                name: render(value, context, into="query") for name, value in spec.query.items()
+            }
             body = None
             if spec.method in _BODY_METHODS and spec.body is not None:
                 body = _render_body(spec.body, context)
         except TemplateError:
             # The template's own error may quote values (env!) — it is for the linter, not here.
-            raise _Failure(
-                "template",
-                f'The "{tool_name}" tool could not be prepared, so nothing was sent. {_APOLOGISE}',
-            ) from None
+            raise not_prepared from None
         url = _checked_url(url_text, tool_name)
         if any(_unsafe_header(name, value) for name, value in headers.items()):
             raise _Failure(
@@ -151,7 +188,10 @@ class HttpToolRunner:
             url = url.copy_merge_params(query)
         if not any(name.lower() == "user-agent" for name in headers):
             headers["User-Agent"] = USER_AGENT
-        return _request(spec.method, url, headers=headers, json=body, timeout=spec.timeout)
+        try:
+            return _request(spec.method, url, headers=headers, json=body, timeout=spec.timeout)
+        except (TypeError, ValueError):  # a body value JSON cannot hold
+            raise not_prepared from None
 
     async def _exchange(
         self, service: str, request: httpx.Request, spec: HttpRequest
@@ -225,27 +265,6 @@ def _request(method: str, url: httpx.URL, *, timeout: float, **kwargs: Any) -> h
     )
 
 
-def _url_context(context: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The context for the URL: `args` text percent-encoded so it stays inside one segment."""
-    args = context.get("args")
-    if not isinstance(args, Mapping):
-        return context
-    # Numbers and booleans keep their type (a template may compare them; `False` must stay
-    # false) and render as harmless characters; everything else is quoted as text.
-    quoted = {
-        name: value if value is None or isinstance(value, bool | int | float) else _quote(value)
-        for name, value in args.items()
-    }
-    return {**context, "args": quoted}
-
-
-def _quote(value: Any) -> str:
-    text = quote(str(value), safe="")
-    # `.` is never percent-encoded by `quote`, but a segment of dots is one URL clients and
-    # servers resolve (`/orders/../cancel` is `/cancel`): encode it so it stays a value.
-    return text.replace(".", "%2E") if text and not text.strip(".") else text
-
-
 def _render_body(value: Any, context: Mapping[str, Any]) -> Any:
     if isinstance(value, str):
         return render(value, context)
@@ -277,8 +296,11 @@ def _bad_url(tool_name: str) -> _Failure:
 
 
 def _unsafe_header(name: str, value: str) -> bool:
-    # A value rendered from `args` must not start a new header line.
-    return any(c in text for text in (name, value) for c in "\r\n\0")
+    # A rendered value must not start a new header line; HTTP/1.1 header values are ASCII
+    # (httpx would raise on anything else), and a name must be an HTTP token.
+    if not _HEADER_NAME.fullmatch(name) or not value.isascii():
+        return True
+    return any((c < " " and c != "\t") or c == "\x7f" for c in value)
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -314,19 +336,13 @@ def _answer(
         return status, payload, text
     phrase = f"HTTP {status} {httpx.codes.get_reason_phrase(status)}".rstrip()
     if 400 <= status < 500:
-        extra: dict[str, Any] = {}
-        shown = _dumps(data) if is_json else text
-        if is_json and len(shown) <= ERROR_BODY_CHARS:
-            extra["data"] = data
-        elif shown:
-            cut = len(shown) > ERROR_BODY_CHARS or truncated
-            extra["text"] = shown[:ERROR_BODY_CHARS] + (" [cut short]" if cut else "")
+        reason = _reason(data if is_json else text, content_type)
         raise _Failure(
             "client_error",
-            f"{_cap(service)} refused the request ({phrase}). If its answer explains why, tell "
+            f"{_cap(service)} refused the request ({phrase}). If its reason explains why, tell "
             "the caller in plain words; otherwise apologise and offer to transfer the caller.",
             status=status,
-            **extra,
+            **({"reason": reason} if reason else {}),
         )
     if status >= 500:
         raise _Failure(
@@ -337,6 +353,24 @@ def _answer(
         f"{_cap(service)} gave an unexpected answer ({phrase}). {_APOLOGISE}",
         status=status,
     )
+
+
+def _reason(answer: Any, content_type: str) -> str | None:
+    """A refusal's short reason: a JSON body's `message`/`detail`/`error`…, or the first line
+    of a plain-text body; never the whole body, which may echo the request's headers."""
+    text = None
+    if isinstance(answer, Mapping):
+        text = next((answer[k] for k in _REASON_KEYS if isinstance(answer.get(k), str)), None)
+        if text is None and isinstance(answer.get("error"), Mapping):
+            inner = answer["error"]
+            text = next((inner[k] for k in _REASON_KEYS if isinstance(inner.get(k), str)), None)
+    elif isinstance(answer, str) and content_type.startswith("text/plain"):
+        text = next((line for line in answer.splitlines() if line.strip()), None)
+    if not text:
+        return None
+    # One line of printable text: no control characters, no layout.
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 1].rstrip() + "…"
 
 
 def _decode(content: bytes, charset: str | None, *, final: bool) -> str:

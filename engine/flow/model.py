@@ -11,9 +11,10 @@ defined) live in ``engine.flow.rules`` so each can give a precise, friendly mess
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "CARRIERS",
@@ -86,6 +87,8 @@ TRANSFER_WAITS: dict[str | None, float] = {
 }
 
 Template = Annotated[str, Field(json_schema_extra={"x-template": "jinja2"})]
+# A group holding a quantifier, itself quantified: the shape of catastrophic backtracking.
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)(?:[+*]|\{\d*,)")
 
 
 class _FlowModel(BaseModel):
@@ -104,11 +107,38 @@ class Parameter(_FlowModel):
         None, description="What the value is, in words the model understands."
     )
     enum: list[str] | None = Field(
-        None, description="If set, the only values the model may pass.", min_length=1
+        None,
+        description="If set, the only values the model may pass. A transfer made with "
+        "another value is refused and the model told.",
+        min_length=1,
+    )
+    pattern: str | None = Field(
+        None,
+        description="If set, a regular expression the whole value must match, e.g. "
+        '`"^[0-9]{3}$"` for a three-digit extension. A transfer made with a value that does '
+        "not match is refused and the model told.",
+        min_length=1,
+        max_length=200,
     )
     required: bool = Field(
         True, description="Whether the model must always pass this value (default: true)."
     )
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression ({exc})") from None
+            if _NESTED_QUANTIFIER.search(value):
+                # `(a+)+` takes exponential time on a value the model chose: a frozen call.
+                raise ValueError(
+                    "a repeated group that itself repeats, such as (a+)+, can take minutes to "
+                    "check; write it without the inner repeat"
+                )
+        return value
 
 
 class HttpRequest(_FlowModel):
@@ -228,6 +258,12 @@ class Tool(_FlowModel):
             return []
         return [self.transfer] if isinstance(self.transfer, str) else list(self.transfer)
 
+
+# A `trunk.allow` entry: "+" and up to 15 digits (a number prefix), or a host name.
+AllowEntry = Annotated[
+    str,
+    Field(pattern=r"^(\+[0-9]{1,15}|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)$"),
+]
 
 Keypad = Annotated[
     dict[str, str],
@@ -384,6 +420,15 @@ class Trunk(_FlowModel):
     uri: Template | None = Field(
         None,
         description='custom only: the URI for a number (Jinja2), e.g. "sip:{{ number }}@pbx.example.com".',
+    )
+    allow: Annotated[list[AllowEntry], Field(min_length=1)] | None = Field(
+        None,
+        description='What transfers may reach: number prefixes such as "+1800" and SIP hosts '
+        'such as "pbx.example.com". With a prefix listed, every number must start with one; '
+        "with a host listed, every `sip:` target must be at one. Premium-rate numbers "
+        "(+1900, +1976, …) and numbers in other countries than the flow's own are refused "
+        "unless a listed prefix covers them. A refused transfer is not sent; the model is told.",
+        examples=[["+1800", "+1555", "pbx.example.com"]],
     )
     transfer_wait: float = Field(
         DEFAULT_TRANSFER_WAIT,

@@ -10,10 +10,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from .urls import query_value, url_value
 
 __all__ = [
     "CALL_NAMES",
@@ -38,6 +40,13 @@ KNOWN_ATTRIBUTES = {
 ENVIRONMENT = ImmutableSandboxedEnvironment(
     undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
 )
+# For `http` URLs: every `{{ … }}` output is percent-encoded data (engine.flow.urls), while
+# expressions inside still see the values as they are (`{% if args.express %}` works).
+# `query:` values are encoded by httpx: there only None/False/True are written as in URLs.
+_FINALIZED = {
+    "url": ENVIRONMENT.overlay(finalize=url_value),
+    "query": ENVIRONMENT.overlay(finalize=query_value),
+}
 
 
 class TemplateError(Exception):
@@ -95,16 +104,20 @@ def analyze(source: str) -> TemplateInfo:
 
 
 @functools.lru_cache(maxsize=4096)
-def _compiled(source: str) -> Any:
-    return ENVIRONMENT.from_string(source)
+def _compiled(source: str, into: str = "text") -> Any:
+    return _FINALIZED.get(into, ENVIRONMENT).from_string(source)
 
 
-def render(source: str, context: Mapping[str, Any]) -> str:
-    """Render a flow template for one call. Text without template syntax is returned as is."""
+def render(
+    source: str, context: Mapping[str, Any], *, into: Literal["text", "url", "query"] = "text"
+) -> str:
+    """Render a flow template for one call. Text without template syntax is returned as is.
+    ``into="url"``: an `http` URL, whose interpolated values are percent-encoded;
+    ``into="query"``: a `query:` value (None and False empty, True ``true``)."""
     if not has_template(source):
         return source
     try:
-        return str(_compiled(source).render(context))
+        return str(_compiled(source, into).render(context))
     except TemplateSyntaxError as exc:
         raise TemplateError(f"template syntax error: {exc.message}") from None
     except Exception as exc:  # a template can fail in many ways; each is the flow's problem

@@ -296,6 +296,16 @@ def _message(doc: SourceDocument, path: DataPath, error: Any) -> tuple[str, str 
     if kind == "too_short":
         return f"`{label}` must not be empty", _missing_hint(path), False
 
+    if kind == "string_pattern_mismatch" and path[:2] == ("trunk", "allow"):
+        return (
+            f'`{label}` cannot be {describe(value, raw)}: write a number prefix, "+" and '
+            'digits such as "+1800", or a host name such as "pbx.example.com"',
+            None,
+            False,
+        )
+    if kind == "value_error":
+        return f"`{label}`: {error['msg'].removeprefix('Value error, ')}", None, False
+
     if kind == "string_pattern_mismatch":
         return (
             f"`{label}` cannot be {describe(value, raw)}: use letters, digits and `_` only, "

@@ -119,11 +119,14 @@ def test_without_a_schema_it_says_how_to_make_one() -> None:
     assert code == 0 and "engine schema > schemas/flow.schema.json" in out
 
 
-def test_the_scaffolded_scenarios_pass(tmp_path: Path) -> None:
+@pytest.mark.parametrize("number", ["+18005551212", "+442071234567"])
+def test_the_scaffolded_scenarios_pass(tmp_path: Path, number: str) -> None:
     from engine.authoring import scenarios
 
-    assert new("support", "--number", "+18005551212")[0] == 0
+    assert new("support", "--number", number)[0] == 0
     assert (tmp_path / "flows" / "support.test.yaml").is_file()
+    # The front desk is in the flow's own country: no `trunk.allow` needed to reach it.
+    assert lint_files([tmp_path / "flows" / "support.yaml"], env={}).diagnostics == []
     code, out, _ = _call(scenarios, ["flows"])
     assert code == 0, out
     assert "2 passed" in out

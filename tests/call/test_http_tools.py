@@ -179,8 +179,8 @@ def test_arg_in_path_is_one_percent_encoded_segment_at_the_right_server() -> Non
         seen: list[dict[str, Any]] = []
         async with serving(service_app(seen, [])) as base:
             result = await run_against(
-                spec("{{ vars.base }}/orders/{{ args.order_id }}/status"),
-                make_context({"order_id": "../admin?x=1#@evil.example"}, {"base": base}),
+                spec(base + "/orders/{{ args.order_id }}/status"),
+                make_context({"order_id": "../admin?x=1#@evil.example"}),
             )
         return result, seen, base
 
@@ -197,8 +197,8 @@ def test_arg_of_dots_cannot_climb_a_path_segment() -> None:
         async with serving(service_app(seen, [])) as base:
             for value in ("..", "."):
                 result = await run_against(
-                    spec("{{ vars.base }}/orders/{{ args.order_id }}/cancel"),
-                    make_context({"order_id": value}, {"base": base}),
+                    spec(base + "/orders/{{ args.order_id }}/cancel"),
+                    make_context({"order_id": value}),
                 )
                 assert result.ok, result.output
         return seen
@@ -222,10 +222,10 @@ def test_query_values_are_encoded_by_httpx_and_merged_with_the_url_query() -> No
         async with serving(service_app(seen, [])) as base:
             result = await run_against(
                 spec(
-                    "{{ vars.base }}/search?fixed=1",
+                    base + "/search?fixed=1",
                     query={"q": "{{ args.q }}", "lang": "{{ vars.lang }}"},
                 ),
-                make_context({"q": "a&b=c d/é#x"}, {"base": base, "lang": "en"}),
+                make_context({"q": "a&b=c d/é#x"}, {"lang": "en"}),
             )
             assert result.ok, result.output
         return seen
@@ -241,7 +241,7 @@ def test_query_values_are_encoded_by_httpx_and_merged_with_the_url_query() -> No
         ("file:///etc/passwd", {}),
         ("ftp://files.example/orders", {}),
         ("javascript:alert(1)", {}),
-        ("{{ vars.base }}/orders", {"base": ""}),  # no scheme, no host
+        ("{{ vars.base }}/orders", {"base": "https://api.example"}),  # a value sets the host
         ("http:///orders", {}),
         ("https://exa mple.example/x", {}),
         ("https://{{ args.sub }}.example/x", {}),  # lint's url-host forbids it; checked anyway
@@ -261,6 +261,16 @@ def test_a_url_that_is_not_http_with_a_host_is_refused_without_a_request(
         "message": 'The "lookup_order" tool has an address that cannot be called, so nothing '
         "was sent. Apologise and offer to transfer the caller or try again later.",
     }
+
+
+def test_none_false_and_true_are_written_the_same_in_the_path_and_the_query() -> None:
+    requests: list[httpx.Request] = []
+    context = make_context({"a": None, "b": False, "c": True})
+    url = "https://api.example/x/{{ args.a }}/{{ args.b }}/{{ args.c }}?a={{ args.a }}"
+    query = {"b": "{{ args.b }}", "c": "{{ args.c }}", "literal": "100%41"}
+    result = asyncio.run(run_mocked(spec(url, query=query), context, requests))
+    assert result.ok
+    assert requests[0].url.raw_path == b"/x///true?a=&b=&c=true&literal=100%2541"
 
 
 # --- headers and body ------------------------------------------------------------------------
@@ -390,7 +400,7 @@ def test_json_is_recognised_without_a_json_content_type() -> None:
     assert output(result) == {"ok": True, "status": 200, "data": {"a": [1, 2]}}
 
 
-def test_404_tells_the_model_the_status_and_the_service_answer() -> None:
+def test_404_tells_the_model_the_status_and_the_service_reason() -> None:
     async def scenario() -> ToolResult:
         async with serving(service_app([], [])) as base:
             headers = {"Authorization": "Bearer {{ env.TOKEN }}"}
@@ -408,21 +418,21 @@ def test_404_tells_the_model_the_status_and_the_service_answer() -> None:
         "error": "client_error",
         "status": 404,
         "message": 'The service of the "lookup_order" tool refused the request (HTTP 404 Not '
-        "Found). If its answer explains why, tell the caller in plain words; otherwise "
+        "Found). If its reason explains why, tell the caller in plain words; otherwise "
         "apologise and offer to transfer the caller.",
-        "data": {"detail": "order not found"},
+        "reason": "order not found",
     }
     assert SECRET not in result.output
 
 
-def test_a_long_4xx_answer_is_capped() -> None:
+def test_a_4xx_reason_is_one_short_line() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(400, text="bad " * 2000)
+        return httpx.Response(400, text="bad " * 2000 + "\nsecond line")
 
     result = asyncio.run(run_mocked(spec("https://api.example/x"), make_context(), [], handler))
-    text = output(result)["text"]
-    assert text.endswith(" [cut short]")
-    assert len(text) < 1100
+    reason = output(result)["reason"]
+    assert reason.endswith("…") and len(reason) == 200
+    assert "second line" not in result.output
 
 
 def test_500_tells_the_model_the_service_failed_without_its_body() -> None:

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..diagnostics import Diagnostic, Severity
+from ..diagnostics import Diagnostic
 from ..model import Flow
 from ..numbers import is_e164, normalize_number, parse_number_pattern
+from ..reach import host_in, number_in, reach_problem, target_shape
 from ..source import DataPath
-from ..templates import TemplateError, render
+from ..templates import TemplateError, has_template, render
+from ..urls import fixed_origin
 from . import walk
 from .base import LintContext, rule
 from .templating import transfer_fields
@@ -65,9 +67,11 @@ class _EnvSample(dict[str, str]):
         return "env-value"
 
 
-def _renders(ctx: LintContext, tool_name: str | None, text: str) -> Iterator[str]:
+def _renders(
+    ctx: LintContext, tool_name: str | None, text: str, fixed: Mapping[str, Any] | None = None
+) -> Iterator[str]:
     """The template rendered once per combination of the `enum` values it may receive (once,
-    outside a tool)."""
+    outside a tool); ``fixed`` gives other arguments a value of their own."""
     tool = ctx.flow.tools[tool_name] if tool_name is not None else None
     enumerated = [
         [(name, value) for value in param.enum]
@@ -77,7 +81,7 @@ def _renders(ctx: LintContext, tool_name: str | None, text: str) -> Iterator[str
     combos = itertools.islice(itertools.product(*enumerated), _MAX_ENUM_RENDERS)
     for combo in combos:
         try:
-            yield render(text, sample_context(ctx.flow, ctx.env, dict(combo)))
+            yield render(text, sample_context(ctx.flow, ctx.env, {**(fixed or {}), **dict(combo)}))
         except TemplateError:
             return  # the template rules report why
 
@@ -181,11 +185,19 @@ def target_problem(target: str) -> str | None:
     probe = target.replace(TAINT, "5550100")
     lowered = probe.lower()
     if lowered.startswith("tel:"):
-        return (
-            None if is_e164(probe[4:].split(";", 1)[0]) else "a `tel:` target needs an E.164 number"
-        )
+        if not is_e164(probe[4:].split(";", 1)[0]):
+            return "a `tel:` target needs an E.164 number"
+        return None if target_shape(probe) else "a `tel:` target's `;params` are name=value"
     if lowered.startswith(("sip:", "sips:")):
-        return None if _SIP_URI.match(probe) else "a `sip:` target looks like sip:user@host"
+        if not _SIP_URI.match(probe):
+            return "a `sip:` target looks like sip:user@host"
+        # As the engine checks it before sending: no second URI or header can hide in it.
+        return (
+            None
+            if target_shape(probe)
+            else "a `sip:` target is sip:user@host[:port][;params], with no @ ; ? : / # , or "
+            "spaces in the user part"
+        )
     if is_e164(probe):
         return None
     return "use a `sip:` or `tel:` URI, or an E.164 number"
@@ -221,64 +233,108 @@ def transfer_target(ctx: LintContext) -> Iterator[Diagnostic]:
                     hint=hint or 'for example "tel:+18005551212" or "sip:desk@pbx.example.com"',
                 )
                 break
+            reach = reach_problem(target, ctx.flow) if TAINT not in target else None
+            if reach:
+                number = number_in(target, ctx.flow)
+                entry = number or host_in(target) or target
+                yield ctx.diagnostic(
+                    "transfer-target",
+                    found.path,
+                    f'the transfer target {found.owner} goes to "{target}", which this flow '
+                    f"may not reach: {reach}",
+                    hint=f'if it is meant, add "{entry}" to `trunk: allow:` (once a number '
+                    "prefix is listed, every number a transfer reaches must start with one)",
+                )
+                break
 
 
 @rule(
     "transfer-from-args",
     "The model (and so anyone who talks to it), or what the caller sends, chooses the number "
-    "a call is transferred to.",
-    Severity.WARNING,
+    "a call is transferred to, with no `enum` or `pattern` to hold it.",
 )
 def transfer_from_args(ctx: LintContext) -> Iterator[Diagnostic]:
     for found in _targets(ctx.flow):
-        for target in _renders(ctx, found.tool, found.text):
+        tool = ctx.flow.tools[found.tool] if found.tool is not None else None
+        used = found.text.replace(" ", "")
+        free = [
+            param
+            for param, spec in (tool.parameters.items() if tool else ())
+            if not spec.enum and not spec.pattern and f"args.{param}" in used
+        ]
+        # Arguments held by an `enum` or `pattern` stand in as a plain value: what is left
+        # of the marker came from the caller's phone or a saved answer.
+        held = {
+            param: "0"
+            for param, spec in (tool.parameters.items() if tool else ())
+            if not spec.enum and spec.pattern
+        }
+        for target in _renders(ctx, found.tool, found.text, held):
             # A caller-chosen scheme or host is transfer-target's error; not said twice.
             if TAINT not in target or _caller_picks_host(target):
                 continue
-            if found.tool is None:
+            if free and tool is not None:
                 yield ctx.diagnostic(
                     "transfer-from-args",
                     found.path,
-                    f"the transfer target {found.owner} comes from what the caller's phone "
-                    "sends (a SIP header or the caller's name), so a caller could choose "
-                    "where the call goes",
-                    hint="write the number in the flow, or in `vars:`",
+                    f'the tool "{found.tool}" transfers the call to a number or extension the '
+                    "model chooses, and a caller could talk the model into any one",
+                    hint=f'list the allowed values with `enum:` on the parameter "{free[0]}", '
+                    'or their form with `pattern:` (e.g. "^[0-9]{3}$")',
                 )
                 break
-            tool = ctx.flow.tools[found.tool]
-            free = [
-                param
-                for param, spec in tool.parameters.items()
-                if not spec.enum and f"args.{param}" in found.text.replace(" ", "")
-            ]
-            where = f' "{free[0]}"' if free else ""
             yield ctx.diagnostic(
                 "transfer-from-args",
                 found.path,
-                f'the tool "{found.tool}" transfers the call to a number or extension the '
-                "model chooses, and a caller could talk the model into any one",
-                hint=f"list the allowed values with `enum:` on the parameter{where}",
+                f"the transfer target {found.owner} comes from what the caller's phone "
+                "sends (a SIP header or the caller's name) or what a service answered, so a "
+                "caller could choose where the call goes",
+                hint="write the number in the flow, or in `vars:`",
             )
             break
 
 
-@rule("url-host", "An HTTP tool URL whose scheme or host is not fixed in the flow.")
+_TAG = re.compile(r"\{[{%#]")
+_LEADING_VAR = re.compile(r"^\s*\{\{\s*vars\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def _written_out(flow: Flow, url: str) -> str | None:
+    """The fix for a URL that starts with `{{ vars.NAME }}`: the var's address written out."""
+    match = _LEADING_VAR.match(url)
+    value = flow.vars.get(match.group(1)) if match else None
+    if not isinstance(value, str) or match is None:
+        return None
+    fixed = value.rstrip("/") + url[match.end() :]
+    if fixed_origin(fixed) is None:
+        return None
+    return f'write the address out: url: "{fixed}"'
+
+
+@rule("url-host", "An HTTP tool URL whose scheme or host is not written out in the flow.")
 def url_host(ctx: LintContext) -> Iterator[Diagnostic]:
     for name, tool in ctx.flow.tools.items():
         if tool.http is None:
             continue
         path = ("tools", name, "http", "url")
-        for url in _renders(ctx, name, tool.http.url):
+        text = tool.http.url
+        literal = _TAG.split(text, maxsplit=1)[0]
+        # A template where the scheme or host goes: at the very start, or after `://` before
+        # the host ends. (Text without a scheme is the check below's.)
+        reaches_host = not literal.strip() or "://" in literal
+        if has_template(text) and fixed_origin(text) is None and reaches_host:
+            yield ctx.diagnostic(
+                "url-host",
+                path,
+                f'the URL of "{name}" takes its scheme or host from a template; every value '
+                "put into a URL is encoded as data, so the scheme and host must be written out "
+                "in the flow, followed by `/`",
+                hint=_written_out(ctx.flow, text)
+                or 'for example: url: "https://api.example.com/orders/{{ args.order_id }}"',
+            )
+            continue
+        for url in _renders(ctx, name, text):
             parts = urlsplit(url.strip())
-            if TAINT in parts.scheme or TAINT in parts.netloc or url.startswith(TAINT):
-                yield ctx.diagnostic(
-                    "url-host",
-                    path,
-                    f'the URL of "{name}" lets the caller decide which host is called; only the '
-                    "path and query may come from `args`",
-                    hint='for example: url: "https://api.example.com/orders/{{ args.order_id }}"',
-                )
-            elif parts.scheme not in ("http", "https") or not parts.netloc:
+            if parts.scheme not in ("http", "https") or not parts.netloc:
                 yield ctx.diagnostic(
                     "url-host",
                     path,

@@ -1,0 +1,130 @@
+"""The flow's own secrets, masked in everything sent to the model.
+
+A flow's secrets are the values of the `env` variables its `http` requests read (an API token
+in `Authorization: Bearer {{ env.ACME_TOKEN }}`), and the values of headers whose name says
+they are credentials. A service may echo them back (a debugging endpoint, an error page), and
+a careless template may quote them; the model must never see them, since a caller can ask
+it to read anything out. So the tool runner masks them in its answers and in what `save_as`
+keeps, and the driver masks them in every text it sends the model (notes, tool outputs, lines
+to say, instructions). Values shorter than ``MIN_SECRET_CHARS`` are left alone: masking "1"
+would garble every answer, and such a value is no secret worth the name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from ..flow.model import Flow, HttpRequest
+from ..flow.templates import analyze, has_template
+from .actions import Action, AddNote, RequestResponse, SendToolOutput, UpdateSession
+
+__all__ = [
+    "MASK",
+    "MIN_SECRET_CHARS",
+    "Secrets",
+    "credential_values",
+    "env_names",
+    "flow_secrets",
+    "masked_action",
+    "request_texts",
+]
+
+MASK = "[secret]"
+MIN_SECRET_CHARS = 6
+# Header names whose values are credentials even when written in the flow.
+_CREDENTIAL_HEADER = re.compile(r"auth|token|key|secret|password|cookie|session", re.IGNORECASE)
+
+
+class Secrets:
+    """A set of secret values, and the masking of them in text and JSON-like data."""
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self._values: set[str] = set()
+        self.add(values)
+
+    def add(self, values: Iterable[str]) -> None:
+        self._values |= {v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_CHARS}
+        # Longest first: `Bearer TOKEN` is masked whole before `TOKEN` alone.
+        self._ordered = sorted(self._values, key=len, reverse=True)
+
+    def __bool__(self) -> bool:
+        return bool(self._values)
+
+    def mask(self, value: Any) -> Any:
+        """``value`` with every secret replaced by ``MASK``: text, and the keys and values of
+        mappings and lists, recursively; anything else as it is."""
+        if not self._ordered:
+            return value
+        if isinstance(value, str):
+            for secret in self._ordered:
+                value = value.replace(secret, MASK)
+            return value
+        if isinstance(value, Mapping):
+            return {self.mask(k): self.mask(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.mask(item) for item in value]
+        return value
+
+
+def request_texts(spec: HttpRequest) -> Iterator[str]:
+    """Every template of a request: URL, headers, query values and the body's text values."""
+    yield spec.url
+    yield from spec.headers.values()
+    yield from spec.query.values()
+    stack: list[Any] = [spec.body]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def env_names(texts: Iterable[str]) -> set[str]:
+    """The `env` variables these templates read."""
+    names: set[str] = set()
+    for text in texts:
+        if has_template(text):
+            info = analyze(text)
+            names |= {u.attribute for u in info.uses if u.base == "env" and u.attribute}
+    return names
+
+
+def credential_values(headers: Iterable[tuple[str, str]]) -> Iterator[str]:
+    """The values of credential headers, and the token after `Bearer ` (or any scheme)."""
+    for name, value in headers:
+        if _CREDENTIAL_HEADER.search(name):
+            yield value
+            yield value.rpartition(" ")[2]
+
+
+def flow_secrets(flow: Flow, env: Mapping[str, str]) -> Secrets:
+    """The secrets of a whole flow: the `env` values its `http` requests read, and the
+    credential headers it writes out literally (a mistake lint should catch, masked anyway)."""
+    names: set[str] = set()
+    literal: list[tuple[str, str]] = []
+    for tool in flow.tools.values():
+        if tool.http is not None:
+            names |= env_names(request_texts(tool.http))
+            literal += [(k, v) for k, v in tool.http.headers.items() if not has_template(v)]
+    return Secrets([*(env.get(n, "") for n in names), *credential_values(literal)])
+
+
+def masked_action(action: Action, secrets: Secrets) -> Action:
+    """The action with the flow's secrets masked in the text it sends the model."""
+    if not secrets:
+        return action
+    if isinstance(action, AddNote):
+        return dataclasses.replace(action, text=secrets.mask(action.text))
+    if isinstance(action, SendToolOutput):
+        return dataclasses.replace(action, output=secrets.mask(action.output))
+    if isinstance(action, RequestResponse) and action.say is not None:
+        return dataclasses.replace(action, say=secrets.mask(action.say))
+    if isinstance(action, UpdateSession):
+        return dataclasses.replace(action, instructions=secrets.mask(action.instructions))
+    return action
