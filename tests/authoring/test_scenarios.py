@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from engine.authoring import scenarios
 from engine.authoring.scenario_format import Scenario
-from engine.authoring.scenario_play import Observed, play
+from engine.authoring.scenario_play import SPEECH_CHARS_PER_SECOND, Observed, play
 from engine.authoring.scenarios import add_arguments, run, run_file
 from engine.call.events import SessionStarted
 
@@ -612,9 +612,12 @@ def test_the_silence_counts_from_the_end_of_what_was_said(ivr: Path) -> None:
     )
     parsed = scenarios.parse_scenarios(str(path), path.read_text())
     observed = _observe(path, parsed.scenarios[0])
-    # The entry times out at 6 s ("Too few digits."), the silence is 10 s after that line.
+    # Each line takes its spoken length (12 characters a second) to be heard. The keys come
+    # once the greeting is heard; the entry times out 6 s later ("Too few digits."); the
+    # silence is 10 s after that line was heard, and its step is heard too.
     assert observed.said[-2:] == ["Too few digits.", "Key in your PIN."]
-    assert observed.clock == 16.0
+    heard = [len("For balances press 1."), len("Too few digits."), len("Key in your PIN.")]
+    assert observed.clock == pytest.approx(sum(heard) / SPEECH_CHARS_PER_SECOND + 6 + 10)
 
 
 def _observe(path: Path, scenario: Scenario) -> Observed:
