@@ -56,6 +56,7 @@ EXPECT_KEYS = (
     "flow",
     "state",
     "said",
+    "cut_short",
     "told",
     "saved",
     "requests",
@@ -736,7 +737,7 @@ def _expectation(reader: _Reader, path: DataPath, key: str, value: Any) -> Any:
         if value is False:
             return False
         return _or_bad(reader.text(path, value, "transfer"))
-    if key in ("said", "told"):
+    if key in ("said", "cut_short", "told"):
         if isinstance(value, str):
             return (value,)
         items = reader.listing(path, value, key)

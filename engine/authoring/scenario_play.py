@@ -128,6 +128,7 @@ class Observed:
     flow_file: str | None = None
     states: list[str] = field(default_factory=list)
     said: list[str] = field(default_factory=list)  # lines the caller heard to the end
+    cut_short: list[str] = field(default_factory=list)  # lines begun, then stopped
     told: list[str] = field(default_factory=list)  # what the engine told the model (notes)
     saved: dict[str, Any] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -320,8 +321,11 @@ class _Call:
             self.inbox.append(answer[2])
 
     def _engine_waiting(self) -> bool:
-        """The engine waits for something that comes without the caller: time passes."""
-        return bool(self.later) or any(name in self.timers for name in ENGINE_WAITS)
+        """The engine waits for something that comes without the caller: time passes.
+        A transfer still ringing after the engine stopped waiting for it (its ``transfer``
+        timer fired) is not waited for: it is answered only if time passes anyway."""
+        coming = any(stamp not in self.ringing for _, stamp, _ in self.later)
+        return coming or any(name in self.timers for name in ENGINE_WAITS)
 
     def _stamp(self) -> int:
         self.order += 1
@@ -369,6 +373,10 @@ class _Call:
             line = self.lines.pop(event.response_id, None)
             if line:
                 self.observed.said.append(self.mask(line))  # heard to the end
+        elif isinstance(event, AudioCleared):
+            line = self.lines.pop(event.response_id, None)
+            if line:
+                self.observed.cut_short.append(self.mask(line))  # its start was heard
         for action in self.machine.handle(event):
             await self._do(action)
         self._note()
@@ -448,7 +456,8 @@ class _Call:
             if getattr(e, "response_id", None) != rid or isinstance(e, ResponseStarted)
         ]
         self.inbox = deque(kept)
-        self.lines.pop(rid, None)
+        if rid not in self.audio:
+            self.lines.pop(rid, None)  # not a word of it was heard
         self._unplay(rid)
         if self.owed == rid:
             self.owed = None
@@ -461,7 +470,6 @@ class _Call:
         """``output_audio_buffer.clear`` after a response is done: what still plays of it is
         cut, so the caller never hears the rest."""
         for rid in sorted(self.audio):
-            self.lines.pop(rid, None)
             self._unplay(rid)
             self.audio.discard(rid)
             self.inbox.append(AudioCleared(rid))
