@@ -72,7 +72,7 @@ TRANSFER_OUTCOMES = ("answered", "unanswered", "refused")
 # answers; the call stays up meanwhile, as it does on a real trunk.
 ANSWERED_AFTER = "answered after"
 MAX_RING_S = 300.0
-_ANSWERED_AFTER = re.compile(r"^\s*answered\s+after\s+(.*)$", re.IGNORECASE)
+_ANSWERED_AFTER = re.compile(r"^\s*answered\s+after\b\s*(.*)$", re.IGNORECASE)
 MAX_SILENCES = 20  # `silence: N` in one step
 MAX_WAIT_S = 4 * 3600.0  # `wait:`; a call lasts at most an hour
 REQUEST_KEYS = ("tool", "method", "url", "headers", "body")
@@ -436,12 +436,20 @@ def _transfer(reader: _Reader, path: DataPath, item: str) -> Transfer | None:
     ringing = _ANSWERED_AFTER.match(item)
     if ringing is not None:
         seconds = _duration(ringing.group(1))
-        if seconds is None or seconds > MAX_RING_S:
+        hint = (
+            f"write the seconds it rings, more than 0 and at most {MAX_RING_S:g}: "
+            f'"{ANSWERED_AFTER} 20" or "{ANSWERED_AFTER} 1 minute"'
+        )
+        if seconds is None:
             reader.err(
                 path,
                 f'"{item}" does not say how long the transfer rings before it is answered',
-                f"write the seconds it rings, more than 0 and at most {MAX_RING_S:g}: "
-                f'"{ANSWERED_AFTER} 20" or "{ANSWERED_AFTER} 1 minute"',
+                hint,
+            )
+            return None
+        if seconds > MAX_RING_S:
+            reader.err(
+                path, f'"{item}" rings too long: a phone is answered or given up on sooner', hint
             )
             return None
         return Transfer("answered", seconds)
