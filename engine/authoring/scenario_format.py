@@ -581,8 +581,9 @@ def _step(reader: _Reader, path: DataPath, value: Any) -> Step | None:
         item, speaking = _while_speaking(reader, vpath, item, PRESS_KEYS, "keys", "press")
         if item is _BAD:
             return None
-        kpath = (*vpath, "keys") if speaking is not None else vpath
-        text = reader.text(kpath, item, "press")
+        long_form = speaking is not None
+        kpath = (*vpath, "keys") if long_form else vpath
+        text = reader.text(kpath, item, "keys" if long_form else "press")
         if text is None:
             return None
         if not _DIGITS.fullmatch(text):

@@ -469,7 +469,9 @@ class _Call:
     def _clear_audio(self) -> None:
         """``output_audio_buffer.clear`` after a response is done: what still plays of it is
         cut, so the caller never hears the rest."""
-        for rid in sorted(self.audio):
+        # A line played out just now (its stop on the way) was heard before the clear.
+        over = {e.response_id for e in self.inbox if isinstance(e, AudioStopped)}
+        for rid in sorted(self.audio - over, key=lambda rid: (len(rid), rid)):
             self._unplay(rid)
             self.audio.discard(rid)
             self.inbox.append(AudioCleared(rid))
