@@ -84,6 +84,10 @@ def _said(value: tuple[str, ...], observed: Observed, where: Where) -> list[Fail
     return _in_order("said", value, observed.said, "the agent said", where)
 
 
+def _cut_short(value: tuple[str, ...], observed: Observed, where: Where) -> list[Failure]:
+    return _in_order("cut_short", value, observed.cut_short, "the lines cut short", where)
+
+
 def _told(value: tuple[str, ...], observed: Observed, where: Where) -> list[Failure]:
     return _in_order("told", value, observed.told, "the model was told", where)
 
@@ -196,6 +200,7 @@ _CHECKS = {
     "flow": _flow,
     "state": _state,
     "said": _said,
+    "cut_short": _cut_short,
     "told": _told,
     "saved": _saved,
     "transfer": _transfer,

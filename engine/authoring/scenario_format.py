@@ -33,6 +33,7 @@ __all__ = [
     "Scenario",
     "ScenarioFile",
     "Step",
+    "Transfer",
     "Where",
     "check_against_flow",
     "parse_scenarios",
@@ -45,6 +46,9 @@ SCENARIO_KEYS = ("name", "call", "env", "services", "transfers", "script", "expe
 CALL_KEYS = ("from", "to", "at", "headers")
 ANSWER_KEYS = ("status", "json", "text", "after", "timeout", "unreachable")
 STEP_KEYS = ("caller", "model", "press", "silence", "wait", "drop", "expect")
+# `press:` and `wait:` written as a mapping, for a step that comes while the agent speaks.
+PRESS_KEYS = ("keys", "while_agent_speaks")
+WAIT_KEYS = ("seconds", "while_agent_speaks")
 MODEL_KEYS = ("says", "calls", "args")
 EXPECT_KEYS = (
     "answered",
@@ -52,6 +56,7 @@ EXPECT_KEYS = (
     "flow",
     "state",
     "said",
+    "cut_short",
     "told",
     "saved",
     "requests",
@@ -63,6 +68,11 @@ EXPECT_KEYS = (
 )
 # How a transfer goes, once the flow has sent it (SIP REFER).
 TRANSFER_OUTCOMES = ("answered", "unanswered", "refused")
+# `answered after 20`: the target rings that long (seconds, or with a unit) before a person
+# answers; the call stays up meanwhile, as it does on a real trunk.
+ANSWERED_AFTER = "answered after"
+MAX_RING_S = 300.0
+_ANSWERED_AFTER = re.compile(r"^\s*answered\s+after\b\s*(.*)$", re.IGNORECASE)
 MAX_SILENCES = 20  # `silence: N` in one step
 MAX_WAIT_S = 4 * 3600.0  # `wait:`; a call lasts at most an hour
 REQUEST_KEYS = ("tool", "method", "url", "headers", "body")
@@ -97,6 +107,15 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Transfer:
+    """How one transfer goes once the flow has sent it: ``answered`` (at once, or after
+    ``rings`` seconds of ringing), ``unanswered`` or ``refused``."""
+
+    outcome: str
+    rings: float = 0.0  # answered: seconds the target rings first (0: at once)
+
+
+@dataclass(frozen=True)
 class Expectation:
     """One `key: value` under `expect`, with its place."""
 
@@ -116,6 +135,8 @@ class Step:
     calls: str | None = None
     args: dict[str, Any] = field(default_factory=dict)
     expect: tuple[Expectation, ...] = ()
+    # press, wait: the step comes while the agent's line still plays, not after it is heard
+    while_agent_speaks: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,7 +161,7 @@ class Scenario:
     steps: list[Step]
     expect: tuple[Expectation, ...]
     # How each transfer goes, in order; a single outcome (listed False) goes for every one.
-    transfers: tuple[str, ...] = ()
+    transfers: tuple[Transfer, ...] = ()
     transfers_listed: bool = False
     transfers_where: Where | None = None
     ok: bool = True  # False: it has problems of its own and is not run
@@ -358,7 +379,7 @@ def _scenario(reader: _Reader, path: DataPath, value: Any, index: int) -> Scenar
                     services[tool] = answers
                     if isinstance(answer, list):
                         services_listed.add(tool)
-    transfers: tuple[str, ...] = ()
+    transfers: tuple[Transfer, ...] = ()
     transfers_listed = False
     if "transfers" in data:
         transfers, transfers_listed = _transfers(reader, (*path, "transfers"), data["transfers"])
@@ -389,35 +410,60 @@ def _scenario(reader: _Reader, path: DataPath, value: Any, index: int) -> Scenar
     )
 
 
-def _transfers(reader: _Reader, path: DataPath, value: Any) -> tuple[tuple[str, ...], bool]:
-    """`transfers: unanswered` (every transfer) or `[unanswered, answered]` (in order)."""
+def _transfers(reader: _Reader, path: DataPath, value: Any) -> tuple[tuple[Transfer, ...], bool]:
+    """`transfers: unanswered` (every transfer) or `[unanswered, answered]` (in order);
+    `answered after 20` rings 20 seconds before it is answered."""
     listed = isinstance(value, list)
     items = value if listed else [value]
     if listed and not items:
         reader.err(path, "the list of transfers is empty; write at least one")
         return (), False
-    found: list[str] = []
+    found: list[Transfer] = []
+    ways = ", ".join([*TRANSFER_OUTCOMES, f"{ANSWERED_AFTER} 20"])
     for i, item in enumerate(items):
         ipath = (*path, i) if listed else path
         if not isinstance(item, str):
-            reader.err(
-                ipath,
-                f"a transfer goes one of these ways: {', '.join(TRANSFER_OUTCOMES)} "
-                f"(not {kind_of(item)})",
-            )
+            reader.err(ipath, f"a transfer goes one of these ways: {ways} (not {kind_of(item)})")
             return (), False
-        if item not in TRANSFER_OUTCOMES:
-            guess = did_you_mean(item, TRANSFER_OUTCOMES)
-            reader.err(
-                ipath,
-                f'"{item}" is not how a transfer goes',
-                f'did you mean "{guess}"?'
-                if guess
-                else "write one of: " + ", ".join(TRANSFER_OUTCOMES),
-            )
+        transfer = _transfer(reader, ipath, item)
+        if transfer is None:
             return (), False
-        found.append(item)
+        found.append(transfer)
     return tuple(found), listed
+
+
+def _transfer(reader: _Reader, path: DataPath, item: str) -> Transfer | None:
+    ringing = _ANSWERED_AFTER.match(item)
+    if ringing is not None:
+        seconds = _duration(ringing.group(1))
+        hint = (
+            f"write the seconds it rings, more than 0 and at most {MAX_RING_S:g}: "
+            f'"{ANSWERED_AFTER} 20" or "{ANSWERED_AFTER} 1 minute"'
+        )
+        if seconds is None:
+            reader.err(
+                path,
+                f'"{item}" does not say how long the transfer rings before it is answered',
+                hint,
+            )
+            return None
+        if seconds > MAX_RING_S:
+            reader.err(
+                path, f'"{item}" rings too long: a phone is answered or given up on sooner', hint
+            )
+            return None
+        return Transfer("answered", seconds)
+    if item not in TRANSFER_OUTCOMES:
+        guess = did_you_mean(item, TRANSFER_OUTCOMES)
+        reader.err(
+            path,
+            f'"{item}" is not how a transfer goes',
+            f'did you mean "{guess}"?'
+            if guess
+            else "write one of: " + ", ".join([*TRANSFER_OUTCOMES, f"{ANSWERED_AFTER} 20"]),
+        )
+        return None
+    return Transfer(item)
 
 
 def _call(reader: _Reader, path: DataPath, value: Any, given: bool) -> Call:
@@ -532,13 +578,18 @@ def _step(reader: _Reader, path: DataPath, value: Any) -> Step | None:
         text = reader.text(vpath, item, "caller")
         return None if text is None else Step("caller", where, text=text)
     if kind == "press":
-        text = reader.text(vpath, item, "press")
+        item, speaking = _while_speaking(reader, vpath, item, PRESS_KEYS, "keys", "press")
+        if item is _BAD:
+            return None
+        long_form = speaking is not None
+        kpath = (*vpath, "keys") if long_form else vpath
+        text = reader.text(kpath, item, "keys" if long_form else "press")
         if text is None:
             return None
         if not _DIGITS.fullmatch(text):
-            reader.err(vpath, f'"{text}" is not keypad keys (0-9, *, # and A-D)')
+            reader.err(kpath, f'"{text}" is not keypad keys (0-9, *, # and A-D)')
             return None
-        return Step("press", where, text=text.upper())
+        return Step("press", where, text=text.upper(), while_agent_speaks=bool(speaking))
     if kind == "silence":
         if item is True:
             return Step("silence", where)
@@ -551,15 +602,18 @@ def _step(reader: _Reader, path: DataPath, value: Any) -> Step | None:
         )
         return None
     if kind == "wait":
+        item, speaking = _while_speaking(reader, vpath, item, WAIT_KEYS, "seconds", "wait")
+        if item is _BAD:
+            return None
         seconds = _duration(item)
         if seconds is None:
             reader.err(
-                vpath,
+                (*vpath, "seconds") if speaking is not None else vpath,
                 "write how long to wait in seconds (`wait: 30`) or with a unit "
                 '(`wait: "5 minutes"`)',
             )
             return None
-        return Step("wait", where, seconds=seconds)
+        return Step("wait", where, seconds=seconds, while_agent_speaks=bool(speaking))
     if kind == "drop":
         if item is not True:
             reader.err(vpath, "write `drop: true`")
@@ -570,6 +624,38 @@ def _step(reader: _Reader, path: DataPath, value: Any) -> Step | None:
     if kind == "expect":
         return Step("expect", where, expect=_expect(reader, vpath, item))
     return None
+
+
+def _while_speaking(
+    reader: _Reader, path: DataPath, item: Any, keys: tuple[str, ...], main: str, kind: str
+) -> tuple[Any, bool | None]:
+    """`press: "1"`, or `press: {keys: "1", while_agent_speaks: true}` (and `wait:` alike).
+
+    Returns the step's own value and the flag (None: the short form); ``_BAD`` as the value
+    when the mapping is wrong (already reported)."""
+    if not isinstance(item, dict):
+        return item, None
+    reader.mapping(path, item, keys, kind)
+    if main not in item:
+        reader.err(path, f"`{kind}:` written as a mapping needs `{main}:`", f"{_LONG_FORMS[kind]}")
+        return _BAD, None
+    speaking = False
+    if "while_agent_speaks" in item:
+        flag = reader.flag(
+            (*path, "while_agent_speaks"), item["while_agent_speaks"], "while_agent_speaks"
+        )
+        if flag is None:
+            return _BAD, None
+        speaking = flag
+    if any(key not in keys for key in item):
+        return _BAD, None
+    return item[main], speaking
+
+
+_LONG_FORMS = {
+    "press": 'for example `- press: {keys: "1", while_agent_speaks: true}`',
+    "wait": "for example `- wait: {seconds: 2, while_agent_speaks: true}`",
+}
 
 
 def _duration(value: Any) -> float | None:
@@ -660,7 +746,7 @@ def _expectation(reader: _Reader, path: DataPath, key: str, value: Any) -> Any:
         if value is False:
             return False
         return _or_bad(reader.text(path, value, "transfer"))
-    if key in ("said", "told"):
+    if key in ("said", "cut_short", "told"):
         if isinstance(value, str):
             return (value,)
         items = reader.listing(path, value, key)

@@ -11,7 +11,12 @@ caller's side:
   not heard); ``AddNote`` is remembered as something the model was told;
 * a ``RequestResponse`` with a line (a greeting, a tool's ``say``, an engine line) is spoken
   at once: the response starts (with our request's tag), the agent says the line, its audio
-  starts, the response finishes and the audio stops (the caller heard it all);
+  starts and the response finishes; the audio then plays on after ``response.done``, as
+  over SIP, for the line's spoken length (``SPEECH_CHARS_PER_SECOND``); when it stops, the
+  caller has heard the line. As in our simulator, a line whose audio starts while an
+  earlier one still plays has that one played out first (heard, with no time passing).
+  ``StopAudio`` (``output_audio_buffer.clear``) cuts every line still playing, and so does
+  ``CancelResponse`` (the driver sends the clear after the cancel);
 * a ``RequestResponse`` without a line (the model answers freely) starts at once and is
   answered by the next ``model:`` step of the script; if the next step is something else,
   the model answers with nothing in particular (an empty response) so the call goes on;
@@ -23,14 +28,17 @@ caller's side:
 * ``RunHttpTool`` is run by the real ``HttpToolRunner`` over an ``httpx.MockTransport`` that
   answers from the scenario's ``services:``; a request nobody foresaw is a failure. An
   answer ``after:`` some seconds (or a timeout) arrives that much later on the clock;
-* a ``Refer`` goes as the scenario's ``transfers:`` say: answered (the call ends), unanswered
-  (the call stays; the engine's ``transfer`` timer fires) or refused (``ReferFailed``);
-  a ``Hangup`` ends the call.
+* a ``Refer`` goes as the scenario's ``transfers:`` say: answered (the call ends), answered
+  after some seconds of ringing (the call stays up meanwhile, as on a real trunk, then ends
+  as transferred, unless it ended first: the engine's ``transfer`` timer may give up on the
+  ringing target and try the next), unanswered (the call stays; the engine's ``transfer``
+  timer fires) or refused (``ReferFailed``); a ``Hangup`` ends the call.
 
 Time is a virtual clock, in seconds from the answer. Timers fire when the clock reaches them.
 The clock moves by itself only while the engine waits for something that will come without
 the caller (a service's answer, a transfer to take, a line to be heard); otherwise only a
-``wait:`` step, or the caller's ``silence``, moves it.
+``wait:`` step, or the caller's ``silence``, moves it. A step marked ``while_agent_speaks``
+comes as soon as the agent's audio is playing, without waiting for it to be heard.
 """
 
 from __future__ import annotations
@@ -84,13 +92,24 @@ from ..call.events import (
 from ..call.machine import CallMachine
 from ..call.tools import HttpToolRunner
 from ..flow.registry import Snapshot
-from .scenario_format import NO_NUMBER_DIALLED, Answer, Expectation, Scenario, Step, Where
+from .scenario_format import (
+    NO_NUMBER_DIALLED,
+    Answer,
+    Expectation,
+    Scenario,
+    Step,
+    Transfer,
+    Where,
+)
 
-__all__ = ["DEFAULT_DAY", "Failure", "Observed", "play"]
+__all__ = ["DEFAULT_DAY", "SPEECH_CHARS_PER_SECOND", "Failure", "Observed", "play"]
 
 # A Monday; with no `at:`, calls happen at 10:00 on this day in the flow's time zone.
 DEFAULT_DAY = (2026, 1, 5, 10, 0)
 CARRIER_HOST = "carrier.example"
+# How fast the agent's lines are heard: the audio of a line plays this long after its
+# response is done (about the rate the machine allows for when it waits for a line).
+SPEECH_CHARS_PER_SECOND = 12.0
 
 
 @dataclass(frozen=True)
@@ -109,6 +128,7 @@ class Observed:
     flow_file: str | None = None
     states: list[str] = field(default_factory=list)
     said: list[str] = field(default_factory=list)  # lines the caller heard to the end
+    cut_short: list[str] = field(default_factory=list)  # lines begun, then stopped
     told: list[str] = field(default_factory=list)  # what the engine told the model (notes)
     saved: dict[str, Any] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -205,6 +225,7 @@ class _Call:
         self.current: str | None = None  # the response the machine last saw start, not finish
         self.lines: dict[str, str] = {}  # what the agent is saying, by response
         self.audio: set[str] = set()  # responses whose audio started and has not stopped
+        self.ringing: dict[int, str] = {}  # transfers answered later, by stamp: the target
         self.responses = 0
         idle = getattr(accepted.session, "idle", None)
         self.idle_ms: int | None = idle.ms if idle is not None else None
@@ -293,19 +314,30 @@ class _Call:
         elif answer is not None:
             self.later.remove(answer)
             self.now = max(self.now, answer[0])
+            target = self.ringing.pop(answer[1], None)
+            if target is not None:  # the person answered: the call leaves the engine
+                self.observed.transfer = target
+                self.observed.ended = f"transferred to {json.dumps(target)}"
             self.inbox.append(answer[2])
 
     def _engine_waiting(self) -> bool:
-        """The engine waits for something that comes without the caller: time passes."""
-        return bool(self.later) or any(name in self.timers for name in ENGINE_WAITS)
+        """The engine waits for something that comes without the caller: time passes.
+        A transfer still ringing after the engine stopped waiting for it (its ``transfer``
+        timer fired) is not waited for: it is answered only if time passes anyway."""
+        coming = any(stamp not in self.ringing for _, stamp, _ in self.later)
+        return coming or any(name in self.timers for name in ENGINE_WAITS)
 
     def _stamp(self) -> int:
         self.order += 1
         return self.order
 
     # -- the machine ---------------------------------------------------------------------------
-    async def settle(self, upcoming: list[Step]) -> None:
-        """Deliver every event that follows from what happened, until the call waits."""
+    async def settle(self, upcoming: list[Step], until: float | None = None) -> None:
+        """Deliver every event that follows from what happened, until the call waits.
+
+        The clock moves on by itself while the engine waits (up to ``until``, if given),
+        except that a next step marked ``while_agent_speaks`` comes while audio plays."""
+        following = next((s for s in upcoming if s.kind != "expect"), None)
         for _ in range(MAX_EVENTS):
             if self.inbox:
                 await self._deliver(self.inbox.popleft())
@@ -314,12 +346,16 @@ class _Call:
                 self.owed = None
                 return
             if self.owed is not None:
-                following = next((s for s in upcoming if s.kind != "expect"), None)
                 if following is not None and following.kind == "model":
                     return  # the script's next model line answers it
                 self._answer_owed(None, None, {})
                 continue
+            if self.audio and following is not None and following.while_agent_speaks:
+                return  # the caller acts while the agent is still being heard
             if self._engine_waiting():
+                due = self._next_due()
+                if until is not None and due is not None and due > until:
+                    return
                 self._fire_next()
                 continue
             return
@@ -337,6 +373,10 @@ class _Call:
             line = self.lines.pop(event.response_id, None)
             if line:
                 self.observed.said.append(self.mask(line))  # heard to the end
+        elif isinstance(event, AudioCleared):
+            line = self.lines.pop(event.response_id, None)
+            if line:
+                self.observed.cut_short.append(self.mask(line))  # its start was heard
         for action in self.machine.handle(event):
             await self._do(action)
         self._note()
@@ -362,18 +402,26 @@ class _Call:
         events: list[CallEvent] = []
         if says:
             self.lines[rid] = says
-            events += [AgentSaid(rid, says), AudioStarted(rid)]
+            events += [*self._play(rid, says), AgentSaid(rid, says), AudioStarted(rid)]
         if calls is not None:
             self.calls += 1
             call_id = f"call_{self.calls}"
             self.tool_of_call[call_id] = calls
             events.append(ToolCallRequested(rid, call_id, calls, json.dumps(args)))
         events.append(ResponseFinished(rid, "completed"))
-        if says:
-            events.append(AudioStopped(rid))
         self.inbox.extend(events)
         if self.active == rid:
             self.active = None
+
+    def _play(self, rid: str, says: str) -> list[CallEvent]:
+        """The line's audio plays for its spoken length; its ``output_audio_buffer.stopped``
+        comes when it is over. One output buffer, as in our simulator: a line still playing
+        is played out first (returned: its stop, heard to the end, comes now)."""
+        playing = [item for item in self.later if isinstance(item[2], AudioStopped)]
+        self.later = [item for item in self.later if item not in playing]
+        seconds = len(says) / SPEECH_CHARS_PER_SECOND
+        self.later.append((self.now + seconds, self._stamp(), AudioStopped(rid)))
+        return [event for _, _, event in sorted(playing, key=lambda item: item[:2])]
 
     def _request(self, action: RequestResponse) -> None:
         if self.active is not None:
@@ -408,26 +456,33 @@ class _Call:
             if getattr(e, "response_id", None) != rid or isinstance(e, ResponseStarted)
         ]
         self.inbox = deque(kept)
-        self.lines.pop(rid, None)
+        if rid not in self.audio:
+            self.lines.pop(rid, None)  # not a word of it was heard
+        self._unplay(rid)
         if self.owed == rid:
             self.owed = None
         if self.active == rid:
             self.active = None
         self.inbox.append(ResponseFinished(rid, "cancelled"))
-        if rid in self.audio:
-            self.inbox.append(AudioCleared(rid))
+        self._clear_audio()
 
     def _clear_audio(self) -> None:
         """``output_audio_buffer.clear`` after a response is done: what still plays of it is
         cut, so the caller never hears the rest."""
-        for rid in list(self.audio):
-            kept = [
-                e for e in self.inbox if not (isinstance(e, AudioStopped) and e.response_id == rid)
-            ]
-            self.inbox = deque(kept)
-            self.lines.pop(rid, None)
+        # A line played out just now (its stop on the way) was heard before the clear.
+        over = {e.response_id for e in self.inbox if isinstance(e, AudioStopped)}
+        for rid in sorted(self.audio - over, key=lambda rid: (len(rid), rid)):
+            self._unplay(rid)
             self.audio.discard(rid)
             self.inbox.append(AudioCleared(rid))
+
+    def _unplay(self, rid: str) -> None:
+        """The audio of ``rid`` will not stop by itself now: it was cut."""
+        self.later = [
+            item
+            for item in self.later
+            if not (isinstance(item[2], AudioStopped) and item[2].response_id == rid)
+        ]
 
     # -- what the machine asks for ---------------------------------------------------------
     async def _do(self, action: Action) -> None:
@@ -483,18 +538,23 @@ class _Call:
         self.transfers += 1
         self.observed.transfers_tried.append(shown)
         outcome = self._transfer_outcome(shown)
-        if outcome == "refused":
+        if outcome.outcome == "refused":
             self.inbox.append(ReferFailed(target, "the carrier refused the transfer"))
-        elif outcome == "answered":
+        elif outcome.outcome == "answered" and outcome.rings > 0:
+            # It rings: the call stays up (the caller is on hold) until the person answers.
+            stamp = self._stamp()
+            self.ringing[stamp] = shown
+            self.later.append((self.now + outcome.rings, stamp, CallEnded("transferred")))
+        elif outcome.outcome == "answered":
             self.observed.transfer = shown
             self.observed.ended = f"transferred to {json.dumps(shown)}"
             self.inbox.append(CallEnded("transferred"))
         # unanswered: the call stays up, and the engine's transfer timer will fire
 
-    def _transfer_outcome(self, shown: str) -> str:
+    def _transfer_outcome(self, shown: str) -> Transfer:
         scenario = self.scenario
         if not scenario.transfers:
-            return "answered"
+            return Transfer("answered")
         if not scenario.transfers_listed:
             return scenario.transfers[0]
         if self.transfers <= len(scenario.transfers):
@@ -508,7 +568,7 @@ class _Call:
                 f"`transfers:` says how {given} go{'es' if given == 1 else ''}",
             )
         )
-        return "answered"
+        return Transfer("answered")
 
     # -- the script ----------------------------------------------------------------------------
     async def step(self, step: Step, rest: list[Step]) -> None:
@@ -519,6 +579,15 @@ class _Call:
         if self.machine.ended:
             self._after_end(step)
             return
+        if step.while_agent_speaks and not self.audio:
+            self.failures.append(
+                Failure(
+                    step.where,
+                    f"the agent to be speaking when this `{step.kind}` step came "
+                    "(`while_agent_speaks: true`)",
+                    "the agent was not speaking: every line had been heard to the end",
+                )
+            )
         if step.kind == "caller":
             self.inbox.extend([CallerStartedSpeaking(), CallerSaid(step.text)])
         elif step.kind == "press":
@@ -528,7 +597,7 @@ class _Call:
                 if not await self._silence(step):
                     return
         elif step.kind == "wait":
-            await self._pass_time(self.now + step.seconds, rest)
+            await self._pass_time(self.now + step.seconds, rest, bounded=step.while_agent_speaks)
         elif step.kind == "drop":
             self.observed.ended = "the caller hung up"
             self.inbox.append(CallEnded("the caller hung up"))
@@ -548,10 +617,11 @@ class _Call:
             )
         )
 
-    async def _pass_time(self, deadline: float, rest: list[Step]) -> None:
-        """`wait:`: whatever falls due until ``deadline`` happens, in order."""
+    async def _pass_time(self, deadline: float, rest: list[Step], *, bounded: bool) -> None:
+        """`wait:`: whatever falls due until ``deadline`` happens, in order. ``bounded`` (a
+        wait while the agent speaks): not even what the engine waits for goes past it."""
         while True:
-            await self.settle(rest)
+            await self.settle(rest, until=deadline if bounded else None)
             if self.machine.ended:
                 return
             due = self._next_due()

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from engine.authoring import scenarios
 from engine.authoring.scenario_format import Scenario
-from engine.authoring.scenario_play import Observed, play
+from engine.authoring.scenario_play import SPEECH_CHARS_PER_SECOND, Observed, play
 from engine.authoring.scenarios import add_arguments, run, run_file
 from engine.call.events import SessionStarted
 
@@ -613,9 +613,12 @@ def test_the_silence_counts_from_the_end_of_what_was_said(ivr: Path) -> None:
     )
     parsed = scenarios.parse_scenarios(str(path), path.read_text())
     observed = _observe(path, parsed.scenarios[0])
-    # The entry times out at 6 s ("Too few digits."), the silence is 10 s after that line.
+    # Each line takes its spoken length (12 characters a second) to be heard. The keys come
+    # once the greeting is heard; the entry times out 6 s later ("Too few digits."); the
+    # silence is 10 s after that line was heard, and its step is heard too.
     assert observed.said[-2:] == ["Too few digits.", "Key in your PIN."]
-    assert observed.clock == 16.0
+    heard = [len("For balances press 1."), len("Too few digits."), len("Key in your PIN.")]
+    assert observed.clock == pytest.approx(sum(heard) / SPEECH_CHARS_PER_SECOND + 6 + 10)
 
 
 def _observe(path: Path, scenario: Scenario) -> Observed:
@@ -825,9 +828,285 @@ def test_docs_scenarios_md_documents_every_key() -> None:
         *fmt.REQUEST_KEYS,
         *fmt.TOOL_RESULT_KEYS,
         *fmt.TRANSFER_OUTCOMES,
+        *fmt.PRESS_KEYS,
+        *fmt.WAIT_KEYS,
     )
     # Written as `key`, or used in an example: `- press: "1"`, `{calls: to_billing}`.
     missing = [
         key for key in keys if f"`{key}`" not in text and not re.search(rf"[{{ ]{key}:", text)
     ]
     assert missing == []
+    assert f'"{fmt.ANSWERED_AFTER} 20"' in text or f"{fmt.ANSWERED_AFTER} 20" in text
+
+
+# -- transfers that ring, audio that plays on (issue #9) --------------------------------------------
+
+# The menu flow with its transfer wait written out, so these timings do not follow the default.
+RINGING_FLOW = IVR_FLOW + "trunk: {transfer_wait: 10}\n"
+GREETING = "For balances press 1."
+
+
+@pytest.fixture
+def ringing(tmp_path: Path) -> Path:
+    folder = tmp_path / "ringing"
+    folder.mkdir()
+    (folder / "menu.yaml").write_text(RINGING_FLOW)
+    return folder
+
+
+def observe_one(folder: Path, scenario_text: str) -> tuple[Observed, list[str]]:
+    """Play the only scenario of ``scenario_text``; what happened, and its failures."""
+    from engine.authoring.scenario_expect import check
+
+    path = folder / "menu.test.yaml"
+    path.write_text(scenario_text)
+    parsed = scenarios.parse_scenarios(str(path), scenario_text)
+    assert parsed.diagnostics == []
+    snapshot = scenarios._Registries().snapshot(folder)
+    observed, failures = asyncio.run(
+        play(
+            parsed.scenarios[0],
+            snapshot=snapshot,
+            env={},
+            timezone="UTC",
+            default_dialled="+18005550120",
+            check=check,
+        )
+    )
+    return observed, [
+        f"{f.where.line}: expected {f.expected}; happened: {f.happened}" for f in failures
+    ]
+
+
+def test_a_ringing_transfer_is_answered_after_its_ring_time(ringing: Path) -> None:
+    observed, failures = observe_one(
+        ringing,
+        """scenarios:
+  - name: the desk rings 8 seconds, then a person answers
+    transfers: answered after 8
+    script:
+      - model: {calls: desk}
+    expect:
+      said: ["Putting you through."]
+      transfers_tried: ["tel:+15551240000"]
+      transfer: "tel:+15551240000"
+""",
+    )
+    assert failures == []
+    assert observed.ended == 'transferred to "tel:+15551240000"'
+    # The REFER goes once "Putting you through." is heard; the call leaves 8 s later.
+    heard = len(GREETING) + len("Putting you through.")
+    assert observed.clock == pytest.approx(heard / SPEECH_CHARS_PER_SECOND + 8)
+
+
+def test_a_transfer_that_rings_longer_than_the_wait_is_given_up_then_answers(
+    ringing: Path,
+) -> None:
+    """The engine gives up after `transfer_wait` and tries the next target; the first person
+    answering afterwards still takes the call, as on a real trunk."""
+    result = play_ivr(
+        ringing,
+        """scenarios:
+  - name: both ring 25 seconds; the first answers while the second rings
+    transfers: answered after 25
+    script:
+      - model: {calls: desk}
+    expect:
+      said: ["Putting you through.", "I'm sorry, that line isn't answering. Let me try another."]
+      transfers_tried: ["tel:+15551240000", "tel:+15551240001"]
+      transfer: "tel:+15551240000"
+  - name: once the engine stopped waiting, only time passing lets the person answer
+    transfers: ["answered after 25", refused]
+    script:
+      - model: {calls: desk}
+      - expect:
+          transfer: false
+          said:
+            - >-
+              I'm sorry, I couldn't transfer your call just now. Is there anything else I can
+              help you with?
+      - wait: 15
+    expect:
+      transfer: "tel:+15551240000"
+  - name: the time limit waits for a transfer that rings
+    transfers: answered after 8
+    script:
+      # The limit (55 minutes) comes while the desk rings, within the transfer's wait.
+      - wait: 3295
+      - model: {calls: desk}
+    expect:
+      said: ["Putting you through."]
+      transfer: "tel:+15551240000"
+      hangup: false
+""",
+    )
+    assert result.diagnostics == []
+    assert failures_of(result) == {}
+
+
+def test_a_ringing_transfer_fails_the_scenario_when_the_wait_is_too_short(ringing: Path) -> None:
+    """The same scenario passes with a wait longer than the ring, and fails with a shorter
+    one: the author sees the engine give up on a person about to answer."""
+    text = """scenarios:
+  - name: the desk answers after 30 seconds
+    transfers: [answered after 30, refused]
+    script:
+      - model: {calls: desk}
+    expect:
+      transfer: "tel:+15551240000"
+"""
+    (ringing / "menu.yaml").write_text(IVR_FLOW + "trunk: {transfer_wait: 40}\n")
+    assert failures_of(play_ivr(ringing, text)) == {}
+    (ringing / "menu.yaml").write_text(IVR_FLOW + "trunk: {transfer_wait: 10}\n")
+    [failure] = failures_of(play_ivr(ringing, text))["the desk answers after 30 seconds"]
+    assert (
+        failure
+        == '7: expected transfer: "tel:+15551240000"; happened: no transfer (the call is still going)'
+    )
+
+
+def test_a_key_pressed_while_the_greeting_plays_cuts_it(ringing: Path) -> None:
+    observed, failures = observe_one(
+        ringing,
+        """scenarios:
+  - name: 1 during the greeting
+    script:
+      - wait: {seconds: 1, while_agent_speaks: true}
+      - expect: {said: [], cut_short: []}
+      - press: {keys: "1", while_agent_speaks: true}
+      - model: {says: Key in your PIN.}
+    expect:
+      state: balances
+      cut_short: ["For balances press 1."]
+      said: ["Key in your PIN."]
+      told: ["The caller pressed 1 on the keypad."]
+""",
+    )
+    assert failures == []
+    assert observed.said == ["Key in your PIN."]  # not a greeting heard to the end
+    assert observed.cut_short == [GREETING]
+    assert ("agent", GREETING) in observed.transcript  # it was said, only not heard out
+
+
+def test_a_key_that_means_nothing_does_not_cut_the_greeting(ringing: Path) -> None:
+    """A scenario that expects the cut fails when the key no longer stops the agent."""
+    observed, failures = observe_one(
+        ringing,
+        """scenarios:
+  - name: 9 means nothing here
+    script:
+      - press: {keys: "9", while_agent_speaks: true}
+    expect:
+      cut_short: ["For balances press 1."]
+""",
+    )
+    assert observed.said == [GREETING]
+    assert failures == [
+        '6: expected cut_short: "For balances press 1."; happened: the lines cut short: nothing'
+    ]
+
+
+def test_the_first_digit_of_an_entry_and_the_time_limit_cut_audio(ringing: Path) -> None:
+    result = play_ivr(
+        ringing,
+        """scenarios:
+  - name: the first digit of the PIN stops the agent's line
+    script:
+      - press: "1"
+      - model: {says: Please key in your four digit PIN now.}
+      - press: {keys: "4321", while_agent_speaks: true}
+    expect:
+      saved: {pin: "4321"}
+      cut_short: ["Please key in your four digit PIN now."]
+  - name: the time limit stops a line still playing, then says its own
+    script:
+      - wait: 3297
+      - model: {says: Let me tell you all about our many account types and their fees.}
+      - wait: {seconds: 2, while_agent_speaks: true}
+    expect:
+      cut_short: ["Let me tell you all about our many account types and their fees."]
+      said: ["I'm sorry, we've reached the time limit for this call. Thank you for calling. Goodbye."]
+      hangup: true
+""",
+    )
+    assert result.diagnostics == []
+    assert failures_of(result) == {}
+
+
+def test_while_agent_speaks_when_the_agent_is_silent_fails(ringing: Path) -> None:
+    observed, failures = observe_one(
+        ringing,
+        """scenarios:
+  - name: pressed after everything was heard
+    script:
+      - press: "1"
+      - press: {keys: "1", while_agent_speaks: true}
+""",
+    )
+    assert failures == [
+        "5: expected the agent to be speaking when this `press` step came "
+        "(`while_agent_speaks: true`); happened: the agent was not speaking: every line had "
+        "been heard to the end"
+    ]
+    assert observed.said == [GREETING]
+
+
+def test_lines_take_their_spoken_length_to_be_heard(ringing: Path) -> None:
+    observed, failures = observe_one(
+        ringing,
+        """scenarios:
+  - name: a wait while the agent speaks ends mid-line
+    script:
+      - wait: {seconds: 1, while_agent_speaks: true}
+      - expect: {said: []}
+      - wait: 1
+    expect:
+      said: ["For balances press 1."]
+""",
+    )
+    assert failures == []
+    # 1 s into the greeting, then the rest of it is heard, then 1 s more.
+    assert observed.clock == pytest.approx(len(GREETING) / SPEECH_CHARS_PER_SECOND + 1)
+
+
+def test_malformed_ringing_and_while_speaking_are_diagnosed(
+    ringing: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        ringing,
+        "menu.test.yaml",
+        """scenarios:
+  - name: a ring time that is not one
+    transfers: answered after soon
+  - name: too long, in a list
+    transfers: [answered, "answered after 10 minutes"]
+  - name: steps
+    script:
+      - press: {keys: "1", while_agent_speak: true}
+      - press: {while_agent_speaks: true}
+      - wait: {seconds: 2, while_agent_speaks: yes}
+      - press: {keys: "1x", while_agent_speaks: true}
+      - wait: {seconds: never, while_agent_speaks: true}
+""",
+    )
+    code, out, _ = engine_test(capsys, str(path))
+    assert code == 1
+    expected = [
+        (
+            3,
+            16,
+            '"answered after soon" does not say how long the transfer rings before it is answered',
+            None,
+        ),
+        (5, 27, '"answered after 10 minutes" rings too long', None),
+        (8, 28, 'unknown key "while_agent_speak" in press', '"while_agent_speaks"'),
+        (9, 16, "`press:` written as a mapping needs `keys:`", None),
+        (10, 48, "while_agent_speaks must be true or false, not text", None),
+        (11, 23, '"1x" is not keypad keys (0-9, *, # and A-D)', None),
+        (12, 25, "write how long to wait in seconds (`wait: 30`)", None),
+    ]
+    for line, col, message, guess in expected:
+        assert f"{path}:{line}:{col}: {message}" in out, (message, out)
+        if guess:
+            assert f"did you mean {guess}?" in out
+    assert 'write the seconds it rings, more than 0 and at most 300: "answered after 20"' in out
