@@ -315,8 +315,12 @@ class CallMachine:
             elif event.status != "completed":
                 actions += self._finish_ending()  # cut short: nothing more to wait for
             else:
-                spoken = self._said.get(event.response_id, "")
-                seconds = len(spoken) / _CHARS_PER_SECOND + _HEARD_SLACK_S
+                # Audio still playing ahead of the line is heard first: count it too.
+                ahead = sum(
+                    len(self._said.get(r, "")) for r in self._playing if r != event.response_id
+                )
+                spoken = len(self._said.get(event.response_id, "")) + ahead
+                seconds = spoken / _CHARS_PER_SECOND + _HEARD_SLACK_S
                 cap = min(max(seconds, _HEARD_MIN_S), _HEARD_MAX_S)
                 actions.append(StartTimer(HEARD_TIMER, cap))
         elif event.status in ("completed", "incomplete") and calls:

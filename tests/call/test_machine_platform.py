@@ -25,6 +25,7 @@ from engine.call.actions import (
     UpdateSession,
 )
 from engine.call.events import (
+    AgentSaid,
     AudioStarted,
     AudioStopped,
     CallerSilent,
@@ -41,6 +42,7 @@ from engine.call.events import (
 )
 from engine.call.machine import (
     _HANDLERS,
+    HEARD_TIMER,
     REQUEST_TIMER,
     REQUEST_WAIT_S,
     TIME_UP_TIMER,
@@ -311,3 +313,18 @@ def test_the_hold_turns_the_silence_timeout_off_and_a_failed_transfer_turns_it_b
     back = m.handle(ReferFailed(TARGET, "HTTP 500"))
     (update,) = [a for a in back if isinstance(a, UpdateSession)]
     assert update.idle == IdleTimeout(6000)  # the flow's ladder is back for the caller
+
+
+def test_the_cap_on_waiting_for_a_line_counts_audio_still_playing_ahead_of_it():
+    m = started(machine())
+    # The model says ten seconds of preamble and calls the transfer tool in one response.
+    m.handle(ResponseStarted("resp_long"))
+    m.handle(AgentSaid("resp_long", "x" * 120))
+    m.handle(AudioStarted("resp_long"))
+    m.handle(ToolCallRequested("resp_long", "c1", "operator", "{}"))
+    (line,) = asks(m.handle(ResponseFinished("resp_long", "completed")))
+    m.handle(ResponseStarted("resp_line", line.request))
+    m.handle(AgentSaid("resp_line", "Connecting you."))
+    out = m.handle(ResponseFinished("resp_line", "completed"))  # the preamble still plays
+    (cap,) = [a for a in out if isinstance(a, StartTimer) and a.name == HEARD_TIMER]
+    assert cap.seconds == (120 + len("Connecting you.")) / 12 + 2
