@@ -70,10 +70,12 @@ class BoundedHttp:
         *,
         wait_s: float,
         deadline_s: float | None = None,
+        deadline_at: float | None = None,
     ) -> T:
         """Run ``work(client)`` once a slot is free (waiting at most ``wait_s``, else
         ``NoSlot``). Returns its result, or raises ``TimeoutError`` when it is not done
-        within ``deadline_s``; it then runs on detached until httpx's timeouts end it.
+        within ``deadline_s`` of getting its slot, or by ``deadline_at`` (loop time); it
+        then runs on detached until httpx's timeouts end it.
 
         ``work`` must bound itself with httpx timeouts (``pool=`` included) and close any
         streamed response it opens.
@@ -90,6 +92,9 @@ class BoundedHttp:
         self._running.add(task)
         task.add_done_callback(self._finished)
         # asyncio.wait never cancels the task: not on its timeout, not when we are cancelled.
+        if deadline_at is not None:
+            left = max(deadline_at - asyncio.get_running_loop().time(), 0.0)
+            deadline_s = left if deadline_s is None else min(deadline_s, left)
         done, _ = await asyncio.wait({task}, timeout=deadline_s)
         if not done:
             raise TimeoutError(f"no result within {deadline_s:g}s")
