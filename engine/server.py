@@ -63,12 +63,14 @@ class EngineSettings:
     drain_timeout_s: float = 30.0
     max_body_bytes: int = 256 * 1024
     reload_interval_s: float = 0.5
-    # One call-control attempt's deadline; CallControl retries inside per-action budgets.
-    rest_timeout_s: float = 2.0
+    # The first call-control attempt's deadline (doubled for each retry); CallControl
+    # retries inside per-action budgets.
+    rest_timeout_s: float = 3.0
     # Call-control requests in flight at once (the rest queue): call control's own pool.
-    openai_concurrency: int = 100
+    # Small on purpose: httpcore's pool costs CPU quadratic in its size on every request.
+    openai_concurrency: int = 32
     # Tool requests in flight at once: the tools' own pool, apart from call control's.
-    tool_concurrency: int = 100
+    tool_concurrency: int = 64
     # Per call-control action, how long it may retry (None: CallControl's DEFAULT_BUDGETS).
     rest_budgets: Mapping[str, RetryBudget] | None = None
     # /readyz probes OpenAI when nothing was learned about it for this long.
@@ -93,8 +95,8 @@ class EngineSettings:
             openai=OpenAIConfig.from_env(env),
             drain_timeout_s=drain_s,
             default_country_code=code,
-            openai_concurrency=_count(env, "ENGINE_OPENAI_CONCURRENCY", 100),
-            tool_concurrency=_count(env, "ENGINE_TOOL_CONCURRENCY", 100),
+            openai_concurrency=_count(env, "ENGINE_OPENAI_CONCURRENCY", 32),
+            tool_concurrency=_count(env, "ENGINE_TOOL_CONCURRENCY", 64),
         )
 
 

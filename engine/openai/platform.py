@@ -28,7 +28,7 @@ class RealtimePlatform:
         config: OpenAIConfig,
         client: httpx.AsyncClient,
         *,
-        rest_timeout_s: float = 2.0,
+        rest_timeout_s: float = 3.0,
         max_in_flight: int = 50,
         budgets: Mapping[str, RetryBudget] | None = None,
         on_event: Callable[[str], None] | None = None,
