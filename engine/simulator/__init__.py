@@ -21,9 +21,14 @@ test, and everything is recorded so tests can assert on it without sleeping::
         await call.hang_up()                      # socket drops without a close frame
 
 Faults: ``sim.faults`` / ``call.faults`` (``RestFault(status=500)``,
-``RestFault(hang_s=10)``, ``refer_vanishes`` = True, a count or a set of target
-URIs...). Speed: ``Timing`` (immediate by default, but for the server's idle nudge,
-which waits ``nudge_latency_s`` before it speaks so a client can cancel it). Where the real API's behaviour is not documented, the module that simulates
+``RestFault(hang_s=10)``, ``RestFault(hang_s=10, took_effect=True)`` for an action done
+at once but answered late, ``refer_vanishes`` = True, a count or a set of target URIs,
+``refer_ring_s`` for a transfer target that rings first...). Repeats are answered as the
+real API answers them (a second accept: 400 "Call is not ringing (state: accepted)."; any
+action on an ended call: 404), and a refer while an earlier one still rings is recorded in
+``call.warnings``. Speed: ``Timing`` (immediate by default, but for the server's idle nudge,
+which waits ``nudge_latency_s`` before it speaks so a client can cancel it;
+``rest_latency_s`` / ``rest_latency_per_inflight_s`` slow REST down under load). Where the real API's behaviour is not documented, the module that simulates
 it says so in a comment marked [inf].
 """
 
