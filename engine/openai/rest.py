@@ -92,11 +92,11 @@ DEFAULT_BUDGETS: Mapping[str, RetryBudget] = {
 class _NoAnswer(Exception):
     """An attempt got no HTTP answer. ``maybe_sent``: the request may have reached OpenAI."""
 
-    def __init__(self, detail: str, *, maybe_sent: bool, timed_out: bool = False) -> None:
+    def __init__(self, detail: str, *, maybe_sent: bool, timeout_s: float | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.maybe_sent = maybe_sent
-        self.timed_out = timed_out
+        self.timeout_s = timeout_s  # set when it timed out
 
 
 class CallControl:
@@ -218,14 +218,10 @@ class CallControl:
                     self._event("refer_uncertain")
                     return
                 error: CallControlError = (
-                    CallControlTimeout(self._timeout_s, call_id=call_id, action=action)
-                    if exc.timed_out
+                    CallControlTimeout(exc.timeout_s, call_id=call_id, action=action)
+                    if exc.timeout_s is not None
                     else CallControlError(
-                        None,
-                        f"network error: {exc.detail}",
-                        call_id=call_id,
-                        action=action,
-                        uncertain=uncertain,
+                        None, f"network error: {exc.detail}", call_id=call_id, action=action
                     )
                 )
                 error.uncertain = uncertain
@@ -305,7 +301,7 @@ class CallControl:
         except TimeoutError:
             self.health.no_answer("timeout")
             raise _NoAnswer(
-                f"no answer within {attempt_s:g}s", maybe_sent=True, timed_out=True
+                f"no answer within {attempt_s:g}s", maybe_sent=True, timeout_s=attempt_s
             ) from None
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             self.health.no_answer(type(exc).__name__)
@@ -313,7 +309,7 @@ class CallControl:
         except httpx.TimeoutException:
             self.health.no_answer("timeout")
             raise _NoAnswer(
-                f"no answer within {attempt_s:g}s", maybe_sent=True, timed_out=True
+                f"no answer within {attempt_s:g}s", maybe_sent=True, timeout_s=attempt_s
             ) from None
         except httpx.TransportError as exc:
             self.health.no_answer(type(exc).__name__)

@@ -167,7 +167,8 @@ def test_hanging_accept_times_out_at_the_deadline():
         elapsed = time.monotonic() - started
         assert 0.2 <= elapsed < 4.5  # the fault hangs 5 s: the client's deadline ended it
         assert info.value.status is None
-        assert info.value.timeout_s == 0.3
+        assert 0 < info.value.timeout_s <= 0.3  # the last attempt had what was left
+        assert info.value.uncertain
 
     run(with_control(test, timeout_s=0.3, budgets=SHORT))
 
