@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from .bounded_http import Shards
 from .call.answer import SIP_TEMPORARILY_UNAVAILABLE, Refusal, decide
 from .call.driver import CallDriver
 from .call.machine import CallMachine
@@ -65,10 +65,9 @@ class EngineSettings:
     reload_interval_s: float = 0.5
     # The first call-control attempt's deadline (doubled for each retry); CallControl
     # retries inside per-action budgets.
-    rest_timeout_s: float = 3.0
+    rest_timeout_s: float = 5.0
     # Call-control requests in flight at once (the rest queue): call control's own pool.
-    # Small on purpose: httpcore's pool costs CPU quadratic in its size on every request.
-    openai_concurrency: int = 32
+    openai_concurrency: int = 100
     # Tool requests in flight at once: the tools' own pool, apart from call control's.
     tool_concurrency: int = 64
     # Per call-control action, how long it may retry (None: CallControl's DEFAULT_BUDGETS).
@@ -95,7 +94,7 @@ class EngineSettings:
             openai=OpenAIConfig.from_env(env),
             drain_timeout_s=drain_s,
             default_country_code=code,
-            openai_concurrency=_count(env, "ENGINE_OPENAI_CONCURRENCY", 32),
+            openai_concurrency=_count(env, "ENGINE_OPENAI_CONCURRENCY", 100),
             tool_concurrency=_count(env, "ENGINE_TOOL_CONCURRENCY", 64),
         )
 
@@ -160,7 +159,7 @@ class Engine:
             self._watcher.cancel()
         await self.drain(self.settings.drain_timeout_s)
         if self._started:
-            await self.realtime.control.http.aclose()
+            await self.realtime.control.aclose()
             await self.tools.http.aclose()
 
     def openai_reachable(self) -> bool:
@@ -416,14 +415,8 @@ class Engine:
         return out
 
 
-def _client(max_connections: int) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        limits=httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=min(max_connections, 50),
-        ),
-        follow_redirects=False,
-    )
+def _client(max_connections: int) -> Shards:
+    return Shards.create(max_connections, follow_redirects=False)
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:

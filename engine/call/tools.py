@@ -38,7 +38,7 @@ from urllib.parse import quote
 import httpx
 
 from engine import __version__
-from engine.bounded_http import BoundedHttp, NoSlot
+from engine.bounded_http import BoundedHttp, NoSlot, Shards
 from engine.flow.model import HttpRequest
 from engine.flow.templates import TemplateError, render
 
@@ -79,13 +79,13 @@ class _Failure(Exception):
 
 
 class HttpToolRunner:
-    """Runs the `http` step of tools over one connection-pooled `httpx.AsyncClient`, the
-    tools' own (not call control's), with at most ``max_in_flight`` requests at once (no more
-    than the client's ``max_connections``)."""
+    """Runs the `http` step of tools over a connection-pooled `httpx.AsyncClient` (or several,
+    ``Shards``), the tools' own (not call control's), with at most ``max_in_flight`` requests
+    at once (no more than the clients' ``max_connections`` together)."""
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: httpx.AsyncClient | Shards,
         *,
         max_response_bytes: int = 16_384,
         max_redirects: int = 3,

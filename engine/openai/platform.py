@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 import httpx
 
+from ..bounded_http import Shards
 from ..call.session import SessionSpec
 from .call import OpenAICall
 from .config import OpenAIConfig
@@ -26,9 +27,9 @@ class RealtimePlatform:
     def __init__(
         self,
         config: OpenAIConfig,
-        client: httpx.AsyncClient,
+        client: httpx.AsyncClient | Shards,
         *,
-        rest_timeout_s: float = 3.0,
+        rest_timeout_s: float = 5.0,
         max_in_flight: int = 50,
         budgets: Mapping[str, RetryBudget] | None = None,
         on_event: Callable[[str], None] | None = None,

@@ -22,7 +22,9 @@ For every action a 404 (or a 400 naming the state ``ended``) means the call is g
 an attempt that may have taken effect carries ``uncertain=True``.
 
 Requests queue for one of ``max_in_flight`` slots (see ``engine.bounded_http``) instead of
-failing under a burst, and are never cancelled inside httpx.
+failing under a burst, and are never cancelled inside httpx. A quarter of the slots are kept
+for the calls already up (refer, hangup): a burst of new calls queues its accepts behind
+each other, not in front of a transfer whose caller is waiting on hold.
 """
 
 from __future__ import annotations
@@ -32,14 +34,14 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from engine.bounded_http import BoundedHttp, NoSlot
+from engine.bounded_http import BoundedHttp, NoSlot, Shards
 from engine.openai.config import OpenAIConfig
 from engine.openai.errors import CallControlError, CallControlTimeout, CallNotFound
 from engine.openai.reachability import Reachability
@@ -102,10 +104,10 @@ class _NoAnswer(Exception):
 class CallControl:
     """Call-control client bound to one OpenAI project.
 
-    ``client``: the ``httpx.AsyncClient`` of call control alone (connection-pooled; opening
-    one per call would pay a TLS handshake while the caller waits); give it a pool of its
-    own, apart from the flows' HTTP tools, and set ``max_in_flight`` to at most its
-    ``max_connections``. ``timeout_s``: the deadline of one attempt. ``budgets``: per
+    ``client``: the ``httpx.AsyncClient`` of call control alone, or several (``Shards``)
+    (connection-pooled; opening one per call would pay a TLS handshake while the caller
+    waits); give it pools of its own, apart from the flows' HTTP tools, and set
+    ``max_in_flight`` to at most their ``max_connections`` together. ``timeout_s``: the deadline of one attempt. ``budgets``: per
     action, how long it may keep retrying (``DEFAULT_BUDGETS`` for those not given).
     ``on_event``: called with short names (``accept_retry``, ``refer_uncertain``, ...) for
     metrics. ``health``: what ``/readyz`` reads.
@@ -113,7 +115,7 @@ class CallControl:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: httpx.AsyncClient | Sequence[httpx.AsyncClient] | Shards,
         config: OpenAIConfig,
         timeout_s: float = 5.0,
         *,
@@ -124,7 +126,10 @@ class CallControl:
     ) -> None:
         if timeout_s <= 0:
             raise ValueError("timeout_s must be positive")
-        self._http = BoundedHttp(client, max_in_flight)
+        shards = client if isinstance(client, Shards) else Shards(client)
+        live = max_in_flight // 4
+        self._answering = BoundedHttp(shards, max_in_flight - live if live else max_in_flight)
+        self._live = BoundedHttp(shards, live) if live else self._answering
         self._config = config
         self._timeout_s = timeout_s
         self._base = config.base_url.rstrip("/")
@@ -135,8 +140,23 @@ class CallControl:
 
     @property
     def http(self) -> BoundedHttp:
-        """The bounded client (slots in use, the pool's connections)."""
-        return self._http
+        """The slots of accept and reject (and the pool's connections, shared by all)."""
+        return self._answering
+
+    @property
+    def in_flight(self) -> int:
+        """Requests running now, in both lanes."""
+        lanes = {id(self._answering): self._answering, id(self._live): self._live}
+        return sum(lane.in_flight for lane in lanes.values())
+
+    async def aclose(self) -> None:
+        """Let running requests end (bounded), then close the clients."""
+        if self._live is not self._answering:
+            await self._live.aclose_requests()
+        await self._answering.aclose()
+
+    def _lane(self, action: str) -> BoundedHttp:
+        return self._answering if action in ("accept", "reject") else self._live
 
     async def accept(self, call_id: str, session: Mapping[str, Any]) -> None:
         """Answer the call with this session config (``{"type": "realtime", ...}``).
@@ -180,7 +200,7 @@ class CallControl:
             return await client.get(url, headers=self._headers(), timeout=timeout)
 
         try:
-            response = await self._http.run(send, wait_s=0.1, deadline_s=timeout_s)
+            response = await self._live.run(send, wait_s=0.1, deadline_s=timeout_s)
         except NoSlot:
             return self.health.reachable  # busy: the requests in flight will tell
         except (TimeoutError, httpx.HTTPError) as exc:
@@ -293,7 +313,7 @@ class CallControl:
         attempt_s = min(self._timeout_s * 2 ** (number - 1), remaining_s)
         started = time.monotonic()
         try:
-            response: httpx.Response = await self._http.run(
+            response: httpx.Response = await self._lane(action).run(
                 send_within(attempt_s), wait_s=remaining_s, deadline_s=attempt_s
             )
         except NoSlot:

@@ -340,9 +340,9 @@ def test_cancelled_requests_leave_the_pool_empty_and_usable():
                 # timeouts), and only then free their slots.
                 loop = asyncio.get_running_loop()
                 deadline = loop.time() + 5
-                while control.http.in_flight and loop.time() < deadline:
+                while control.in_flight and loop.time() < deadline:
                     await asyncio.sleep(0.01)
-                assert control.http.in_flight == 0
+                assert control.in_flight == 0
                 assert control.http.pool_requests() == 0
                 stuck = [c for c in control.http.pool_connections()
                          if not (c.is_idle() or c.is_closed())]  # fmt: skip
