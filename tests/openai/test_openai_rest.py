@@ -6,6 +6,7 @@ import time
 import httpx
 import pytest
 
+from engine.bounded_http import SHARD_SIZE, Shards
 from engine.openai import (
     CallControl,
     CallControlError,
@@ -367,5 +368,42 @@ def test_health_follows_outcomes_and_probes():
             results = [await control.probe(timeout_s=0.2) for _ in range(3)]
             assert results == [True, True, False]  # three in a row without an answer
             assert control.health.last_problem
+
+    run(main())
+
+
+def test_a_burst_of_accepts_does_not_hold_up_a_transfer():
+    async def test(sim, control):
+        live = sim.new_call()
+        await control.accept(live.call_id, SESSION)
+        sim.faults.accept = RestFault(hang_s=0.3)  # every new accept is slow
+        ringing = [sim.new_call() for _ in range(20)]
+        accepts = [asyncio.create_task(control.accept(c.call_id, SESSION)) for c in ringing]
+        await ringing[0].wait_for_request("accept")
+        # 20 accepts on 3 slots queue for about two seconds; the refer has a slot of its own.
+        await control.refer(live.call_id, "tel:+18005550100")
+        assert control.http.waiting > 0  # accepts were still queued when the refer was done
+        assert await live.wait_ended() == "transferred"
+        await asyncio.gather(*accepts)
+        assert all(c.state == "accepted" for c in ringing)
+
+    run(with_control(test, control={"max_in_flight": 4}))
+
+
+def test_connections_are_spread_over_small_shards():
+    async def main():
+        async with Simulator() as sim:
+            shards = Shards.create(40)
+            assert len(shards.clients) == 3  # at most SHARD_SIZE connections each
+            control = CallControl(shards, sim.config(), max_in_flight=40)
+            try:
+                sim.faults.accept = RestFault(hang_s=0.1)
+                calls = [sim.new_call() for _ in range(30)]
+                await asyncio.gather(*(control.accept(c.call_id, SESSION) for c in calls))
+                assert all(c.state == "accepted" for c in calls)
+                per_client = [len(client._transport._pool.connections) for client in shards.clients]
+                assert all(0 < n <= SHARD_SIZE for n in per_client), per_client
+            finally:
+                await control.aclose()
 
     run(main())
