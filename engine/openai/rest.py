@@ -33,7 +33,6 @@ import asyncio
 import logging
 import random
 import re
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -296,12 +295,14 @@ class CallControl:
             raise _NoAnswer("out of time", maybe_sent=False)
         loop = asyncio.get_running_loop()
         queued = loop.time()
+        sent_at: list[float] = []
         headers = self._headers()
 
         def send_within(timeout_s: float) -> Callable[[httpx.AsyncClient], Any]:
             timeout = httpx.Timeout(timeout_s, pool=POOL_WAIT_S)
 
             async def send(client: httpx.AsyncClient) -> httpx.Response:
+                sent_at.append(loop.time())
                 if body is None:
                     return await client.post(url, headers=headers, timeout=timeout)
                 return await client.post(url, headers=headers, json=body, timeout=timeout)
@@ -311,7 +312,6 @@ class CallControl:
         # The deadline starts once a slot is ours; httpx's per-phase timeouts bound the
         # request even after we stop waiting for it (a server trickling bytes included).
         attempt_s = min(self._timeout_s * 2 ** (number - 1), remaining_s)
-        started = time.monotonic()
         try:
             response: httpx.Response = await self._lane(action).run(
                 send_within(attempt_s), wait_s=remaining_s, deadline_s=attempt_s
@@ -335,8 +335,9 @@ class CallControl:
             self.health.no_answer(type(exc).__name__)
             raise _NoAnswer(f"{type(exc).__name__}: {exc}", maybe_sent=True) from None
         self.health.answered(response.status_code)
-        elapsed_ms = (time.monotonic() - started) * 1000
-        waited_ms = (loop.time() - queued) * 1000 - elapsed_ms
+        started = sent_at[0] if sent_at else queued
+        elapsed_ms = (loop.time() - started) * 1000
+        waited_ms = (started - queued) * 1000
         log.info(
             "openai %s %s -> %d (%.0f ms%s)",
             action,
