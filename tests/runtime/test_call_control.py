@@ -4,13 +4,17 @@ come too late, retries that meet their own effect, a stopped OpenAI, a hanging t
 from __future__ import annotations
 
 import asyncio
+import base64
 
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from engine.openai import ConfigError
 from engine.openai.rest import RetryBudget
+from engine.server import EngineSettings
 from engine.simulator import RestFault, Timing
 
 LATE = 3.0  # a fault's answer comes this late: long after the engine's 0.3 s attempt
@@ -165,3 +169,17 @@ def test_a_hanging_tool_service_does_not_starve_call_control(rt, serve):
                     release.set()
 
     asyncio.run(main())
+
+
+def test_concurrency_settings_come_from_the_environment():
+    secret = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+    env = {"OPENAI_API_KEY": "sk-proj-abcdefghijklmnop", "OPENAI_WEBHOOK_SECRET": secret}
+    defaults = EngineSettings.from_env("flows", env)
+    assert (defaults.openai_concurrency, defaults.tool_concurrency) == (100, 64)
+    chosen = EngineSettings.from_env(
+        "flows", {**env, "ENGINE_OPENAI_CONCURRENCY": "40", "ENGINE_TOOL_CONCURRENCY": "8"}
+    )
+    assert (chosen.openai_concurrency, chosen.tool_concurrency) == (40, 8)
+    for bad in ("0", "-3", "many", "2.5", "5000"):
+        with pytest.raises(ConfigError, match="ENGINE_OPENAI_CONCURRENCY"):
+            EngineSettings.from_env("flows", {**env, "ENGINE_OPENAI_CONCURRENCY": bad})
