@@ -19,6 +19,15 @@ then calls per second, failed calls, how late the engine's event loop ran its ca
 Loopback only.
 
     python bench/runtime_bench.py [--calls 300] [--concurrency 20] [--split] [--profile F]
+    python bench/runtime_bench.py --burst 500 --split [--rest-latency-ms 20]
+
+``--burst N`` places N calls at once (``--calls N --concurrency N``) with patient callers
+(90 s per step, webhooks answered within 60 s), as when a campaign or an outage's end sends
+every caller in together: the goal is no failed call, however slow. A call fails when a
+step times out, the webhook is not answered 200, the call is rejected after an accept, or a
+second REFER goes out while the first still rings. ``--rest-latency-ms`` /
+``--rest-latency-per-inflight-ms`` make the simulator's REST slower, the more so the more
+requests are in flight (``Timing.rest_latency_s`` / ``rest_latency_per_inflight_s``).
 
 ``--split`` runs the simulator and the callers in a child process, so the engine's event
 loop is its own (as in production) instead of shared with the simulator; wire timestamps
@@ -39,6 +48,7 @@ import math
 import sys
 import time
 from collections import defaultdict
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,10 +89,31 @@ def row(label: str, samples_s: list[float]) -> str:
     return f"  {label:<34} n={len(ms):<5} {figures}  ms"
 
 
+@dataclass(frozen=True)
+class Load:
+    """How the simulated OpenAI and its callers behave in a run."""
+
+    call_timeout_s: float = CALL_TIMEOUT_S
+    webhook_timeout_s: float = 5.0
+    rest_latency_s: float = 0.0
+    rest_latency_per_inflight_s: float = 0.0
+
+    def simulator(self) -> Simulator:
+        timing = Timing(
+            rest_latency_s=self.rest_latency_s,
+            rest_latency_per_inflight_s=self.rest_latency_per_inflight_s,
+        )
+        return Simulator(timing=timing, strict=False, webhook_timeout_s=self.webhook_timeout_s)
+
+
+BURST = Load(call_timeout_s=90.0, webhook_timeout_s=60.0)
+
+
 class Bench:
-    def __init__(self, sim: Simulator, webhook_url: str) -> None:
+    def __init__(self, sim: Simulator, webhook_url: str, call_timeout_s: float = CALL_TIMEOUT_S):
         self.sim = sim
         self.webhook_url = webhook_url
+        self.call_timeout_s = call_timeout_s
         self.wire_accept: list[float] = []
         self.wire_refer: list[float] = []
         self.failures: list[str] = []
@@ -90,9 +121,10 @@ class Bench:
     async def one_call(self) -> None:
         placed = await self.sim.place_call(self.webhook_url, to=NUMBER)
         if placed.status != 200:
-            raise RuntimeError(f"webhook answered {placed.status}: {placed.deliveries[-1]}")
+            delivery = placed.deliveries[-1]
+            raise RuntimeError(f"webhook answered {delivery.status or delivery.error}")
         call = placed.call
-        t = CALL_TIMEOUT_S
+        t = self.call_timeout_s
         accept = await call.wait_for_request("accept", timeout=t)
         await call.wait_connected(timeout=t)
         await call.wait_for_client_event("response.create", timeout=t)  # the greeting
@@ -103,6 +135,10 @@ class Bench:
         reason = await call.wait_ended(timeout=t)
         if reason != "transferred":
             raise RuntimeError(f"call ended {reason!r}, not transferred")
+        if call.requests_for("reject"):
+            raise RuntimeError("rejected after an accept")
+        if any("still rings" in w for w in call.warnings):
+            raise RuntimeError("a second REFER while the first still rang")
 
         self.wire_accept.append(accept.at - placed.deliveries[0].at)
         # The transfer line: the response whose spoken text is the `say` line; its audio
@@ -191,6 +227,7 @@ class Results:
         # to the driver handling it.
         self.hops: dict[str, list[float]] = defaultdict(list)
         self.elapsed = 0.0
+        self.counters: dict[str, int] = {}  # the engine's, at the end of the run
         self.lag = LoopLag()
         self.gc = GcPauses()
 
@@ -263,12 +300,12 @@ async def wait_calls_over(engine: Engine) -> None:
                 await asyncio.sleep(0.01)
 
 
-async def run_shared(calls: int, concurrency: int, results: Results) -> None:
+async def run_shared(calls: int, concurrency: int, results: Results, load: Load) -> None:
     """The simulator, the callers and the engine on one event loop."""
-    async with Simulator(timing=Timing(), strict=False) as sim:
+    async with load.simulator() as sim:
         engine = instrumented_engine(sim.config(), results)
         async with running_engine(engine) as url:
-            bench = Bench(sim, url + "/webhooks/openai")
+            bench = Bench(sim, url + "/webhooks/openai", load.call_timeout_s)
             # One warm-up call: first-use costs (TLS contexts, imports, template
             # compilation) are not what a running engine pays per call.
             await bench.one_call()
@@ -280,21 +317,22 @@ async def run_shared(calls: int, concurrency: int, results: Results) -> None:
             results.elapsed = await drive(bench, calls, concurrency)
             await results.lag.stop()
             await wait_calls_over(engine)
+            results.counters = dict(engine.metrics.counters)
     results.wire_accept = bench.wire_accept
     results.wire_refer = bench.wire_refer
     results.failures = bench.failures
 
 
-def _simulator_process(conn: Any, calls: int, concurrency: int) -> None:
+def _simulator_process(conn: Any, calls: int, concurrency: int, load: Load) -> None:
     """Child of ``--split``: the simulator and the callers; the engine is in the parent."""
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        async with Simulator(timing=Timing(), strict=False) as sim:
+        async with load.simulator() as sim:
             config = sim.config()
             conn.send(("config", (config.api_key, config.webhook_secret, config.base_url)))
             _, url = await loop.run_in_executor(None, conn.recv)
-            bench = Bench(sim, url + "/webhooks/openai")
+            bench = Bench(sim, url + "/webhooks/openai", load.call_timeout_s)
             await bench.one_call()
             bench.wire_accept.clear()
             bench.wire_refer.clear()
@@ -307,7 +345,7 @@ def _simulator_process(conn: Any, calls: int, concurrency: int) -> None:
     asyncio.run(main())
 
 
-async def run_split(calls: int, concurrency: int, results: Results) -> None:
+async def run_split(calls: int, concurrency: int, results: Results, load: Load) -> None:
     import multiprocessing
 
     from engine.openai import OpenAIConfig
@@ -315,12 +353,12 @@ async def run_split(calls: int, concurrency: int, results: Results) -> None:
     loop = asyncio.get_running_loop()
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
-    process = ctx.Process(target=_simulator_process, args=(child, calls, concurrency))
+    process = ctx.Process(target=_simulator_process, args=(child, calls, concurrency, load))
     process.start()
     try:
 
         async def receive(expected: str) -> Any:
-            ready = await loop.run_in_executor(None, parent.poll, 60)
+            ready = await loop.run_in_executor(None, parent.poll, 600)
             if not ready:
                 raise TimeoutError(f"the simulator process sent no {expected!r}")
             kind, payload = parent.recv()
@@ -340,6 +378,7 @@ async def run_split(calls: int, concurrency: int, results: Results) -> None:
             payload = await receive("done")
             await results.lag.stop()
             await wait_calls_over(engine)
+            results.counters = dict(engine.metrics.counters)
         results.wire_accept, results.wire_refer, results.failures, results.elapsed = payload
     finally:
         process.join(timeout=5)
@@ -379,6 +418,13 @@ def report(results: Results, calls: int, concurrency: int, split: bool) -> int:
     rate = ok / results.elapsed if results.elapsed else 0.0
     print(f"throughput: {rate:.1f} calls/s ({ok} calls in {results.elapsed:.2f} s)")
     print(f"failed calls: {len(results.failures)}")
+    control = {
+        name: n
+        for name, n in sorted(results.counters.items())
+        if name.startswith("openai_rest:") or name.split(":")[-1].startswith("accept_")
+    }
+    if control:
+        print("  call control: " + ", ".join(f"{k} {v}" for k, v in control.items()))
     counts: dict[str, int] = defaultdict(int)
     for reason in results.failures:
         counts[reason] += 1
@@ -387,14 +433,15 @@ def report(results: Results, calls: int, concurrency: int, split: bool) -> int:
     return 1 if results.failures else 0
 
 
-def run(calls: int, concurrency: int, split: bool) -> int:
+def run(calls: int, concurrency: int, split: bool, load: Load | None = None) -> int:
     import gc
 
     results = Results()
     gc.callbacks.append(results.gc)
     try:
         with driver_hops(results):
-            asyncio.run((run_split if split else run_shared)(calls, concurrency, results))
+            runner = run_split if split else run_shared
+            asyncio.run(runner(calls, concurrency, results, load or Load()))
     finally:
         gc.callbacks.remove(results.gc)
     return report(results, calls, concurrency, split)
@@ -406,17 +453,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--split", action="store_true", help="run the simulator in a child process")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the run")
+    parser.add_argument("--burst", type=int, metavar="N", help="N calls at once (max 1000)")
+    parser.add_argument("--rest-latency-ms", type=float, default=0.0)
+    parser.add_argument("--rest-latency-per-inflight-ms", type=float, default=0.0)
     args = parser.parse_args(argv)
+    load = BURST if args.burst else Load()
+    if args.burst:
+        if not 1 <= args.burst <= 1000:
+            parser.error("--burst must be 1 to 1000")
+        args.calls = args.concurrency = args.burst
     if args.calls < 1 or args.concurrency < 1:
         parser.error("--calls and --concurrency must be at least 1")
+    if args.rest_latency_ms < 0 or args.rest_latency_per_inflight_ms < 0:
+        parser.error("REST latencies must not be negative")
+    load = replace(
+        load,
+        rest_latency_s=args.rest_latency_ms / 1000,
+        rest_latency_per_inflight_s=args.rest_latency_per_inflight_ms / 1000,
+    )
     logging.basicConfig(level=logging.ERROR)
     if not args.profile:
-        return run(args.calls, args.concurrency, args.split)
+        return run(args.calls, args.concurrency, args.split, load)
     import cProfile
     import pstats
 
     profiler = cProfile.Profile()
-    status = profiler.runcall(run, args.calls, args.concurrency, args.split)
+    status = profiler.runcall(run, args.calls, args.concurrency, args.split, load)
     profiler.dump_stats(args.profile)
     pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
     return status

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from .bounded_http import Shards
 from .call.answer import SIP_TEMPORARILY_UNAVAILABLE, Refusal, decide
 from .call.driver import CallDriver
 from .call.machine import CallMachine
@@ -46,15 +46,11 @@ from .openai import (
     WebhookRejected,
 )
 from .openai.platform import RealtimePlatform
+from .openai.rest import RetryBudget
 
 __all__ = ["Engine", "EngineSettings", "create_app"]
 
 log = logging.getLogger("engine.server")
-
-ACCEPT_ATTEMPTS = 3
-ACCEPT_BACKOFF_S = (0.2, 0.5)
-# OpenAI wants the webhook answered within seconds; accept and its retries fit in this.
-ACCEPT_BUDGET_S = 4.0
 
 
 def utc_now() -> datetime:
@@ -68,7 +64,17 @@ class EngineSettings:
     drain_timeout_s: float = 30.0
     max_body_bytes: int = 256 * 1024
     reload_interval_s: float = 0.5
-    rest_timeout_s: float = 2.0
+    # The first call-control attempt's deadline (doubled for each retry); CallControl
+    # retries inside per-action budgets.
+    rest_timeout_s: float = 5.0
+    # Call-control requests in flight at once (the rest queue): call control's own pool.
+    openai_concurrency: int = 100
+    # Tool requests in flight at once: the tools' own pool, apart from call control's.
+    tool_concurrency: int = 64
+    # Per call-control action, how long it may retry (None: CallControl's DEFAULT_BUDGETS).
+    rest_budgets: Mapping[str, RetryBudget] | None = None
+    # /readyz probes OpenAI when nothing was learned about it for this long.
+    readiness_probe_s: float = 10.0
     default_country_code: str | None = None
     # The caller's speech-to-text model for flows that name none (`transcription.model`).
     transcription_model: str = DEFAULT_TRANSCRIPTION_MODEL
@@ -103,12 +109,24 @@ class EngineSettings:
             drain_timeout_s=drain_s,
             default_country_code=code,
             transcription_model=transcription or DEFAULT_TRANSCRIPTION_MODEL,
+            openai_concurrency=_count(env, "ENGINE_OPENAI_CONCURRENCY", 100),
+            tool_concurrency=_count(env, "ENGINE_TOOL_CONCURRENCY", 64),
         )
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or not 1 <= int(text) <= 1000:
+        raise ConfigError(f"{name} must be a whole number from 1 to 1000")
+    return int(text)
 
 
 @dataclass
 class Engine:
-    """Process-wide state: one HTTP client, one registry, the calls in progress."""
+    """Process-wide state: two HTTP clients (call control's and the tools', so a slow tool
+    service cannot starve call control), one registry, the calls in progress."""
 
     settings: EngineSettings
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
@@ -126,19 +144,27 @@ class Engine:
         self.calls: dict[str, asyncio.Task[None]] = {}
         self.drivers: dict[str, CallDriver] = {}
         self.finished: list[CallDriver] = []  # the last calls, for the demo and tests
-        self.client: httpx.AsyncClient | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._probe: asyncio.Task[bool] | None = None
+        self._started = False
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        self.client = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-            follow_redirects=False,
+        settings = self.settings
+        # Each pool as large as its slots: requests queue in front of the pool, never in it.
+        self.realtime = RealtimePlatform(
+            settings.openai,
+            _client(settings.openai_concurrency),
+            rest_timeout_s=settings.rest_timeout_s,
+            max_in_flight=settings.openai_concurrency,
+            budgets=settings.rest_budgets,
+            on_event=lambda name: self.metrics.count(f"openai_rest:{name}"),
         )
-        self.platform: Platform = RealtimePlatform(
-            self.settings.openai, self.client, rest_timeout_s=self.settings.rest_timeout_s
+        self.platform: Platform = self.realtime
+        self.tools = HttpToolRunner(
+            _client(settings.tool_concurrency), max_in_flight=settings.tool_concurrency
         )
-        self.tools = HttpToolRunner(self.client)
+        self._started = True
         baseline = self._scan()  # before loading, so a file written meanwhile is seen
         self._reload()
         self._watcher = asyncio.create_task(self._watch(baseline))
@@ -147,8 +173,21 @@ class Engine:
         if self._watcher:
             self._watcher.cancel()
         await self.drain(self.settings.drain_timeout_s)
-        if self.client:
-            await self.client.aclose()
+        if self._started:
+            await self.realtime.control.aclose()
+            await self.tools.http.aclose()
+
+    def openai_reachable(self) -> bool:
+        """Whether call control reached OpenAI lately, from the outcomes of its requests; when
+        nothing was learned for ``readiness_probe_s``, a probe starts in the background (so
+        this never waits on the network) and later calls see its outcome."""
+        if not self._started:
+            return False
+        control = self.realtime.control
+        stale = control.health.stale(self.settings.readiness_probe_s)
+        if stale and (self._probe is None or self._probe.done()):
+            self._probe = asyncio.create_task(control.probe())
+        return control.health.reachable
 
     async def drain(self, timeout_s: float) -> None:
         """Stop taking calls; let the live ones finish for up to ``timeout_s``."""
@@ -297,33 +336,37 @@ class Engine:
     async def _accept(
         self, call: IncomingCall, session: SessionSpec, log_: logging.LoggerAdapter[Any]
     ) -> int | None:
-        """Accept, retrying briefly. None: accepted; otherwise the webhook's answer."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + ACCEPT_BUDGET_S
-        for attempt in range(ACCEPT_ATTEMPTS):
-            remaining = deadline - loop.time()
-            try:
-                async with asyncio.timeout(max(remaining, 0.05)):
-                    await self.platform.accept(call.call_id, session)
-                return None
-            except CallNotFound:
-                log_.info("accept: the call is gone (404); nothing started")
-                self.metrics.count("calls:gone_before_accept")
-                return 200
-            except (CallControlError, TimeoutError) as exc:
-                status = getattr(exc, "status", None)
-                log_.warning("accept attempt %d failed: %s", attempt + 1, exc or "timeout")
-                if status is not None and 400 <= status < 500 and status not in (408, 429):
-                    # OpenAI refused our session (a flow the API does not take): retrying
-                    # cannot help, and the caller must not be left ringing.
-                    self.metrics.count("calls:accept_refused")
-                    return await self._reject(call, SIP_TEMPORARILY_UNAVAILABLE, None)
-            pause = ACCEPT_BACKOFF_S[min(attempt, len(ACCEPT_BACKOFF_S) - 1)]
-            if attempt + 1 == ACCEPT_ATTEMPTS or deadline - loop.time() <= pause:
-                break
-            await asyncio.sleep(pause)
-        self.metrics.count("calls:accept_failed")
-        return 502  # OpenAI delivers the webhook again; the call id is free for that retry
+        """Accept (``CallControl`` retries inside its budget). None: accepted; otherwise the
+        webhook's answer.
+
+        A call whose accept may have taken effect (an attempt timed out, broke after it was
+        sent, or got a 5xx) is never rejected, whatever came after: the webhook gets 502,
+        OpenAI delivers it again, and that delivery's accept meets the accepted call
+        ("not ringing (state: accepted)", which counts as done) or a call that is gone (404).
+        """
+        try:
+            await self.platform.accept(call.call_id, session)
+            return None
+        except CallNotFound:
+            log_.info("accept: the call is gone (404); nothing started")
+            self.metrics.count("calls:gone_before_accept")
+            return 200
+        except CallControlError as exc:
+            if exc.uncertain:
+                log_.warning("accept may have taken effect, so no reject; 502 (%s)", exc)
+                self.metrics.count("calls:accept_uncertain")
+                return 502
+            status = exc.status
+            if status is not None and 400 <= status < 500 and status not in (408, 409, 429):
+                # OpenAI refused our session (a flow the API does not take), and no attempt
+                # could have accepted it: retrying cannot help, and the caller must not be
+                # left ringing.
+                log_.warning("accept refused: %s", exc)
+                self.metrics.count("calls:accept_refused")
+                return await self._reject(call, SIP_TEMPORARILY_UNAVAILABLE, None)
+            log_.warning("accept failed: %s", exc)
+            self.metrics.count("calls:accept_failed")
+            return 502  # OpenAI delivers the webhook again; the call id is free for that retry
 
     async def _reject(self, call: IncomingCall, status: int, received: float | None) -> int:
         if received is not None:
@@ -395,6 +438,10 @@ class Engine:
         return out
 
 
+def _client(max_connections: int) -> Shards:
+    return Shards.create(max_connections, follow_redirects=False)
+
+
 async def _read_limited(request: Request, limit: int) -> bytes | None:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -426,12 +473,14 @@ def create_app(engine: Engine) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        ready = not engine.draining and bool(engine.registry.snapshot.flows)
+        reachable = engine.openai_reachable()
+        ready = not engine.draining and bool(engine.registry.snapshot.flows) and reachable
         body = {
             "ready": ready,
             "draining": engine.draining,
             "flows": len(engine.registry.snapshot.flows),
             "live_calls": len(engine.calls),
+            "openai_reachable": reachable,
         }
         return JSONResponse(body, status_code=200 if ready else 503)
 

@@ -19,6 +19,10 @@ so the runner treats every interpolated value as data, never structure:
   short reason, never the body (a service may echo the request's headers); and the flow's own
   secrets (the values of the `env` variables the request reads, and of credential headers)
   are masked in everything the model or a later template sees.
+* Runs queue for one of ``max_in_flight`` slots of the runner's own client (see
+  ``engine.bounded_http``): a slow service fills the tools' pool, never call control's, and
+  a run whose deadline passed is not cancelled inside httpx (that can wedge the pool): the
+  model hears "timeout" at the deadline while the request ends on httpx's timeouts.
 
 Whatever happens, `run` returns a `ToolResult` whose `output` is JSON telling the model what
 happened in words it can act on (apologise, offer a transfer); it never raises for a failure of
@@ -40,6 +44,7 @@ from typing import Any
 import httpx
 
 from engine import __version__
+from engine.bounded_http import BoundedHttp, NoSlot, Shards
 from engine.flow.model import HttpRequest
 from engine.flow.templates import TemplateError, has_template, render
 from engine.flow.urls import fixed_origin
@@ -87,18 +92,26 @@ class _Failure(Exception):
 
 
 class HttpToolRunner:
-    """Runs the `http` step of tools over one shared, connection-pooled `httpx.AsyncClient`."""
+    """Runs the `http` step of tools over a connection-pooled `httpx.AsyncClient` (or several,
+    ``Shards``), the tools' own (not call control's), with at most ``max_in_flight`` requests
+    at once (no more than the clients' ``max_connections`` together)."""
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: httpx.AsyncClient | Shards,
         *,
         max_response_bytes: int = 16_384,
         max_redirects: int = 3,
+        max_in_flight: int = 100,
     ) -> None:
-        self._client = client
+        self._http = BoundedHttp(client, max_in_flight)
         self._max_response_bytes = max_response_bytes
         self._max_redirects = max_redirects
+
+    @property
+    def http(self) -> BoundedHttp:
+        """The bounded client (slots in use, the pool's connections)."""
+        return self._http
 
     async def run(
         self, tool_name: str, request: HttpRequest, context: Mapping[str, Any]
@@ -129,8 +142,21 @@ class HttpToolRunner:
         try:
             prepared = self._prepare(tool_name, request, context)
             secrets.add(credential_values(prepared.headers.items()))
-            async with asyncio.timeout(request.timeout):
-                status, payload, saved = await self._exchange(service, prepared, request)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + request.timeout
+
+            async def exchange(client: httpx.AsyncClient) -> tuple[int, dict[str, Any], Any]:
+                return await self._exchange(client, service, prepared, request, deadline)
+
+            status, payload, saved = await self._http.run(
+                exchange,
+                wait_s=request.timeout,
+                deadline_at=deadline,  # the wait for a slot counts against the timeout
+            )
+        except NoSlot:
+            raise _Failure(
+                "busy", f"Too many calls are using {service} right now. {_APOLOGISE}"
+            ) from None
         except (TimeoutError, httpx.TimeoutException):
             seconds = _seconds(request.timeout)
             raise _Failure(
@@ -194,12 +220,17 @@ class HttpToolRunner:
             raise not_prepared from None
 
     async def _exchange(
-        self, service: str, request: httpx.Request, spec: HttpRequest
+        self,
+        client: httpx.AsyncClient,
+        service: str,
+        request: httpx.Request,
+        spec: HttpRequest,
+        deadline: float,
     ) -> tuple[int, dict[str, Any], Any]:
         origin = _origin(request.url)
         redirects = 0
         while True:
-            response = await self._client.send(request, stream=True, follow_redirects=False)
+            response = await client.send(request, stream=True, follow_redirects=False)
             try:
                 location = response.headers.get("location")
                 if response.status_code in _REDIRECT_STATUSES and location:
@@ -212,7 +243,9 @@ class HttpToolRunner:
                         )
                     redirects += 1
                     continue
-                content, truncated = await _read_capped(response, self._max_response_bytes)
+                content, truncated = await _read_capped(
+                    response, self._max_response_bytes, deadline
+                )
             finally:
                 await response.aclose()
             return _answer(service, response, content, truncated, self._max_response_bytes)
@@ -307,10 +340,15 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme)
 
 
-async def _read_capped(response: httpx.Response, cap: int) -> tuple[bytes, bool]:
-    """At most ``cap`` bytes of the (decoded) body, and whether there was more."""
+async def _read_capped(response: httpx.Response, cap: int, deadline: float) -> tuple[bytes, bool]:
+    """At most ``cap`` bytes of the (decoded) body, and whether there was more. Stops at
+    ``deadline`` (loop time) between chunks: a server that drips bytes, each within the read
+    timeout, frees its slot soon after the run's deadline without being cancelled."""
     buffer = bytearray()
+    loop = asyncio.get_running_loop()
     async for chunk in response.aiter_bytes():
+        if loop.time() > deadline:
+            raise httpx.ReadTimeout("the tool's deadline passed while reading")
         room = cap - len(buffer)
         if len(chunk) > room:
             buffer += chunk[:room]

@@ -50,6 +50,11 @@ class CallControlError(OpenAIAdapterError):
     ``status`` is the HTTP status, or ``None`` when no response arrived (network error,
     timeout). ``message`` comes from OpenAI's ``{"error": {"message": ...}}`` body when
     there is one. ``code`` is ``error.code`` when present.
+
+    ``uncertain``: some attempt may have taken effect on OpenAI's side (it timed out or
+    its connection broke after the request was sent, or it was answered 5xx), so the call
+    may be in the state the action asked for even though this error is raised. Never act
+    as if it certainly did not happen (e.g. never reject a call whose accept is uncertain).
     """
 
     def __init__(
@@ -60,6 +65,7 @@ class CallControlError(OpenAIAdapterError):
         code: str | None = None,
         call_id: str | None = None,
         action: str | None = None,
+        uncertain: bool = False,
     ) -> None:
         where = f"{action} {call_id}: " if action and call_id else ""
         shown = f"HTTP {status}: " if status is not None else ""
@@ -69,6 +75,7 @@ class CallControlError(OpenAIAdapterError):
         self.code = code
         self.call_id = call_id
         self.action = action
+        self.uncertain = uncertain
 
 
 class CallNotFound(CallControlError, CallGone):
@@ -96,7 +103,13 @@ class CallControlTimeout(CallControlError):
     def __init__(
         self, timeout_s: float, *, call_id: str | None = None, action: str | None = None
     ) -> None:
-        super().__init__(None, f"no answer within {timeout_s:g}s", call_id=call_id, action=action)
+        super().__init__(
+            None,
+            f"no answer within {timeout_s:g}s",
+            call_id=call_id,
+            action=action,
+            uncertain=True,
+        )
         self.timeout_s = timeout_s
 
 

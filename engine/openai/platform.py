@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import httpx
 
+from ..bounded_http import Shards
 from ..call.session import SessionSpec
 from .call import OpenAICall
 from .config import OpenAIConfig
 from .errors import CallControlTimeout, CallNotFound
 from .incoming import IncomingCall, parse_incoming_call
 from .protocol import accept_body
-from .rest import CallControl
+from .rest import CallControl, RetryBudget
 from .sideband import open_sideband
 from .webhook import verify_webhook
 
@@ -21,11 +22,28 @@ __all__ = ["RealtimePlatform"]
 
 
 class RealtimePlatform:
+    """``client`` is call control's own (see ``CallControl``); ``max_in_flight`` at most its
+    pool's ``max_connections``."""
+
     def __init__(
-        self, config: OpenAIConfig, client: httpx.AsyncClient, *, rest_timeout_s: float = 2.0
+        self,
+        config: OpenAIConfig,
+        client: httpx.AsyncClient | Shards,
+        *,
+        rest_timeout_s: float = 5.0,
+        max_in_flight: int = 50,
+        budgets: Mapping[str, RetryBudget] | None = None,
+        on_event: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
-        self.control = CallControl(client, config, rest_timeout_s)
+        self.control = CallControl(
+            client,
+            config,
+            rest_timeout_s,
+            max_in_flight=max_in_flight,
+            budgets=budgets,
+            on_event=on_event,
+        )
 
     def incoming_call(self, body: bytes, headers: Mapping[str, str]) -> IncomingCall | None:
         event = verify_webhook(body, headers, self.config.webhook_secret)

@@ -22,7 +22,12 @@ test, and everything is recorded so tests can assert on it without sleeping::
 
 Faults: ``sim.faults`` / ``call.faults`` (a call's own setting wins). REST:
 ``RestFault(status=500)``, ``RestFault(hang_s=10)``, ``refer_vanishes`` = True, a count
-or a set of target URIs. Sideband (the real platform's awkward behaviours):
+or a set of target URIs,
+``RestFault(hang_s=10, took_effect=True)`` for an action done at once but answered late,
+``refer_ring_s`` for a transfer target that rings first. Repeats are answered as the real
+API answers them (a second accept: 400 "Call is not ringing (state: accepted)."; any action
+on an ended call: 404), and a refer while an earlier one still rings is recorded in
+``call.warnings``. Sideband (the real platform's awkward behaviours):
 ``untagged_responses`` (True or a count: responses without the client's ``metadata``),
 ``response_create_errors`` / ``response_create_error_code`` (the next N
 ``response.create`` answered with an ``error`` pointing back at their ``event_id``),
@@ -43,7 +48,8 @@ the call is still up: ``call.state``, ``call.ended``, ``await call.wait_ended()`
 Speed: ``Timing`` (immediate by default, but for the server's idle nudge, which waits
 ``nudge_latency_s`` after its ``response.created`` before it speaks so a client can
 cancel it; ``nudge_delay_s`` delays that ``response.created`` after the timeout;
-``playback_per_char_s`` / ``min_playback_s`` make audio play on after ``response.done``).
+``playback_per_char_s`` / ``min_playback_s`` make audio play on after ``response.done``;
+``rest_latency_s`` / ``rest_latency_per_inflight_s`` slow REST down under load).
 Where the real API's behaviour is not documented, the module that simulates it says so
 in a comment marked [inf]. ``call.server_event_violations()`` checks the events sent
 against the ``openai`` SDK's models.

@@ -9,6 +9,8 @@ setting wins. Examples::
     call.faults.refer_vanishes = True                   # 200, but the call stays up
     call.faults.refer_vanishes = 1                      # the first refer vanishes, then work
     call.faults.refer_vanishes = {"tel:+18005550100"}   # refers to this target vanish
+    call.faults.accept = RestFault(hang_s=3, took_effect=True)  # accepted, answered late
+    call.faults.refer_ring_s = 20                       # the target rings 20 s first
 
 Sideband faults (reference §3, §4.3, §4.8, §10)::
 
@@ -46,12 +48,17 @@ class RestFault:
     sees no answer at all). Then, if ``status`` is set, answer with that status and an
     OpenAI-shaped error body instead of performing the action; if not, perform it
     normally. ``times`` limits how many requests are affected (``None``: all).
+
+    ``took_effect``: perform the action at once (as if the request had no fault), then
+    answer ``hang_s`` later (with ``status`` if set): a request that times out on the
+    client's side but did happen, so a retry meets its effect.
     """
 
     status: int | None = None
     hang_s: float = 0.0
     message: str | None = None
     times: int | None = None
+    took_effect: bool = False
 
     def consume(self) -> bool:
         """True if this request is affected (and counts it)."""
@@ -98,6 +105,12 @@ class Faults:
     # How many handshakes sideband_status refuses: None, every one; N, the next N (counted
     # down), then handshakes succeed again.
     sideband_status_times: int | None = None
+
+    # How long the transfer target rings after a 200 refer: the caller is on hold and the
+    # call (and its sideband) stays up this long before it ends as transferred, as on
+    # Twilio (reference §2.6). With refer_vanishes the call stays up after it too. The
+    # larger of the call's and the simulator's setting applies.
+    refer_ring_s: float = 0.0
 
     def __setattr__(self, name: str, value: object) -> None:
         # A mistyped mode would otherwise silently do nothing.

@@ -63,6 +63,11 @@ class Timing:
     (cancelling ends the wait at once). ``nudge_delay_s``: how long after
     ``input_audio_buffer.timeout_triggered`` the nudge's ``response.created`` comes (the
     real server does not promise it comes at once; a client must not assume it does).
+    ``rest_latency_s`` +
+    ``rest_latency_per_inflight_s`` × (REST requests in flight, this one included): how
+    long a REST request waits before it is handled, so latency grows under a burst as a
+    loaded API's does; the action takes effect after the wait, so a client that gave up
+    meanwhile meets its effect on a retry.
     """
 
     delta_interval_s: float = 0.0
@@ -72,6 +77,8 @@ class Timing:
     hangup_drop_s: float = 0.0
     nudge_latency_s: float = 0.1
     nudge_delay_s: float = 0.0
+    rest_latency_s: float = 0.0
+    rest_latency_per_inflight_s: float = 0.0
 
     def playback_s(self, chars: int) -> float:
         return max(self.min_playback_s, chars * self.playback_per_char_s)
@@ -121,6 +128,9 @@ class Simulator:
         self._webhook_timeout_s = webhook_timeout_s
         self._waiters = Waiters()
         self._started = False
+        self._rest_in_flight = 0
+        # call id -> (until when the target of its last 200 refer rings, that target)
+        self._refer_ringing: dict[str, tuple[float, str]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -362,7 +372,11 @@ class Simulator:
         if call is not None:
             call.requests.append(record)
             call._changed()
-        response = await self._route(request, record, call)
+        self._rest_in_flight += 1  # this one included, until it is answered
+        try:
+            response = await self._route(request, record, call)
+        finally:
+            self._rest_in_flight -= 1
         record.status = response.status
         response.headers.append(("x-request-id", self.ids.request()))
         if call is not None:
@@ -383,15 +397,36 @@ class Simulator:
         denied = self._auth_error(request)
         if denied is not None:
             return denied
+        await self._rest_latency()
         action = record.action
         fault = None
         if call is not None:
             fault = call.faults.rest(action) or self.faults.rest(action)
         if fault is not None and fault.consume():
+            if fault.took_effect:
+                # Done now, answered late: the client times out, but the call changed.
+                done = self._perform(request, record, call)
+                if fault.hang_s:
+                    await asyncio.sleep(fault.hang_s)
+                return done if fault.status is None else self._fault_response(fault)
             if fault.hang_s:
                 await asyncio.sleep(fault.hang_s)
             if fault.status is not None:
                 return self._fault_response(fault)
+        return self._perform(request, record, call)
+
+    async def _rest_latency(self) -> None:
+        """Wait as a loaded API does: longer the more REST requests are in flight."""
+        delay = self.timing.rest_latency_s + (
+            self.timing.rest_latency_per_inflight_s * self._rest_in_flight
+        )
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def _perform(
+        self, request: HttpRequest, record: RestRequest, call: SimCall | None
+    ) -> HttpResponse:
+        """The action itself, answered as the real API answers it."""
         if call is None or call.ended:
             # [inf] wording; the sideband's equivalent is reported as call_id_not_found.
             return json_response(
@@ -412,7 +447,7 @@ class Simulator:
                     "invalid_request_error",
                 ),
             )
-        return getattr(self, f"_rest_{action}")(call, record)
+        return getattr(self, f"_rest_{record.action}")(call, record)
 
     def _fault_response(self, fault: RestFault) -> HttpResponse:
         status = fault.status or 500
@@ -428,8 +463,9 @@ class Simulator:
     def _rest_accept(self, call: SimCall, record: RestRequest) -> HttpResponse:
         body = record.body
         if call.state != "pending":
-            # Accepting twice is not documented; refusing makes a double accept visible.
-            return self._bad_request(f"Call '{call.call_id}' has already been accepted.")
+            # A second accept (e.g. a retry of one that timed out but took effect) meets
+            # the accepted call. Wording as seen from the field and the load-test fake.
+            return self._not_ringing(call)
         if not isinstance(body, dict):
             return self._bad_request("Missing required parameter: 'type'.", param="type")
         call.violations += self._strict.accept_body(body)
@@ -446,7 +482,7 @@ class Simulator:
     def _rest_reject(self, call: SimCall, record: RestRequest) -> HttpResponse:
         body = record.body if isinstance(record.body, dict) else {}
         if call.state != "pending":
-            return self._bad_request(f"Call '{call.call_id}' has already been accepted.")
+            return self._not_ringing(call)  # [inf] the same answer as a second accept
         status = body.get("status_code", 603)
         if not isinstance(status, int) or isinstance(status, bool):
             return self._bad_request(
@@ -468,17 +504,38 @@ class Simulator:
                 param="target_uri",
             )
         if call.state != "accepted":
-            return self._bad_request(f"Call '{call.call_id}' is not active.")  # [inf]
+            # [inf] wording, after the load-test fake's; a ringing call cannot be referred.
+            return self._bad_request("Call is not active (state: ringing).")
+        now = self.now()
+        ringing = self._refer_ringing.get(call.call_id)
+        if ringing is not None and now < ringing[0]:
+            # [inf] OpenAI hands every refer to the trunk and tracks no transfer in
+            # progress, so a second one is answered 200 and the trunk gets a second
+            # REFER: two transfers. Recorded so tests can assert it never happens.
+            call._warn(
+                f"refer to {target} while the refer to {ringing[1]} still rings: "
+                "a second transfer of one call"
+            )
         call.refer_targets.append(target)
+        ring_s = max(call.faults.refer_ring_s, self.faults.refer_ring_s)
+        self._refer_ringing[call.call_id] = (now + ring_s + self.timing.refer_end_s, target)
         if call.faults.refer_vanished(target) or self.faults.refer_vanished(target):
             call.warnings.append(f"refer to {target} vanished: the call stays up")
         else:
-            asyncio.get_running_loop().call_later(self.timing.refer_end_s, call._end, "transferred")
+            # The caller is on hold while the target rings; the call leaves once it answers.
+            delay = ring_s + self.timing.refer_end_s
+            asyncio.get_running_loop().call_later(delay, call._end, "transferred")
         return HttpResponse(200)
 
     def _rest_hangup(self, call: SimCall, record: RestRequest) -> HttpResponse:
+        # A call already ended never gets here: hanging it up again is a 404 ([inf], as
+        # for every action on a finished call).
         call._end("hangup", drop_after_s=max(self.timing.hangup_drop_s, 0.001))
         return HttpResponse(200)
+
+    def _not_ringing(self, call: SimCall) -> HttpResponse:
+        state = "ringing" if call.state == "pending" else call.state
+        return self._bad_request(f"Call is not ringing (state: {state}).")
 
     # ------------------------------------------------------------------ sideband
 

@@ -10,7 +10,6 @@ ignore (replay, redeliver).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -119,11 +118,12 @@ class WebhookSender:
             headers["webhook-signature"] = signature
         at = time.monotonic()
         try:
-            async with asyncio.timeout(self.timeout_s):
-                response = await self._client.post(
-                    url, content=body, headers=headers, timeout=self.timeout_s
-                )
-        except (TimeoutError, httpx.TimeoutException):
+            # httpx's own timeouts only: cancelling a request while the pool is contended (a
+            # burst of webhooks) can wedge httpcore's pool for good (encode/httpcore#1093).
+            response = await self._client.post(
+                url, content=body, headers=headers, timeout=self.timeout_s
+            )
+        except httpx.TimeoutException:
             return Delivery(variant, webhook_id, timestamp, None, "timeout", at)
         except httpx.TransportError as exc:
             return Delivery(variant, webhook_id, timestamp, None, type(exc).__name__, at)

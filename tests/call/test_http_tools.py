@@ -656,3 +656,50 @@ async def run_mocked(
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as client:
         return await HttpToolRunner(client).run("lookup_order", request, context)
+
+
+# --- the runner's own pool under a burst --------------------------------------------------
+
+
+def test_a_cancelled_burst_of_slow_tools_leaves_the_pool_empty_and_usable() -> None:
+    """Twenty runs at once against a service slower than their timeout, on a pool of three,
+    half of them cancelled by their call ending: none may stay stuck in httpcore's pool
+    (encode/httpcore#1093), and the next run goes through."""
+
+    async def slow(request: Request) -> Response:
+        if request.path_params["order_id"] == "slow":
+            await asyncio.sleep(0.5)
+        return JSONResponse({"ok": True})
+
+    app = Starlette(routes=[Route("/orders/{order_id}", slow)])
+
+    async def scenario() -> None:
+        async with serving(app) as base:
+            limits = httpx.Limits(max_connections=3)
+            async with httpx.AsyncClient(limits=limits) as client:
+                runner = HttpToolRunner(client, max_in_flight=3)
+                slow_spec = spec(f"{base}/orders/slow", timeout=0.2)
+                runs = [
+                    asyncio.create_task(runner.run("lookup_order", slow_spec, make_context()))
+                    for _ in range(20)
+                ]
+                await asyncio.sleep(0.05)  # some running, the rest queued for a slot
+                for task in runs[::2]:
+                    task.cancel()
+                results = await asyncio.gather(*runs, return_exceptions=True)
+                finished = [r for r in results if isinstance(r, ToolResult)]
+                assert finished and all(r.error in ("timeout", "busy") for r in finished)
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + 5
+                while runner.http.in_flight and loop.time() < deadline:
+                    await asyncio.sleep(0.01)
+                assert runner.http.in_flight == 0
+                assert runner.http.pool_requests() == 0
+                stuck = [
+                    c for c in runner.http.pool_connections() if not (c.is_idle() or c.is_closed())
+                ]
+                assert stuck == []
+                fast = await runner.run("lookup_order", spec(f"{base}/orders/7"), make_context())
+                assert fast.ok, fast.output
+
+    asyncio.run(scenario())

@@ -6,7 +6,13 @@ import asyncio
 import time
 from typing import Any
 
+from engine.openai.rest import RetryBudget
 from engine.simulator import RestFault
+
+# One attempt only: the first failure's pause is longer than the whole budget.
+ONE_ACCEPT = {"accept": RetryBudget(0.1, first_pause_s=0.2, max_pause_s=0.2)}
+# A few quick attempts.
+QUICK = {"accept": RetryBudget(0.5, first_pause_s=0.05)}
 
 
 def _keys(value: Any) -> set[str]:
@@ -70,7 +76,7 @@ def test_accept_500_once_is_retried(rt):
 
 def test_accept_500_always_answers_webhook_5xx(rt):
     async def main():
-        async with rt(repo_flows=True) as h:
+        async with rt(repo_flows=True, rest_budgets=QUICK) as h:
             h.sim.faults.accept = RestFault(status=500)
             placed = await h.place()
             assert placed.status is not None and placed.status >= 500
@@ -82,13 +88,13 @@ def test_accept_500_always_answers_webhook_5xx(rt):
 
 def test_accept_hanging_answers_webhook_5xx_in_time(rt):
     async def main():
-        async with rt(repo_flows=True, rest_timeout_s=0.3) as h:
+        async with rt(repo_flows=True, rest_timeout_s=0.3, rest_budgets=QUICK) as h:
             h.sim.faults.accept = RestFault(hang_s=3)
             started = time.monotonic()
             placed = await h.place()
             elapsed = time.monotonic() - started
             assert placed.status is not None and placed.status >= 500
-            # The accept hangs for 3 s each time; answering before the engine's 4 s accept
+            # The accept hangs for 3 s each time; answering soon after the engine's accept
             # budget is over (plus slack for a loaded machine) shows the retries are bounded.
             assert elapsed < 6
             assert h.engine.calls == {}
@@ -98,8 +104,8 @@ def test_accept_hanging_answers_webhook_5xx_in_time(rt):
 
 def test_after_failed_answer_a_retry_delivery_can_still_answer(rt):
     async def main():
-        async with rt(repo_flows=True) as h:
-            h.sim.faults.accept = RestFault(status=500, times=3)
+        async with rt(repo_flows=True, rest_budgets=ONE_ACCEPT) as h:
+            h.sim.faults.accept = RestFault(status=500, times=1)
             placed = await h.place(attempts=2, retry_delays_s=(0.01,))
             assert [d.status for d in placed.deliveries] == [502, 200]
             await placed.call.wait_connected()

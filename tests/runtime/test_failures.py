@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 
 from engine.flow.model import Lines
+from engine.openai.rest import RetryBudget
 from engine.simulator import RestFault
 
 
 def test_a_refer_that_fails_is_told_to_the_caller_and_the_call_goes_on(rt):
     async def main() -> None:
-        async with rt(repo_flows=True) as h:
+        # A short retry budget for refer: a 500 is retried until it runs out.
+        quick = {"refer": RetryBudget(0.3, first_pause_s=0.05)}
+        async with rt(repo_flows=True, rest_budgets=quick) as h:
             call = await h.answered("+18005551212")
             call.faults.refer = RestFault(status=500)
             call.model.call_tool("to_billing", {})

@@ -9,6 +9,7 @@ import pytest
 
 from engine.openai import CallControl
 from engine.openai.errors import CallControlError
+from engine.openai.rest import RetryBudget
 from engine.simulator import ModelTurn, RestFault, Simulator, Timing
 
 IDLE = {"type": "server_vad", "idle_timeout_ms": 8000}
@@ -592,8 +593,11 @@ def test_a_failed_refer_request_then_a_working_one(live):
     async def main():
         async with live() as (sim, call, _sb, _r), httpx.AsyncClient() as http:
             call.faults.refer = RestFault(status=500, times=1)
+            once = {"refer": RetryBudget(0.1, first_pause_s=0.2, max_pause_s=0.2)}  # no retry
             with pytest.raises(CallControlError):
-                await CallControl(http, sim.config()).refer(call.call_id, "tel:+18005550001")
+                await CallControl(http, sim.config(), budgets=once).refer(
+                    call.call_id, "tel:+18005550001"
+                )
             assert call.refer_targets == []  # the request never reached the trunk
             await CallControl(http, sim.config()).refer(call.call_id, "tel:+18005550002")
             assert await call.wait_ended() == "transferred"
