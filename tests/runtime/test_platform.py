@@ -11,7 +11,8 @@ import asyncio
 
 from test_ivr import NUMBER, bank_flow, hears, said
 
-from engine.simulator import Timing
+from engine.openai.rest import RetryBudget
+from engine.simulator import RestFault, Timing
 
 # Audio that plays on for a while after each response.done, as over SIP.
 LONG_AUDIO = {"timing": Timing(playback_per_char_s=0.03, min_playback_s=0.5)}
@@ -273,5 +274,49 @@ def test_a_sideband_closed_with_1011_is_opened_again(rt):
             )
             await call.press("1")
             await hears(call, "Your balance is forty-two dollars.")
+
+    asyncio.run(main())
+
+
+# -- a transfer that rings ---------------------------------------------------------------------
+def test_a_transfer_that_rings_holds_the_caller_in_silence_and_sends_one_refer(rt):
+    flow = bank_flow(extra=LADDER).replace("transfer_wait: 0.4", "transfer_wait: 3")
+
+    async def main() -> None:
+        async with rt(flows={"bank.yaml": flow}) as h:
+            call = await h.answered(NUMBER)
+            call.faults.refer_ring_s = 0.6  # the person answers on the second ring
+            await call.press("0")
+            await call.wait_for_request("refer", timeout=3)
+            hold = await call.wait_for_client_event(
+                "session.update",
+                where=lambda e: (
+                    e["session"]["audio"]["input"]["turn_detection"]["idle_timeout_ms"] is None
+                ),
+            )
+            assert hold  # no nudge, no silence step while it rings
+            await call.press("1")  # keys change nothing on hold
+            assert await call.wait_ended(timeout=5) == "transferred"
+            assert len(call.requests_for("refer")) == 1
+            assert not [w for w in call.warnings if "still rings" in w]
+            assert said(call)[-1] == "Connecting you to a person."
+
+    asyncio.run(main())
+
+
+def test_an_accept_that_took_effect_but_answered_late_is_never_rejected(rt):
+    async def main() -> None:
+        budgets = {"accept": RetryBudget(4.0, first_pause_s=0.05, max_pause_s=0.1)}
+        async with rt(
+            flows={"bank.yaml": bank_flow()}, rest_timeout_s=0.3, rest_budgets=budgets
+        ) as h:
+            h.sim.faults.accept = RestFault(hang_s=1.0, took_effect=True, times=1)
+            placed = await h.place(NUMBER)
+            assert placed.status == 200
+            call = placed.call
+            assert len(call.requests_for("accept")) >= 2  # the first got no answer in time
+            assert not call.requests_for("reject")
+            await call.wait_connected(timeout=3)
+            await hears(call, "Welcome to the bank.")  # the call runs as any other
 
     asyncio.run(main())
