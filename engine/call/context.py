@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 from ..flow.model import Flow
 from ..flow.numbers import extract_uri, normalize_number
-from ..flow.rules.templating import SECRET_ENV_PREFIXES
+from ..flow.rules.templating import SECRET_ENV_PREFIXES, env_names
 
-__all__ = ["HeaderMap", "build_context", "flow_env"]
+__all__ = ["FlowEnv", "HeaderMap", "build_context", "flow_env"]
 
 _DISPLAY_NAME = re.compile(r'^\s*"?([^"<]*?)"?\s*<')
 _HOST = re.compile(r"^sips?:(?:[^@]*@)?(\[[^\]]+\]|[^:;>]+)", re.IGNORECASE)
@@ -36,9 +36,53 @@ class HeaderMap(dict[str, str]):
         return super().get(name.lower(), default)
 
 
-def flow_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment a flow may read: everything but the engine's own secrets."""
-    return {k: v for k, v in environ.items() if not k.startswith(SECRET_ENV_PREFIXES)}
+class FlowEnv:
+    """``env`` in a template: the variables the flow names, read one at a time.
+
+    It holds only the names the flow's templates write literally (``env.ACME_TOKEN``,
+    ``env["ACME_TOKEN"]``), so neither ``{{ env }}`` nor ``env[caller.name]`` can reach a
+    database password that happens to be in the engine's environment. It cannot be printed,
+    listed or looped over.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = dict(values)
+
+    def __getattr__(self, name: str) -> str:
+        if name.startswith("_"):  # copy and pickle look for dunders before __init__ ran
+            raise AttributeError(name)
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __getitem__(self, name: str) -> str:
+        return self._values[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._values
+
+    def __iter__(self) -> Any:
+        raise TypeError("env cannot be listed; read one variable at a time: env.NAME")
+
+    def __str__(self) -> str:
+        raise TypeError("env cannot be written whole; read one variable at a time: env.NAME")
+
+    def __repr__(self) -> str:
+        return f"FlowEnv({', '.join(sorted(self._values))})"  # names only, never values
+
+
+def flow_env(environ: Mapping[str, str], names: Iterable[str]) -> FlowEnv:
+    """The environment a flow may read: the variables it names, never the engine's own."""
+    return FlowEnv(
+        {
+            name: environ[name]
+            for name in names
+            if name in environ and not name.startswith(SECRET_ENV_PREFIXES)
+        }
+    )
 
 
 def _display_name(value: str | None) -> str:
@@ -78,7 +122,7 @@ def build_context(
             "state": flow.start_state or "",
         },
         "vars": dict(flow.vars),
-        "env": flow_env(env),
+        "env": flow_env(env, env_names(flow)),
         "now": now.astimezone(ZoneInfo(flow.timezone)),
         "saved": {},
     }

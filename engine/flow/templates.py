@@ -1,8 +1,9 @@
 """Jinja2 templates in flow files: one sandboxed environment, parsing for lint, rendering at run time.
 
 Templates are code written by people who are not programmers and rendered with values a
-caller can influence, so they run in ``ImmutableSandboxedEnvironment`` (no attribute tricks,
-no mutation) with ``StrictUndefined`` (a misspelt name is an error, not an empty string).
+caller can influence, so they run in a sandbox (no attribute tricks, no mutation) with a
+budget (no long runs, no huge values: see ``sandbox``) and ``StrictUndefined`` (a misspelt
+name is an error, not an empty string).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from .sandbox import BudgetedEnvironment, RenderBudget, current_budget
 
 __all__ = [
     "CALL_NAMES",
@@ -35,7 +37,7 @@ KNOWN_ATTRIBUTES = {
     "call": ("id", "sip_headers", "contact_host", "state"),
 }
 
-ENVIRONMENT = ImmutableSandboxedEnvironment(
+ENVIRONMENT = BudgetedEnvironment(
     undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
 )
 
@@ -80,9 +82,11 @@ def analyze(source: str) -> TemplateInfo:
     for name_node in tree.find_all(nodes.Name):
         first_line.setdefault(name_node.name, name_node.lineno)
     info.undeclared = [NameUse(n, None, first_line.get(n, 1)) for n in sorted(undeclared)]
+    # `env.items()`: a method called, not a value read (template_safety reports it).
+    called = {id(call.node) for call in tree.find_all(nodes.Call)}
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         base = node.node
-        if not isinstance(base, nodes.Name):
+        if not isinstance(base, nodes.Name) or id(node) in called:
             continue
         if isinstance(node, nodes.Getattr):
             attribute = node.attr
@@ -103,9 +107,13 @@ def render(source: str, context: Mapping[str, Any]) -> str:
     """Render a flow template for one call. Text without template syntax is returned as is."""
     if not has_template(source):
         return source
+    budget = current_budget()
+    token = budget.set(RenderBudget())
     try:
         return str(_compiled(source).render(context))
     except TemplateSyntaxError as exc:
         raise TemplateError(f"template syntax error: {exc.message}") from None
     except Exception as exc:  # a template can fail in many ways; each is the flow's problem
         raise TemplateError(str(exc) or type(exc).__name__) from None
+    finally:
+        budget.reset(token)
