@@ -147,8 +147,10 @@ class Engine:
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
 
-    def _reload(self) -> None:
-        report = self.registry.reload()
+    def _reload(self, *, settle: bool = False) -> bool:
+        """Reload the folder and log what changed; True: a changed file waits for a second
+        look (it may still be being written)."""
+        report = self.registry.reload(settle=settle)
         for path in report.loaded:
             log.info("flow loaded: %s", path)
         for path in report.removed:
@@ -156,26 +158,33 @@ class Engine:
         for path, diagnostics in report.rejected.items():
             text = format_text(diagnostics, {})
             log.error("flow not loaded, last good version kept: %s\n%s", path, text)
+        return bool(report.pending)
 
-    def _scan(self) -> dict[str, tuple[float, int]] | None:
+    def _scan(self) -> dict[str, tuple[int, int]] | None:
         try:
-            return {
-                str(p): (p.stat().st_mtime, p.stat().st_size)
-                for p in self.registry.folder.rglob("*")
-                if is_flow_file(p)
-            }
+            found = {}
+            for path in self.registry.folder.rglob("*"):
+                if is_flow_file(path):
+                    stat = path.stat()
+                    found[str(path)] = (stat.st_mtime_ns, stat.st_size)
+            return found
         except OSError:
             return None
 
-    async def _watch(self, last: dict[str, tuple[float, int]] | None = None) -> None:
-        """Poll the folder: cheap (a stat per file), portable, and needs no extra package."""
+    async def _watch(self, last: dict[str, tuple[int, int]] | None = None) -> None:
+        """Poll the folder: cheap (a stat per file), portable, and needs no extra package.
+
+        A changed file is taken once two looks in a row find it the same, so a flow being
+        rewritten in place is not taken half written (docs/flows.md: save by renaming).
+        """
+        waiting = False
         while True:
             await asyncio.sleep(self.settings.reload_interval_s)
             current = self._scan()
             if current is None:
                 continue
-            if last is None or current != last:
-                self._reload()
+            if last is None or current != last or waiting:
+                waiting = self._reload(settle=True)
             last = current
 
     # -- the webhook -----------------------------------------------------------------------
