@@ -66,6 +66,9 @@ class EngineSettings:
     openai: OpenAIConfig
     drain_timeout_s: float = 30.0
     max_body_bytes: int = 256 * 1024
+    # A webhook body that has not all arrived by then is answered 408: a slow sender must
+    # not hold a connection (and a file descriptor) for ever.
+    body_timeout_s: float = 10.0
     reload_interval_s: float = 0.5
     rest_timeout_s: float = 2.0
     default_country_code: str | None = None
@@ -155,9 +158,10 @@ class Engine:
             log.info("flow loaded: %s", path)
         for path in report.removed:
             log.info("flow removed: %s", path)
-        for path, diagnostics in report.rejected.items():
-            text = format_text(diagnostics, {})
-            log.error("flow not loaded, last good version kept: %s\n%s", path, text)
+        for diagnostics in report.rejected.values():
+            for diagnostic in diagnostics:  # one line each: a log line is one record
+                text = format_text([diagnostic], {}).replace("\n", " ")
+                log.error("flow not loaded, last good version kept: %s", text)
         return bool(report.pending)
 
     def _scan(self) -> dict[str, tuple[int, int]] | None:
@@ -193,7 +197,13 @@ class Engine:
         if self.draining:
             self.metrics.count("webhooks:draining")
             return _problem(503, "the engine is shutting down; deliver again")
-        body = await _read_limited(request, self.settings.max_body_bytes)
+        try:
+            body = await _read_limited(
+                request, self.settings.max_body_bytes, self.settings.body_timeout_s
+            )
+        except TimeoutError:
+            self.metrics.count("webhooks:body_timeout")
+            return _problem(408, "the body did not arrive in time")
         if body is None:
             self.metrics.count("webhooks:too_large")
             return _problem(413, "body too large")
@@ -381,17 +391,20 @@ class Engine:
         return out
 
 
-async def _read_limited(request: Request, limit: int) -> bytes | None:
+async def _read_limited(request: Request, limit: int, timeout_s: float) -> bytes | None:
+    """The body, or None when it is over ``limit`` bytes; ``TimeoutError`` when it has not
+    all arrived within ``timeout_s``."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         return None
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
+    async with asyncio.timeout(timeout_s):
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
     return b"".join(chunks)
 
 
