@@ -29,7 +29,6 @@ from .call.machine import CallMachine
 from .call.platform import Platform
 from .call.session import SessionSpec
 from .call.tools import HttpToolRunner
-from .flow.diagnostics import format_text
 from .flow.lint import is_flow_file
 from .flow.model import Tool
 from .flow.registry import FlowSnapshot, Registry
@@ -159,9 +158,12 @@ class Engine:
         for path in report.removed:
             log.info("flow removed: %s", path)
         for diagnostics in report.rejected.values():
-            for diagnostic in diagnostics:  # one line each: a log line is one record
-                text = format_text([diagnostic], {}).replace("\n", " ")
-                log.error("flow not loaded, last good version kept: %s", text)
+            for d in diagnostics:  # one line each: a log line is one record
+                hint = f" (hint: {d.hint})" if d.hint else ""
+                log.error(
+                    "flow not loaded, last good version kept: %s:%d:%d: %s [%s]%s",
+                    *(d.file, d.line, d.col, d.message, d.rule, hint),
+                )
         return bool(report.pending)
 
     def _scan(self) -> dict[str, tuple[int, int]] | None:
