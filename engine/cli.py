@@ -15,9 +15,15 @@ def _lint(args: argparse.Namespace) -> int:
     from .flow.diagnostics import format_github, format_json, format_text, summary_line
     from .flow.lint import collect_files, lint_files
 
-    files, missing = collect_files(args.paths)
+    outside: list[str] = []
+    files, missing = collect_files(args.paths, outside)
     for path in missing:
         print(f"engine lint: {path}: no such file or folder", file=sys.stderr)
+    for path in outside:
+        print(
+            f"engine lint: {path}: a link to a file outside its folder; not read",
+            file=sys.stderr,
+        )
     if missing:
         return EXIT_USAGE
     if not files:
