@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from ..flow.model import Flow
 from ..flow.numbers import extract_uri, normalize_number
 from ..flow.rules.templating import SECRET_ENV_PREFIXES, env_names
+from ..flow.templates import FlowEnv
 
 __all__ = ["FlowEnv", "HeaderMap", "build_context", "flow_env"]
 
@@ -34,44 +35,6 @@ class HeaderMap(dict[str, str]):
 
     def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
         return super().get(name.lower(), default)
-
-
-class FlowEnv:
-    """``env`` in a template: the variables the flow names, read one at a time.
-
-    It holds only the names the flow's templates write literally (``env.ACME_TOKEN``,
-    ``env["ACME_TOKEN"]``), so neither ``{{ env }}`` nor ``env[caller.name]`` can reach a
-    database password that happens to be in the engine's environment. It cannot be printed,
-    listed or looped over.
-    """
-
-    __slots__ = ("_values",)
-
-    def __init__(self, values: Mapping[str, str]) -> None:
-        self._values = dict(values)
-
-    def __getattr__(self, name: str) -> str:
-        if name.startswith("_"):  # copy and pickle look for dunders before __init__ ran
-            raise AttributeError(name)
-        try:
-            return self._values[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __getitem__(self, name: str) -> str:
-        return self._values[name]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._values
-
-    def __iter__(self) -> Any:
-        raise TypeError("env cannot be listed; read one variable at a time: env.NAME")
-
-    def __str__(self) -> str:
-        raise TypeError("env cannot be written whole; read one variable at a time: env.NAME")
-
-    def __repr__(self) -> str:
-        return f"FlowEnv({', '.join(sorted(self._values))})"  # names only, never values
 
 
 def flow_env(environ: Mapping[str, str], names: Iterable[str]) -> FlowEnv:

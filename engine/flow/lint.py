@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import os
 import re
@@ -14,6 +15,7 @@ from .diagnostics import Diagnostic, Span
 from .model import Flow
 from .rules import LintContext, run_rules, walk
 from .rules.outcomes import flow_stem
+from .rules.templating import env_names
 from .source import MAX_FILE_BYTES, SourceDocument, SourceError, load_source, too_large
 from .validate import did_you_mean, validate_document
 
@@ -115,10 +117,32 @@ def lint_text(file: str, text: str, env: Mapping[str, str] | None = None) -> Fil
     if flow is not None:
         result.flow = flow
         context = LintContext(doc=doc, flow=flow, env=os.environ if env is None else env)
-        result.diagnostics.extend(run_rules(context))
+        result.diagnostics.extend(_masked(run_rules(context), flow, context.env))
         result.diagnostics.extend(_numbers_claimed_twice([result]))
     result.diagnostics.sort(key=Diagnostic.sort_key)
     return result
+
+
+def _masked(
+    diagnostics: Iterable[Diagnostic], flow: Flow, env: Mapping[str, str]
+) -> list[Diagnostic]:
+    """Diagnostics with the value of every variable the flow reads written as its name:
+    a rule that quotes a rendered template (a transfer target, a URL) must not print a
+    token into a CI log."""
+    values = [(env[name], name) for name in env_names(flow) if len(env.get(name, "")) >= 4]
+    values.sort(key=lambda pair: -len(pair[0]))
+
+    def mask(text: str) -> str:
+        for value, name in values:
+            text = text.replace(value, f"{{{{ env.{name} }}}}")
+        return text
+
+    if not values:
+        return list(diagnostics)
+    return [
+        dataclasses.replace(d, message=mask(d.message), hint=d.hint and mask(d.hint))
+        for d in diagnostics
+    ]
 
 
 def read_file(path: Path) -> str:

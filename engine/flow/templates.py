@@ -20,6 +20,7 @@ from .sandbox import BudgetedEnvironment, RenderBudget, current_budget
 __all__ = [
     "CALL_NAMES",
     "TOOL_NAMES",
+    "FlowEnv",
     "TemplateError",
     "TemplateInfo",
     "analyze",
@@ -40,6 +41,44 @@ KNOWN_ATTRIBUTES = {
 ENVIRONMENT = BudgetedEnvironment(
     undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
 )
+
+
+class FlowEnv:
+    """``env`` in a template: the variables the flow names, read one at a time.
+
+    It holds only the names the flow's templates write literally (``env.ACME_TOKEN``,
+    ``env["ACME_TOKEN"]``), so neither ``{{ env }}`` nor ``env[caller.name]`` can reach a
+    database password that happens to be in the engine's environment. It cannot be printed,
+    listed or looped over.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = dict(values)
+
+    def __getattr__(self, name: str) -> str:
+        if name.startswith("_"):  # copy and pickle look for dunders before __init__ ran
+            raise AttributeError(name)
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __getitem__(self, name: str) -> str:
+        return self._values[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._values
+
+    def __iter__(self) -> Any:
+        raise TypeError("env cannot be listed; read one variable at a time: env.NAME")
+
+    def __str__(self) -> str:
+        raise TypeError("env cannot be written whole; read one variable at a time: env.NAME")
+
+    def __repr__(self) -> str:
+        return f"FlowEnv({', '.join(sorted(self._values))})"  # names only, never values
 
 
 class TemplateError(Exception):

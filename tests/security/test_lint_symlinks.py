@@ -103,3 +103,23 @@ def test_a_yaml_error_in_a_real_flow_still_shows_its_line(tmp_path: Path) -> Non
     done = lint("broken.yaml", cwd=tmp_path)
     assert done.returncode == 1
     assert "4 | greeting: Hi: there" in done.stdout
+
+
+def test_lint_never_prints_an_environment_value(tmp_path: Path) -> None:
+    # Lint renders transfer targets to check them, with the real environment where a
+    # variable is set: neither `{{ env }}` nor a named variable may reach its output.
+    (tmp_path / "leaky.yaml").write_text(
+        FLOW
+        + "tools:\n"
+        + "  whole:\n    description: Transfer.\n"
+        + '    transfer: "sip:{{ env }}@pbx.example.com"\n'
+        + "  named:\n    description: Transfer.\n"
+        + '    transfer: "{{ env.DATABASE_PASSWORD }}"\n',
+        encoding="utf-8",
+    )
+    for fmt in ("text", "json", "github"):
+        done = lint("--format", fmt, "leaky.yaml", cwd=tmp_path)
+        output = done.stdout + done.stderr
+        assert SECRET not in output, output
+        assert "env-whole" in output
+        assert "{{ env.DATABASE_PASSWORD }}" in output  # the problem, named, not its value

@@ -18,7 +18,7 @@ from ..diagnostics import Diagnostic, Severity
 from ..model import Flow
 from ..numbers import is_e164, normalize_number, parse_number_pattern
 from ..source import DataPath
-from ..templates import TemplateError, render
+from ..templates import FlowEnv, TemplateError, render
 from . import walk
 from .base import LintContext, rule
 from .templating import transfer_fields
@@ -55,14 +55,18 @@ def sample_context(flow: Flow, env: Mapping[str, str], args: Mapping[str, Any]) 
     }
 
 
-class _EnvSample(dict[str, str]):
-    """The real environment where a variable is set, a harmless word where it is not."""
+class _EnvSample(FlowEnv):
+    """The real environment where a variable is set, a harmless word where it is not. Like
+    ``env`` in a call, it cannot be written whole: `{{ env }}` must not print the
+    environment into a lint message."""
 
-    def __init__(self, env: Mapping[str, str]) -> None:
-        super().__init__(env)
+    def __getattr__(self, name: str) -> str:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self[name]
 
-    def __missing__(self, key: str) -> str:
-        return "env-value"
+    def __getitem__(self, name: str) -> str:
+        return self._values.get(name, "env-value")
 
 
 def _renders(ctx: LintContext, tool_name: str | None, text: str) -> Iterator[str]:
