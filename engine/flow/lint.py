@@ -16,6 +16,7 @@ from .model import Flow
 from .rules import LintContext, run_rules, walk
 from .rules.outcomes import flow_stem
 from .rules.templating import env_names
+from .sandbox import MAX_RENDER_SECONDS, MAX_STEPS, shared_budget
 from .source import MAX_FILE_BYTES, SourceDocument, SourceError, load_source, too_large
 from .validate import did_you_mean, validate_document
 
@@ -117,7 +118,11 @@ def lint_text(file: str, text: str, env: Mapping[str, str] | None = None) -> Fil
     if flow is not None:
         result.flow = flow
         context = LintContext(doc=doc, flow=flow, env=os.environ if env is None else env)
-        result.diagnostics.extend(_masked(run_rules(context), flow, context.env))
+        # Rules render templates (transfer targets, URLs): all of one file's renders share
+        # one render's budget, so linting on hot reload never holds up calls for longer.
+        with shared_budget(MAX_RENDER_SECONDS, MAX_STEPS):
+            found = run_rules(context)
+        result.diagnostics.extend(_masked(found, flow, context.env))
         result.diagnostics.extend(_numbers_claimed_twice([result]))
     result.diagnostics.sort(key=Diagnostic.sort_key)
     return result

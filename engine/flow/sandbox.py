@@ -23,6 +23,7 @@ checks apply.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import string
@@ -52,6 +53,8 @@ __all__ = [
     "RenderBudget",
     "check_brace_format",
     "check_percent_format",
+    "render_budget",
+    "shared_budget",
 ]
 
 MAX_VALUE_CHARS = 100_000  # one computed text or list
@@ -68,19 +71,25 @@ class BudgetExceeded(SecurityError):
 
 
 class RenderBudget:
-    """What one render may still spend. Made by ``render``; one per render."""
+    """What renders may still spend: one per render, or one ``shared_budget`` for many."""
 
-    __slots__ = ("deadline", "steps", "written")
+    __slots__ = ("deadline", "seconds_left", "steps", "written")
 
     def __init__(self, seconds: float = MAX_RENDER_SECONDS, steps: int = MAX_STEPS) -> None:
-        self.deadline = time.thread_time() + seconds
+        self.seconds_left = seconds  # CPU time left, counted only while rendering
+        self.deadline = math.inf  # while a render runs: when its time is up
         self.steps = steps
         self.written = 0  # characters of every {{ … }} written, into any block
 
-    def write(self, chars: int) -> None:
-        self.written += chars
-        if self.written > MAX_OUTPUT_CHARS:
-            raise _too_much_output()
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        start = time.thread_time()
+        self.deadline = start + self.seconds_left
+        try:
+            yield
+        finally:
+            self.seconds_left -= time.thread_time() - start
+            self.deadline = math.inf
 
     def spend(self, steps: int = 1) -> None:
         self.steps -= steps
@@ -93,12 +102,39 @@ class RenderBudget:
         if not self.steps & 63 and time.thread_time() > self.deadline:
             raise BudgetExceeded(f"the template ran longer than {MAX_RENDER_SECONDS} s")
 
+    def write(self, chars: int) -> None:
+        self.written += chars
+        if self.written > MAX_OUTPUT_CHARS:
+            raise _too_much_output()
+
 
 _budget: ContextVar[RenderBudget | None] = ContextVar("template_budget", default=None)
 
 
-def current_budget() -> ContextVar[RenderBudget | None]:
-    return _budget
+@contextlib.contextmanager
+def shared_budget(seconds: float, steps: int) -> Iterator[RenderBudget]:
+    """One budget for every render inside: ``engine lint`` renders a flow's transfer
+    targets and URLs many times (once per `enum` value), and all of them together must not
+    hold up a hot reload longer than one render may hold up a call. Only the time spent
+    rendering counts."""
+    budget = RenderBudget(seconds, steps)
+    token = _budget.set(budget)
+    try:
+        yield budget
+    finally:
+        _budget.reset(token)
+
+
+@contextlib.contextmanager
+def render_budget() -> Iterator[RenderBudget]:
+    """The budget of one render: a fresh one, or the ``shared_budget`` it runs inside."""
+    outer = _budget.get()
+    if outer is not None:
+        with outer.running():
+            yield outer
+        return
+    with shared_budget(MAX_RENDER_SECONDS, MAX_STEPS) as budget, budget.running():
+        yield budget
 
 
 def _spend(steps: int = 1) -> None:

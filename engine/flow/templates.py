@@ -15,7 +15,7 @@ from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 
-from .sandbox import BudgetedEnvironment, RenderBudget, current_budget
+from .sandbox import BudgetedEnvironment, render_budget
 
 __all__ = [
     "CALL_NAMES",
@@ -146,13 +146,10 @@ def render(source: str, context: Mapping[str, Any]) -> str:
     """Render a flow template for one call. Text without template syntax is returned as is."""
     if not has_template(source):
         return source
-    budget = current_budget()
-    token = budget.set(RenderBudget())
     try:
-        return str(_compiled(source).render(context))
+        with render_budget():
+            return str(_compiled(source).render(context))
     except TemplateSyntaxError as exc:
         raise TemplateError(f"template syntax error: {exc.message}") from None
     except Exception as exc:  # a template can fail in many ways; each is the flow's problem
         raise TemplateError(str(exc) or type(exc).__name__) from None
-    finally:
-        budget.reset(token)

@@ -238,3 +238,16 @@ def test_a_runaway_render_refuses_its_call_and_others_go_on(tmp_path: Path) -> N
                     await asyncio.sleep(0.01)
 
     asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_renders_inside_a_shared_budget_spend_it_together() -> None:
+    # `engine lint` renders a transfer target once per enum value, on hot reload too: all
+    # those renders share one render's budget instead of each having its own.
+    from engine.flow.sandbox import shared_budget
+
+    loop = "{% for i in range(60) %}{{ i }}{% endfor %}"
+    with shared_budget(seconds=10, steps=100):
+        render(loop, CONTEXT)
+        with pytest.raises(TemplateError, match="steps"):
+            render(loop, CONTEXT)
+    render(loop, CONTEXT)  # outside, each render has its own budget again
