@@ -72,6 +72,7 @@ ESCAPES = {
     "attr filter": "{{ caller|attr('__class__') }}",
     "format field": "{{ '{0.__class__}'.format(caller.name) }}",
     "subscript": "{{ caller['__class__'] }}",
+    "self": "{{ self._TemplateReference__context.cycler.__init__.__globals__ }}",
 }
 
 
@@ -251,3 +252,12 @@ def test_renders_inside_a_shared_budget_spend_it_together() -> None:
         with pytest.raises(TemplateError, match="steps"):
             render(loop, CONTEXT)
     render(loop, CONTEXT)  # outside, each render has its own budget again
+
+
+def test_a_service_field_starting_with_an_underscore_is_data() -> None:
+    # `_id` in a service's JSON answer is a field, not a way into the engine.
+    text = _flow("instructions: 'Order {{ saved.order._id }}.'\n")
+    text += "tools:\n  get:\n    description: Get.\n"
+    text += "    http: {url: 'https://api.example.com/o', save_as: order}\n"
+    assert not {"template-escape"} & _rules(text)
+    assert render("{{ saved.order._id }}", {"saved": {"order": {"_id": 7}}}) == "7"

@@ -59,6 +59,9 @@ _INNER_ATTRIBUTES = frozenset(
 )
 # Names whose values are text of unknown length: `caller.number * 1000000` repeats it.
 _TEXT_NAMES = frozenset({"caller", "called", "call", "env"})
+# Values that are plain data from a service, the model or the flow: `saved.order._id` is
+# a field, not an attribute of the engine's objects.
+_DATA_NAMES = frozenset({"saved", "args", "vars"})
 # A caller's value repeated more than this many times is a mistake, however short it is.
 _MAX_REPEAT = 1_000
 
@@ -357,13 +360,33 @@ def _formats(node: nodes.Node) -> Iterator[Finding]:
         )
 
 
+def _root(node: nodes.Node) -> str | None:
+    while isinstance(node, nodes.Getattr | nodes.Getitem):
+        node = node.node
+    return node.name if isinstance(node, nodes.Name) else None
+
+
 def _escapes(node: nodes.Node) -> Iterator[Finding]:
+    if isinstance(node, nodes.Name) and node.name == "self":
+        # Jinja's reference to the template itself: the classic first step of an escape.
+        yield Finding(
+            "template-escape",
+            node.lineno,
+            f"{_READS_INSIDE} (`self`)",
+            _READS_INSIDE_HINT,
+            r"\bself\b",
+        )
+        return
     name: str | None = None
     if isinstance(node, nodes.Getattr):
         name = node.attr
     elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
         name = node.arg.value if isinstance(node.arg.value, str) else None
-    if name is not None and (name.startswith("_") or name in _INNER_ATTRIBUTES):
+    if name is None:
+        pass
+    elif name.startswith("_") and not name.startswith("__") and _root(node) in _DATA_NAMES:
+        pass  # a field of a service's answer, such as `saved.order._id`: plain data
+    elif name.startswith("_") or name in _INNER_ATTRIBUTES:
         yield Finding(
             "template-escape",
             node.lineno,
