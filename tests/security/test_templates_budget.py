@@ -261,3 +261,29 @@ def test_a_service_field_starting_with_an_underscore_is_data() -> None:
     text += "    http: {url: 'https://api.example.com/o', save_as: order}\n"
     assert not {"template-escape"} & _rules(text)
     assert render("{{ saved.order._id }}", {"saved": {"order": {"_id": 7}}}) == "7"
+
+
+def test_lint_renders_of_a_slow_transfer_target_stay_within_one_budget() -> None:
+    # Lint renders a transfer target once per enum value. This one passes the static checks
+    # (90,000 rounds) yet is slow; rendered 20 times it would hold up a hot reload, so its
+    # renders share one render's budget and lint finishes (the test's own timeout is the
+    # bound), still reporting the URL's runaway constructs.
+    values = ", ".join(f'"{n}"' for n in range(1, 21))
+    slow = "{% for i in range(10000) %}{% for j in range(9) %}{% endfor %}{% endfor %}"
+    text = _flow(
+        f"""\
+        instructions: Hi.
+        tools:
+          move:
+            description: Transfer.
+            parameters:
+              ext: {{type: string, enum: [{values}], description: The extension}}
+            transfer: "sip:{slow}{{{{ args.ext }}}}@pbx.example.com"
+          look:
+            description: Look.
+            http:
+              url: "https://api.example.com/{{{{ 9 ** (9 ** 9) }}}}"
+        """
+    )
+    diagnostics = lint_text("attack.yaml", text, {}).diagnostics
+    assert [d.rule for d in diagnostics if d.rule == "template-budget"] == ["template-budget"]

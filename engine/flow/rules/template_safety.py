@@ -486,11 +486,14 @@ def _report(ctx: LintContext, rule_id: str) -> Iterator[Diagnostic]:
     for field in template_fields(ctx.flow):
         if not has_template(field.text):
             continue
+        shown: set[tuple[Any, str]] = set()  # the same mistake twice on a line: said once
         for found in findings(field.text):
             if found.rule != rule_id:
                 continue
             span = locate(ctx, field.path, found.lineno, re.compile(found.needle))
-            yield ctx.diagnostic(rule_id, span, found.message, hint=found.hint)
+            if (span, found.message) not in shown:
+                shown.add((span, found.message))
+                yield ctx.diagnostic(rule_id, span, found.message, hint=found.hint)
 
 
 @rule(
