@@ -15,9 +15,15 @@ def _lint(args: argparse.Namespace) -> int:
     from .flow.diagnostics import format_github, format_json, format_text, summary_line
     from .flow.lint import collect_files, lint_files
 
-    files, missing = collect_files(args.paths)
+    outside: list[str] = []
+    files, missing = collect_files(args.paths, outside)
     for path in missing:
         print(f"engine lint: {path}: no such file or folder", file=sys.stderr)
+    for path in outside:
+        print(
+            f"engine lint: {path}: a link to a file outside its folder; not read",
+            file=sys.stderr,
+        )
     if missing:
         return EXIT_USAGE
     if not files:
@@ -49,8 +55,7 @@ def _schema(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import asyncio
 
-    import uvicorn
-
+    from .connections import ConnectionLimits, serve_config
     from .logs import setup_logging
     from .openai import ConfigError
     from .runner import DrainingServer
@@ -59,12 +64,18 @@ def _serve(args: argparse.Namespace) -> int:
     setup_logging(args.log_format)
     try:
         settings = EngineSettings.from_env(args.flows_dir)
-    except ConfigError as exc:
+        limits = ConnectionLimits.from_env()
+    except (ConfigError, ValueError) as exc:
         print(f"engine serve: {exc}", file=sys.stderr)
         return EXIT_USAGE
     engine = Engine(settings)
-    config = uvicorn.Config(
-        create_app(engine), host=args.host, port=args.port, log_config=None, lifespan="on"
+    config = serve_config(
+        create_app(engine),
+        limits,
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        lifespan="on",
     )
     asyncio.run(DrainingServer(config, engine).serve())
     return EXIT_OK
@@ -109,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer calls: the OpenAI webhook, health and flow status over HTTP",
         description="Configuration comes from the environment: OPENAI_API_KEY, "
         "OPENAI_WEBHOOK_SECRET, OPENAI_BASE_URL (optional), ENGINE_DRAIN_TIMEOUT, "
-        "ENGINE_DEFAULT_COUNTRY_CODE.",
+        "ENGINE_DEFAULT_COUNTRY_CODE, ENGINE_MAX_CONNECTIONS.",
     )
     serve.add_argument("flows_dir", nargs="?", default="flows", metavar="FLOWS_DIR")
     serve.add_argument("--host", default="127.0.0.1")

@@ -11,6 +11,7 @@ from types import FrameType
 
 import uvicorn
 
+from .connections import ConnectionLimits, default_max_connections, serve_config
 from .server import Engine, create_app
 
 __all__ = ["DrainingServer", "running_engine"]
@@ -45,13 +46,19 @@ class DrainingServer(uvicorn.Server):
 
 @contextlib.asynccontextmanager
 async def running_engine(
-    engine: Engine, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+    engine: Engine,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    log_level: str = "warning",
+    limits: ConnectionLimits | None = None,
 ) -> AsyncIterator[str]:
-    """Serve ``engine`` in this loop; yields its base URL (``http://127.0.0.1:PORT``)."""
+    """Serve ``engine`` in this loop as ``engine serve`` does (same connection deadlines and
+    cap); yields its base URL (``http://127.0.0.1:PORT``)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    config = uvicorn.Config(create_app(engine), log_level=log_level, lifespan="on")
+    limits = limits or ConnectionLimits(default_max_connections())
+    config = serve_config(create_app(engine), limits, log_level=log_level, lifespan="on")
     server = DrainingServer(config, engine)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:

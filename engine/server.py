@@ -29,7 +29,6 @@ from .call.machine import CallMachine
 from .call.platform import Platform
 from .call.session import SessionSpec
 from .call.tools import HttpToolRunner
-from .flow.diagnostics import format_text
 from .flow.lint import is_flow_file
 from .flow.model import DEFAULT_TRANSCRIPTION_MODEL, Tool
 from .flow.registry import FlowSnapshot, Registry
@@ -63,6 +62,9 @@ class EngineSettings:
     openai: OpenAIConfig
     drain_timeout_s: float = 30.0
     max_body_bytes: int = 256 * 1024
+    # A webhook body that has not all arrived by then is answered 408: a slow sender must
+    # not hold a connection (and a file descriptor) for ever.
+    body_timeout_s: float = 10.0
     reload_interval_s: float = 0.5
     # The first call-control attempt's deadline (doubled for each retry); CallControl
     # retries inside per-action budgets.
@@ -210,35 +212,48 @@ class Engine:
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
 
-    def _reload(self) -> None:
-        report = self.registry.reload()
+    def _reload(self, *, settle: bool = False) -> bool:
+        """Reload the folder and log what changed; True: a changed file waits for a second
+        look (it may still be being written)."""
+        report = self.registry.reload(settle=settle)
         for path in report.loaded:
             log.info("flow loaded: %s", path)
         for path in report.removed:
             log.info("flow removed: %s", path)
-        for path, diagnostics in report.rejected.items():
-            text = format_text(diagnostics, {})
-            log.error("flow not loaded, last good version kept: %s\n%s", path, text)
+        for diagnostics in report.rejected.values():
+            for d in diagnostics:  # one line each: a log line is one record
+                hint = f" (hint: {d.hint})" if d.hint else ""
+                log.error(
+                    "flow not loaded, last good version kept: %s:%d:%d: %s [%s]%s",
+                    *(d.file, d.line, d.col, d.message, d.rule, hint),
+                )
+        return bool(report.pending)
 
-    def _scan(self) -> dict[str, tuple[float, int]] | None:
+    def _scan(self) -> dict[str, tuple[int, int]] | None:
         try:
-            return {
-                str(p): (p.stat().st_mtime, p.stat().st_size)
-                for p in self.registry.folder.rglob("*")
-                if is_flow_file(p)
-            }
+            found = {}
+            for path in self.registry.folder.rglob("*"):
+                if is_flow_file(path):
+                    stat = path.stat()
+                    found[str(path)] = (stat.st_mtime_ns, stat.st_size)
+            return found
         except OSError:
             return None
 
-    async def _watch(self, last: dict[str, tuple[float, int]] | None = None) -> None:
-        """Poll the folder: cheap (a stat per file), portable, and needs no extra package."""
+    async def _watch(self, last: dict[str, tuple[int, int]] | None = None) -> None:
+        """Poll the folder: cheap (a stat per file), portable, and needs no extra package.
+
+        A changed file is taken once two looks in a row find it the same, so a flow being
+        rewritten in place is not taken half written (docs/flows.md: save by renaming).
+        """
+        waiting = False
         while True:
             await asyncio.sleep(self.settings.reload_interval_s)
             current = self._scan()
             if current is None:
                 continue
-            if last is None or current != last:
-                self._reload()
+            if last is None or current != last or waiting:
+                waiting = self._reload(settle=True)
             last = current
 
     # -- the webhook -----------------------------------------------------------------------
@@ -247,7 +262,13 @@ class Engine:
         if self.draining:
             self.metrics.count("webhooks:draining")
             return _problem(503, "the engine is shutting down; deliver again")
-        body = await _read_limited(request, self.settings.max_body_bytes)
+        try:
+            body = await _read_limited(
+                request, self.settings.max_body_bytes, self.settings.body_timeout_s
+            )
+        except TimeoutError:
+            self.metrics.count("webhooks:body_timeout")
+            return _problem(408, "the body did not arrive in time")
         if body is None:
             self.metrics.count("webhooks:too_large")
             return _problem(413, "body too large")
@@ -442,17 +463,20 @@ def _client(max_connections: int) -> Shards:
     return Shards.create(max_connections, follow_redirects=False)
 
 
-async def _read_limited(request: Request, limit: int) -> bytes | None:
+async def _read_limited(request: Request, limit: int, timeout_s: float) -> bytes | None:
+    """The body, or None when it is over ``limit`` bytes; ``TimeoutError`` when it has not
+    all arrived within ``timeout_s``."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         return None
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
+    async with asyncio.timeout(timeout_s):
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
     return b"".join(chunks)
 
 

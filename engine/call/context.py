@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 
 from ..flow.model import Flow
 from ..flow.numbers import extract_uri, normalize_number
-from ..flow.rules.templating import SECRET_ENV_PREFIXES
+from ..flow.rules.templating import SECRET_ENV_PREFIXES, env_names
+from ..flow.templates import FlowEnv
 
-__all__ = ["HeaderMap", "build_context", "flow_env"]
+__all__ = ["FlowEnv", "HeaderMap", "build_context", "flow_env"]
 
 _DISPLAY_NAME = re.compile(r'^\s*"?([^"<]*?)"?\s*<')
 _HOST = re.compile(r"^sips?:(?:[^@]*@)?(\[[^\]]+\]|[^:;>]+)", re.IGNORECASE)
@@ -36,9 +37,15 @@ class HeaderMap(dict[str, str]):
         return super().get(name.lower(), default)
 
 
-def flow_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment a flow may read: everything but the engine's own secrets."""
-    return {k: v for k, v in environ.items() if not k.startswith(SECRET_ENV_PREFIXES)}
+def flow_env(environ: Mapping[str, str], names: Iterable[str]) -> FlowEnv:
+    """The environment a flow may read: the variables it names, never the engine's own."""
+    return FlowEnv(
+        {
+            name: environ[name]
+            for name in names
+            if name in environ and not name.startswith(SECRET_ENV_PREFIXES)
+        }
+    )
 
 
 def _display_name(value: str | None) -> str:
@@ -78,7 +85,7 @@ def build_context(
             "state": flow.start_state or "",
         },
         "vars": dict(flow.vars),
-        "env": flow_env(env),
+        "env": flow_env(env, env_names(flow)),
         "now": now.astimezone(ZoneInfo(flow.timezone)),
         "saved": {},
     }

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +15,8 @@ from .diagnostics import Diagnostic, Span
 from .model import Flow
 from .rules import LintContext, run_rules, walk
 from .rules.outcomes import flow_stem
+from .rules.templating import env_names
+from .sandbox import MAX_RENDER_SECONDS, MAX_STEPS, shared_budget
 from .source import MAX_FILE_BYTES, SourceDocument, SourceError, load_source, too_large
 from .validate import did_you_mean, validate_document
 
@@ -23,11 +27,40 @@ __all__ = [
     "is_flow_file",
     "lint_files",
     "lint_text",
+    "looks_like_flow",
 ]
 
 FLOW_SUFFIXES = (".yaml", ".yml")
 # Scenario files (`engine test`) sit beside the flows they test; they are not flows.
 SCENARIO_SUFFIXES = (".test.yaml", ".test.yml")
+
+
+# The keys every flow starts with. A file with fewer than two of them is not taken for a
+# flow with mistakes but for some other file (a secrets file, a link to /proc/self/environ):
+# lint says so and never prints what it holds.
+FLOW_KEYS = ("name", "numbers", "instructions")
+_FLOW_KEY_LINE = re.compile(r"^(?:-[ \t]+|[ \t]*)(name|numbers|instructions)[ \t]*:", re.M)
+
+
+def looks_like_flow(text: str) -> bool:
+    """Text lint may quote in its output: at least two of a flow's first keys, no NUL."""
+    if "\x00" in text:
+        return False
+    return len({m.group(1) for m in _FLOW_KEY_LINE.finditer(text)}) >= 2
+
+
+def _not_a_flow(file: str, data: dict[object, object]) -> Diagnostic:
+    found = [f"`{k}:`" for k in FLOW_KEYS if k in data]
+    has = f"only {found[0]}" if found else "none of them"
+    return Diagnostic.at(
+        file,
+        Span(1, 1, 1, 2),
+        "not-a-flow",
+        "this file is not a flow: a flow has `name:`, `numbers:` and `instructions:`, and this "
+        f"file has {has}; lint does not show what it holds",
+        hint="keep files that are not flows out of the flows folder, or start from an "
+        "example in flows/",
+    )
 
 
 def is_flow_file(path: Path) -> bool:
@@ -64,7 +97,9 @@ class LintReport:
 
     @property
     def sources(self) -> dict[str, str]:
-        return {f.file: f.text for f in self.files}
+        """The text of each file whose lines the diagnostics may quote: never a file that is
+        not a flow (a secrets file, a binary, a link to /proc/self/environ)."""
+        return {f.file: f.text for f in self.files if f.flow is not None or looks_like_flow(f.text)}
 
 
 def lint_text(file: str, text: str, env: Mapping[str, str] | None = None) -> FileResult:
@@ -77,14 +112,42 @@ def lint_text(file: str, text: str, env: Mapping[str, str] | None = None) -> Fil
         return result
     result.doc = doc
     flow, problems = validate_document(doc)
+    if flow is None and isinstance(doc.data, dict) and sum(k in doc.data for k in FLOW_KEYS) < 2:
+        problems = [_not_a_flow(file, doc.data)]  # its schema errors would quote its values
     result.diagnostics.extend(problems)
     if flow is not None:
         result.flow = flow
         context = LintContext(doc=doc, flow=flow, env=os.environ if env is None else env)
-        result.diagnostics.extend(run_rules(context))
+        # Rules render templates (transfer targets, URLs): all of one file's renders share
+        # one render's budget, so linting on hot reload never holds up calls for longer.
+        with shared_budget(MAX_RENDER_SECONDS, MAX_STEPS):
+            found = run_rules(context)
+        result.diagnostics.extend(_masked(found, flow, context.env))
         result.diagnostics.extend(_numbers_claimed_twice([result]))
     result.diagnostics.sort(key=Diagnostic.sort_key)
     return result
+
+
+def _masked(
+    diagnostics: Iterable[Diagnostic], flow: Flow, env: Mapping[str, str]
+) -> list[Diagnostic]:
+    """Diagnostics with the value of every variable the flow reads written as its name:
+    a rule that quotes a rendered template (a transfer target, a URL) must not print a
+    token into a CI log."""
+    values = [(env[name], name) for name in env_names(flow) if len(env.get(name, "")) >= 4]
+    values.sort(key=lambda pair: -len(pair[0]))
+
+    def mask(text: str) -> str:
+        for value, name in values:
+            text = text.replace(value, f"{{{{ env.{name} }}}}")
+        return text
+
+    if not values:
+        return list(diagnostics)
+    return [
+        dataclasses.replace(d, message=mask(d.message), hint=d.hint and mask(d.hint))
+        for d in diagnostics
+    ]
 
 
 def read_file(path: Path) -> str:
@@ -113,18 +176,30 @@ def read_file(path: Path) -> str:
         raise SourceError(diagnostic, text) from None
 
 
-def collect_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
-    """The flow files named by ``paths`` (folders are searched), and paths that do not exist."""
+def collect_files(
+    paths: Iterable[str | Path], outside: list[str] | None = None
+) -> tuple[list[Path], list[str]]:
+    """The flow files named by ``paths`` (folders are searched), and paths that do not exist.
+
+    A link is followed only to a file inside the folder it was found in (for a file named on
+    its own, its own folder): a link to ``/proc/self/environ`` or ``~/.aws/credentials`` is
+    never read. Such links are added to ``outside`` when it is given.
+    """
     found: list[Path] = []
     missing: list[str] = []
+    links_out: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if is_flow_file(p)))
+            root = path.resolve()
+            for candidate in sorted(p for p in path.rglob("*") if is_flow_file(p)):
+                (found if _within(candidate, root) else links_out).append(candidate)
         elif path.is_file():
-            found.append(path)
+            (found if _within(path, path.parent.resolve()) else links_out).append(path)
         else:
             missing.append(str(raw))
+    if outside is not None:
+        outside.extend(str(p) for p in links_out)
     # A file named twice (`engine lint flows/ flows/a.yaml`) is one flow, not two claiming
     # the same numbers.
     seen: set[Path] = set()
@@ -135,6 +210,14 @@ def collect_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
             seen.add(key)
             unique.append(path)
     return unique, missing
+
+
+def _within(path: Path, folder: Path) -> bool:
+    """``path``, links followed, is inside ``folder``."""
+    try:
+        return path.resolve().is_relative_to(folder)
+    except (OSError, RuntimeError):  # a loop of links
+        return False
 
 
 def lint_files(files: Iterable[Path], env: Mapping[str, str] | None = None) -> LintReport:

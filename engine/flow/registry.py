@@ -1,7 +1,10 @@
 """The map from dialled number to flow, built from a folder and reloaded file by file.
 
 A reload is lint-gated per file: a file that does not lint keeps its last good version
-answering, and its diagnostics are returned. Every reload produces a new immutable
+answering, and its diagnostics are returned. The watcher's reloads also wait until a file
+is complete: a flow rewritten in place goes through states (empty, half written) that may
+well be valid YAML and lint clean, so a changed file is taken only when two looks in a row
+find it the same (size, modification time and content). Every reload produces a new immutable
 ``Snapshot``; a call keeps the ``FlowSnapshot`` it started with however often the folder
 changes after.
 """
@@ -23,6 +26,15 @@ from .numbers import normalize_number
 from .source import SourceError
 
 __all__ = ["FlowSnapshot", "Registry", "ReloadReport", "Snapshot"]
+
+
+def _same_file(before: os.stat_result, after: os.stat_result) -> bool:
+    """Nothing wrote to the file while it was read."""
+    return (before.st_size, before.st_mtime_ns, before.st_ino) == (
+        after.st_size,
+        after.st_mtime_ns,
+        after.st_ino,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +94,7 @@ class ReloadReport:
     removed: list[str] = field(default_factory=list)
     rejected: dict[str, list[Diagnostic]] = field(default_factory=dict)  # kept last good
     warnings: dict[str, list[Diagnostic]] = field(default_factory=dict)
+    pending: list[str] = field(default_factory=list)  # changed, maybe still being written
 
     @property
     def ok(self) -> bool:
@@ -103,11 +116,18 @@ class Registry:
         self.default_country_code = default_country_code
         self._good: dict[str, FlowSnapshot] = {}
         self._hashes: dict[str, str] = {}  # last text seen per file, good or not
+        self._looks: dict[str, tuple[int, int, str]] = {}  # size, mtime_ns, hash: last look
         self.problems: dict[str, list[Diagnostic]] = {}  # last reload's, per file
         self.snapshot = self._build()
 
-    def reload(self) -> ReloadReport:
-        """Re-read the folder. Changed files that lint replace their old version."""
+    def reload(self, *, settle: bool = False) -> ReloadReport:
+        """Re-read the folder. Changed files that lint replace their old version.
+
+        ``settle`` (the watcher's reloads): a changed file is taken only when this look finds
+        it as the previous look did (same size, modification time and content); until then it
+        is ``pending`` and its last good version keeps answering. Without it (start-up, an
+        explicit reload) every file is taken as it is now.
+        """
         report = ReloadReport()
         files, _ = collect_files([self.folder])
         present = {str(p) for p in files}
@@ -117,10 +137,14 @@ class Registry:
         for gone in [p for p in self._hashes if p not in present]:
             self._hashes.pop(gone, None)
             self.problems.pop(gone, None)
+        for gone in [p for p in self._looks if p not in present]:
+            del self._looks[gone]
         for path in files:
             name = str(path)
             try:
+                before = path.stat()
                 text = read_file(path)
+                after = path.stat()
             except SourceError as exc:  # too large: never read, never loaded
                 self._hashes.pop(name, None)
                 report.rejected[name] = self.problems[name] = [exc.diagnostic]
@@ -130,6 +154,12 @@ class Registry:
             digest = hashlib.sha256(text.encode()).hexdigest()
             if self._hashes.get(name) == digest:
                 report.unchanged.append(name)
+                continue
+            look = (after.st_size, after.st_mtime_ns, digest)
+            settled = self._looks.get(name) == look and _same_file(before, after)
+            self._looks[name] = look
+            if settle and not settled:
+                report.pending.append(name)  # the next look decides
                 continue
             self._hashes[name] = digest
             result = lint_text(name, text, self.env)

@@ -1,8 +1,9 @@
 """Jinja2 templates in flow files: one sandboxed environment, parsing for lint, rendering at run time.
 
 Templates are code written by people who are not programmers and rendered with values a
-caller can influence, so they run in ``ImmutableSandboxedEnvironment`` (no attribute tricks,
-no mutation) with ``StrictUndefined`` (a misspelt name is an error, not an empty string).
+caller can influence, so they run in a sandbox (no attribute tricks, no mutation) with a
+budget (no long runs, no huge values: see ``sandbox``) and ``StrictUndefined`` (a misspelt
+name is an error, not an empty string).
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from .sandbox import BudgetedEnvironment, render_budget
 from .urls import query_value, url_value
 
 __all__ = [
     "CALL_NAMES",
     "TOOL_NAMES",
+    "FlowEnv",
     "TemplateError",
     "TemplateInfo",
     "analyze",
@@ -37,7 +39,7 @@ KNOWN_ATTRIBUTES = {
     "call": ("id", "sip_headers", "contact_host", "state"),
 }
 
-ENVIRONMENT = ImmutableSandboxedEnvironment(
+ENVIRONMENT = BudgetedEnvironment(
     undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
 )
 # For `http` URLs: every `{{ … }}` output is percent-encoded data (engine.flow.urls), while
@@ -47,6 +49,44 @@ _FINALIZED = {
     "url": ENVIRONMENT.overlay(finalize=url_value),
     "query": ENVIRONMENT.overlay(finalize=query_value),
 }
+
+
+class FlowEnv:
+    """``env`` in a template: the variables the flow names, read one at a time.
+
+    It holds only the names the flow's templates write literally (``env.ACME_TOKEN``,
+    ``env["ACME_TOKEN"]``), so neither ``{{ env }}`` nor ``env[caller.name]`` can reach a
+    database password that happens to be in the engine's environment. It cannot be printed,
+    listed or looped over.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = dict(values)
+
+    def __getattr__(self, name: str) -> str:
+        if name.startswith("_"):  # copy and pickle look for dunders before __init__ ran
+            raise AttributeError(name)
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __getitem__(self, name: str) -> str:
+        return self._values[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._values
+
+    def __iter__(self) -> Any:
+        raise TypeError("env cannot be listed; read one variable at a time: env.NAME")
+
+    def __str__(self) -> str:
+        raise TypeError("env cannot be written whole; read one variable at a time: env.NAME")
+
+    def __repr__(self) -> str:
+        return f"FlowEnv({', '.join(sorted(self._values))})"  # names only, never values
 
 
 class TemplateError(Exception):
@@ -89,9 +129,11 @@ def analyze(source: str) -> TemplateInfo:
     for name_node in tree.find_all(nodes.Name):
         first_line.setdefault(name_node.name, name_node.lineno)
     info.undeclared = [NameUse(n, None, first_line.get(n, 1)) for n in sorted(undeclared)]
+    # `env.items()`: a method called, not a value read (template_safety reports it).
+    called = {id(call.node) for call in tree.find_all(nodes.Call)}
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         base = node.node
-        if not isinstance(base, nodes.Name):
+        if not isinstance(base, nodes.Name) or id(node) in called:
             continue
         if isinstance(node, nodes.Getattr):
             attribute = node.attr
@@ -117,7 +159,8 @@ def render(
     if not has_template(source):
         return source
     try:
-        return str(_compiled(source, into).render(context))
+        with render_budget():
+            return str(_compiled(source, into).render(context))
     except TemplateSyntaxError as exc:
         raise TemplateError(f"template syntax error: {exc.message}") from None
     except Exception as exc:  # a template can fail in many ways; each is the flow's problem

@@ -95,9 +95,37 @@ def verify_webhook(
         event = json.loads(text)
     except json.JSONDecodeError:
         raise WebhookRejected("body is not valid JSON") from None
+    except RecursionError:  # thousands of nested brackets: refused, not a 500
+        raise WebhookRejected("body is nested too deeply") from None
     if not isinstance(event, dict):
         raise WebhookRejected("body is not a JSON object")
+    if _depth(event) > MAX_JSON_DEPTH:
+        raise WebhookRejected("body is nested too deeply")
     return event
+
+
+# A realtime.call.incoming event is 4 levels deep; anything far deeper is not one, and code
+# that walks it (logging, copying) must never meet a structure deep enough to overflow.
+MAX_JSON_DEPTH = 32
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (without recursion)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_JSON_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 class ReplayGuard:

@@ -149,6 +149,11 @@ what was found.
   `file`, `line`, `col`, `end_line`, `end_col`, `rule`, `severity` (`error` or `warning`),
   `message` and `hint` (or `null`), for editors and scripts.
 
+A folder is searched for `*.yaml` and `*.yml` files; a link in it to a file outside the
+folder is never read (lint says so on standard error), and a file that is not a flow (no
+`name:`, `numbers:` and `instructions:`, or binary) is reported without quoting any of it,
+so that secrets never reach a CI log.
+
 Several files are linted together so that a number claimed by two flows is found. Rules that
 read the environment (`env.NAME`) see the environment `engine lint` runs in; run it where the
 engine runs. The examples below were linted in an environment where only `ACME_TOKEN` is set.

@@ -17,6 +17,7 @@ from . import (  # importing a module registers its rules
     silence,
     steps,
     telephony,
+    template_safety,
     templating,
     trunk,
 )
@@ -33,6 +34,7 @@ _ORDER = [
     hours,
     session,
     templating,
+    template_safety,
     telephony,
     trunk,
     limits,

@@ -19,7 +19,7 @@ from ..model import Flow
 from ..numbers import is_e164, normalize_number, parse_number_pattern
 from ..reach import host_in, number_in, reach_problem, target_shape
 from ..source import DataPath
-from ..templates import TemplateError, has_template, render
+from ..templates import FlowEnv, TemplateError, has_template, render
 from ..urls import fixed_origin
 from . import walk
 from .base import LintContext, rule
@@ -57,14 +57,18 @@ def sample_context(flow: Flow, env: Mapping[str, str], args: Mapping[str, Any]) 
     }
 
 
-class _EnvSample(dict[str, str]):
-    """The real environment where a variable is set, a harmless word where it is not."""
+class _EnvSample(FlowEnv):
+    """The real environment where a variable is set, a harmless word where it is not. Like
+    ``env`` in a call, it cannot be written whole: `{{ env }}` must not print the
+    environment into a lint message."""
 
-    def __init__(self, env: Mapping[str, str]) -> None:
-        super().__init__(env)
+    def __getattr__(self, name: str) -> str:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self[name]
 
-    def __missing__(self, key: str) -> str:
-        return "env-value"
+    def __getitem__(self, name: str) -> str:
+        return self._values.get(name, "env-value")
 
 
 def _renders(

@@ -116,6 +116,18 @@ def template_fields(flow: Flow) -> Iterator[TemplateField]:
         yield TemplateField(("trunk", "uri"), flow.trunk.uri, None, TRUNK_URI_NAMES)
 
 
+def env_names(flow: Flow) -> frozenset[str]:
+    """The environment variables a flow names, one by one (``env.NAME`` or ``env["NAME"]``):
+    the only ones its templates can read at run time."""
+    names = set()
+    for field in template_fields(flow):
+        if has_template(field.text):
+            for use in analyze(field.text).uses:
+                if use.base == "env" and use.attribute:
+                    names.add(use.attribute)
+    return frozenset(n for n in names if not n.startswith(SECRET_ENV_PREFIXES))
+
+
 def saved_names(flow: Flow) -> set[str]:
     """The names `saved.NAME` may read: tool answers (`http.save_as`) and keyed digits
     (`collect.save_as`)."""
