@@ -68,7 +68,7 @@ class CallDriver:
         self._log = logging.LoggerAdapter(log, {"call_id": self.call_id})
         # The flow's secrets never reach the model, whatever a template or a service put
         # in a note, a tool output, a line or the instructions.
-        self._secrets = flow_secrets(self.machine.flow, self.machine.context.get("env") or {})
+        self._secrets = flow_secrets(self.machine.flow, self.machine.context.get("env"))
 
     def note(self, what: str) -> None:
         self._log.info(what)

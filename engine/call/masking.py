@@ -27,6 +27,7 @@ __all__ = [
     "Secrets",
     "credential_values",
     "env_names",
+    "env_values",
     "flow_secrets",
     "masked_action",
     "request_texts",
@@ -103,7 +104,7 @@ def credential_values(headers: Iterable[tuple[str, str]]) -> Iterator[str]:
             yield value.rpartition(" ")[2]
 
 
-def flow_secrets(flow: Flow, env: Mapping[str, str]) -> Secrets:
+def flow_secrets(flow: Flow, env: object) -> Secrets:
     """The secrets of a whole flow: the `env` values its `http` requests read, and the
     credential headers it writes out literally (a mistake lint should catch, masked anyway)."""
     names: set[str] = set()
@@ -112,7 +113,15 @@ def flow_secrets(flow: Flow, env: Mapping[str, str]) -> Secrets:
         if tool.http is not None:
             names |= env_names(request_texts(tool.http))
             literal += [(k, v) for k, v in tool.http.headers.items() if not has_template(v)]
-    return Secrets([*(env.get(n, "") for n in names), *credential_values(literal)])
+    return Secrets([*env_values(env, names), *credential_values(literal)])
+
+
+def env_values(env: object, names: Iterable[str]) -> list[str]:
+    """The values of ``names`` in a call's ``env`` (a ``FlowEnv``, which holds only the names
+    its flow reads, or a plain mapping); a name it does not hold has none."""
+    if not hasattr(env, "__getitem__") or not hasattr(env, "__contains__"):
+        return []
+    return [str(env[n]) for n in names if n in env]  # type: ignore[index, operator]
 
 
 def masked_action(action: Action, secrets: Secrets) -> Action:

@@ -65,8 +65,7 @@ def instructions_for(flow: Flow, state: str | None, context: Mapping[str, Any]) 
         extra = flow.states[state].instructions
         if extra:
             text = f"{text}\n\n{render(extra, context).strip()}"
-    env = context.get("env")
-    return flow_secrets(flow, env if isinstance(env, Mapping) else {}).mask(text)
+    return flow_secrets(flow, context.get("env")).mask(text)
 
 
 def idle_for(flow: Flow, state: str | None) -> IdleTimeout | None:

@@ -49,7 +49,7 @@ from engine.flow.model import HttpRequest
 from engine.flow.templates import TemplateError, has_template, render
 from engine.flow.urls import fixed_origin
 
-from .masking import Secrets, credential_values, env_names, request_texts
+from .masking import Secrets, credential_values, env_names, env_values, request_texts
 
 __all__ = ["USER_AGENT", "HttpToolRunner", "ToolResult"]
 
@@ -120,7 +120,7 @@ class HttpToolRunner:
         started = time.perf_counter()
         env = context.get("env")
         names = env_names(request_texts(request))
-        secrets = Secrets(env.get(n, "") for n in names) if isinstance(env, Mapping) else Secrets()
+        secrets = Secrets(env_values(env, names))
         try:
             result = await self._run(tool_name, request, context, secrets, started)
         except _Failure as failure:
