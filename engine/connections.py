@@ -134,6 +134,9 @@ def serve_config(app: Any, limits: ConnectionLimits, **options: Any) -> uvicorn.
         app,
         http=guarded_protocol(limits),
         timeout_keep_alive=limits.keep_alive_s,
-        backlog=min(2048, max(limits.max_connections, 16)),
+        # asyncio accepts up to `backlog` connections in one go before the loop can close
+        # the ones over the cap: with the cap at half the descriptors, a quarter of it keeps
+        # a burst of refusals from running the process out of descriptors.
+        backlog=max(16, min(2048, limits.max_connections // 4)),
         **options,
     )
