@@ -52,6 +52,10 @@ __all__ = ["Engine", "EngineSettings", "create_app"]
 log = logging.getLogger("engine.server")
 
 
+# How long the drain waits for the hangups of the calls its deadline cuts.
+DRAIN_HANGUP_WAIT_S = 5.0
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -203,10 +207,14 @@ class Engine:
             cut = [self.drivers[c] for c, t in live.items() if t in pending and c in self.drivers]
             if cut:
                 log.warning("drain deadline: hanging up %d call(s)", len(cut))
-                await asyncio.gather(
-                    *(d.hang_up("the engine is shutting down") for d in cut),
-                    return_exceptions=True,
-                )
+                hangups = [
+                    asyncio.create_task(d.hang_up("the engine is shutting down")) for d in cut
+                ]
+                # Bounded: an unreachable OpenAI must not hold the process past its stop
+                # timeout (call control keeps retrying within its own budget meanwhile).
+                _, late = await asyncio.wait(hangups, timeout=DRAIN_HANGUP_WAIT_S)
+                if late:
+                    log.error("drain: %d hangup(s) not confirmed; exiting anyway", len(late))
             for task in pending:
                 task.cancel()
             if pending:
