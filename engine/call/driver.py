@@ -6,8 +6,9 @@ they happened, and carries out the actions that come back.
 
 It also keeps the call steered. The sideband is the only way to steer a call, and a call left
 up without one talks into nothing and is billed: so when the connection cannot be opened or
-drops while the call may still be up (we did not hang up), it is opened once more, and if
-that fails too the call is hung up. A connection that the platform refuses because the call
+drops while the call may still be up (we did not hang up, and no REFER is out: a close then
+is the transfer taking the call), it is opened once more, and if that fails too the call is
+hung up. A connection that the platform refuses because the call
 is gone (``CallGone``) ends the call at once.
 """
 
@@ -122,6 +123,10 @@ class CallDriver:
                 return
             if self._hung_up:
                 await self._end(reason)  # the hangup we asked for took: the socket closed
+                return
+            if self.machine.referred and opened_once:
+                # The call left OpenAI for the transfer target: nothing left to steer.
+                await self._end("transferred")
                 return
             if tries > 0:
                 self._log.warning("%s; opening it again", reason)

@@ -191,6 +191,12 @@ class CallMachine:
     def ending(self) -> bool:
         return self._ending is not None
 
+    @property
+    def referred(self) -> bool:
+        """A REFER is out and the call has not come back from it: when the connection closes
+        now, the transfer took the call."""
+        return self._ending is not None and self._ending.referred is not None
+
     # -- responses -------------------------------------------------------------------------
     def _ask(self, say: str | None = None) -> tuple[list[Action], str]:
         self._next_tag += 1

@@ -84,7 +84,9 @@ DEFAULT_BUDGETS: Mapping[str, RetryBudget] = {
     # before most give up; a caller who does makes accept answer 404, which ends it at once).
     "accept": RetryBudget(30.0),
     "reject": RetryBudget(10.0),
-    "refer": RetryBudget(10.0),
+    # A caller waits on the line for it: under a burst, waiting for a slot beats giving up
+    # (which tells the caller the transfer failed).
+    "refer": RetryBudget(30.0),
     # "Retried until the call is gone": a call left up costs money and keeps a caller on.
     "hangup": RetryBudget(30.0, max_pause_s=3.0),
 }

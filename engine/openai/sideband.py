@@ -92,7 +92,7 @@ async def open_sideband(
     config: OpenAIConfig,
     call_id: str,
     *,
-    open_timeout_s: float = 5.0,
+    open_timeout_s: float = 10.0,
     close_timeout_s: float = 2.0,
     ping_interval_s: float | None = 20.0,
 ) -> AsyncIterator[Sideband]:

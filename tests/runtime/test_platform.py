@@ -286,6 +286,7 @@ def test_a_transfer_that_rings_holds_the_caller_in_silence_and_sends_one_refer(r
         async with rt(flows={"bank.yaml": flow}) as h:
             call = await h.answered(NUMBER)
             call.faults.refer_ring_s = 0.6  # the person answers on the second ring
+            handshakes = len(call.sideband_handshakes)
             await call.press("0")
             await call.wait_for_request("refer", timeout=3)
             hold = await call.wait_for_client_event(
@@ -300,6 +301,13 @@ def test_a_transfer_that_rings_holds_the_caller_in_silence_and_sends_one_refer(r
             assert len(call.requests_for("refer")) == 1
             assert not [w for w in call.warnings if "still rings" in w]
             assert said(call)[-1] == "Connecting you to a person."
+            await h.wait_calls_over()
+            # The socket closing while the REFER was out is the transfer taking the call:
+            # no second handshake, no hangup.
+            assert len(call.sideband_handshakes) == handshakes
+            assert not call.requests_for("hangup")
+            (driver,) = [d for d in h.engine.finished if d.call_id == call.call_id]
+            assert driver.how_it_ended == "transferred"
 
     asyncio.run(main())
 
