@@ -63,6 +63,7 @@ from ..call.actions import (
     RequestResponse,
     RunHttpTool,
     SendToolOutput,
+    SetIdleTimeout,
     StartTimer,
     StopAudio,
     UpdateSession,
@@ -528,7 +529,7 @@ class _Call:
             self.timers[action.name] = (self.now + action.seconds, self._stamp())
         elif isinstance(action, CancelTimer):
             self.timers.pop(action.name, None)
-        elif isinstance(action, UpdateSession):
+        elif isinstance(action, UpdateSession | SetIdleTimeout):
             idle = getattr(action, "idle", None)
             if idle is not None:
                 self.idle_ms = idle.ms

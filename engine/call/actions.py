@@ -19,6 +19,7 @@ __all__ = [
     "RequestResponse",
     "RunHttpTool",
     "SendToolOutput",
+    "SetIdleTimeout",
     "StartTimer",
     "StopAudio",
     "UpdateSession",
@@ -54,6 +55,13 @@ class UpdateSession:
     instructions: str
     tools: tuple[FunctionSpec, ...]
     idle: IdleTimeout | None = None  # None: leave the caller-silence timeout as it is
+
+
+@dataclass(frozen=True, slots=True)
+class SetIdleTimeout:
+    """Change only the caller-silence timeout (the caller is put on hold, or back)."""
+
+    idle: IdleTimeout
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +123,7 @@ class CancelTimer:
 Action = (
     RequestResponse
     | UpdateSession
+    | SetIdleTimeout
     | CancelResponse
     | StopAudio
     | AddNote

@@ -49,6 +49,7 @@ from .actions import (
     RequestResponse,
     RunHttpTool,
     SendToolOutput,
+    SetIdleTimeout,
     StartTimer,
     StopAudio,
     UpdateSession,
@@ -726,7 +727,7 @@ class CallMachine:
             if not ending.on_hold and idle is not None and idle.ms is not None:
                 # The caller is on hold while the target rings: no nudge, no silence step.
                 ending.on_hold = True
-                actions.append(self._session(IdleTimeout(None)))
+                actions.append(SetIdleTimeout(IdleTimeout(None)))
             return actions
         return [*actions, Hangup("the flow ended the call")]
 
@@ -749,7 +750,9 @@ class CallMachine:
         ending.referred = None
         if ending.on_hold:
             ending.on_hold = False  # the caller is back with the agent
-            actions.append(self._session(idle_for(self.flow, self.state)))
+            back = idle_for(self.flow, self.state)
+            if back is not None:
+                actions.append(SetIdleTimeout(back))
         if self._time_is_up:
             self._ending = None  # the time limit passed while the transfer was tried
             return actions + self._time_up()

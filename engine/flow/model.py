@@ -11,6 +11,7 @@ defined) live in ``engine.flow.rules`` so each can give a precise, friendly mess
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated, Any, Literal
 
@@ -639,7 +640,7 @@ class Flow(_FlowModel):
                 return written
         return self.default_silence
 
-    @property
+    @functools.cached_property
     def default_silence(self) -> Silence:
         """The ladder of a flow that writes none: ask once, then say goodbye and hang up, in
         the flow's own `lines`."""

@@ -18,6 +18,7 @@ from ..call.actions import (
     IdleTimeout,
     RequestResponse,
     SendToolOutput,
+    SetIdleTimeout,
     StopAudio,
     UpdateSession,
 )
@@ -108,6 +109,10 @@ def client_events(action: Action) -> list[dict[str, Any]]:
         if action.idle is not None:
             session["audio"] = {"input": {"turn_detection": _turn_detection(action.idle)}}
         return [{"type": "session.update", "session": session}]
+    if isinstance(action, SetIdleTimeout):
+        # Only the fields sent change (reference §4.5): instructions and tools stay.
+        audio = {"input": {"turn_detection": _turn_detection(action.idle)}}
+        return [{"type": "session.update", "session": {"type": "realtime", "audio": audio}}]
     if isinstance(action, SendToolOutput):
         return [
             {
