@@ -66,7 +66,7 @@ def _serve(args: argparse.Namespace) -> int:
     # only at /readyz: stop at once, in one line, as a missing setting does.
     folder = Path(args.flows_dir)
     if not folder.is_dir():
-        why = "is a file, not a folder" if folder.exists() else "no such folder"
+        why = "a file, not a folder" if folder.exists() else "no such folder"
         print(
             f"engine serve: {args.flows_dir}: {why}; give the folder of flow files "
             "(engine serve FLOWS_DIR)",

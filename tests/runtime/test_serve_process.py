@@ -139,7 +139,7 @@ def test_a_flows_folder_that_is_not_one_exits_2_with_one_line(case, tmp_path):
     if case == "a file":
         given = tmp_path / "acme-support.yaml"
         given.write_text((REPO / "flows" / "acme-support.yaml").read_text(encoding="utf-8"))
-        said = "is a file, not a folder"
+        said = "a file, not a folder"
     else:
         given = tmp_path / "nosuch"
         said = "no such folder"
