@@ -54,6 +54,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     import asyncio
+    from pathlib import Path
 
     from .connections import ConnectionLimits, serve_config
     from .logs import setup_logging
@@ -61,6 +62,17 @@ def _serve(args: argparse.Namespace) -> int:
     from .runner import DrainingServer
     from .server import Engine, EngineSettings, create_app
 
+    # A mistyped folder would otherwise start an engine that answers nothing and says so
+    # only at /readyz: stop at once, in one line, as a missing setting does.
+    folder = Path(args.flows_dir)
+    if not folder.is_dir():
+        why = "a file, not a folder" if folder.exists() else "no such folder"
+        print(
+            f"engine serve: {args.flows_dir}: {why}; give the folder of flow files "
+            "(engine serve FLOWS_DIR)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     setup_logging(args.log_format)
     try:
         settings = EngineSettings.from_env(args.flows_dir)

@@ -21,6 +21,14 @@ DEMO_NUMBER = "+18005551212"
 # The demo's own clock, a Tuesday at 10:00 in New York, so the Acme line is open whenever the
 # demo runs (out of hours it would hand the call to flows/after-hours.yaml).
 DEMO_CLOCK = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+# How the engine asks the model for a scripted line (engine/openai/protocol.py); the demo
+# shows the line the caller hears, not the request around it.
+_SAY_EXACTLY = "Say exactly: "
+
+
+def _spoken(response: dict[str, object]) -> str:
+    """The line a ``response.create`` asks the model to say."""
+    return str(response.get("instructions") or "").removeprefix(_SAY_EXACTLY)
 
 
 async def _demo(flows_dir: str) -> int:
@@ -37,6 +45,8 @@ async def _demo(flows_dir: str) -> int:
         )
         engine = Engine(settings, environ={"ACME_TOKEN": "demo-token"})
         async with running_engine(engine) as url:
+            # The timeline counts from here: the call, not the start-up of two servers.
+            start = time.perf_counter()
             say(f"engine listening on {url}; OpenAI simulator on {sim.base_url}")
             say(
                 f"phone rings: a Twilio caller dials {DEMO_NUMBER} (demo clock: Tue 10:00 New York)"
@@ -52,15 +62,15 @@ async def _demo(flows_dir: str) -> int:
             )
             await call.wait_connected()
             greeting = await call.wait_for_client_event("response.create")
-            say(f"agent greets: {greeting['response'].get('instructions', '')!r}")
+            say(f'agent greets: "{_spoken(greeting["response"])}"')
             await call.wait_idle()
             call.model.call_tool("to_billing", {}, preamble="Sure, billing can help with that.")
-            say("caller: 'I have a question about my bill.'")
+            say('caller: "I have a question about my bill."')
             await call.say("I have a question about my bill.")
             output = await call.wait_for_client_event("conversation.item.create")
             say(f"model calls to_billing; engine answers {output['item']['output']}")
             line = await call.wait_for_client_event("response.create", count=2)
-            say(f"agent says the transfer line: {line['response'].get('instructions', '')!r}")
+            say(f'agent says the transfer line: "{_spoken(line["response"])}"')
             refer = await call.wait_for_request("refer", timeout=10)
             say(f"line heard; REFER to {(refer.body or {}).get('target_uri')}")
             reason = await call.wait_ended(timeout=10)

@@ -15,7 +15,7 @@ import sys
 import time
 from contextvars import ContextVar
 
-__all__ = ["RateLimitedErrors", "current_call_id", "escape_control", "setup_logging"]
+__all__ = ["FIELDS", "RateLimitedErrors", "current_call_id", "escape_control", "setup_logging"]
 
 # C0 and C1 controls, DEL, and the Unicode line and paragraph separators: everything a
 # terminal or a log viewer may take as a line break or an escape sequence.
@@ -68,9 +68,15 @@ class _TextFormatter(logging.Formatter):
         return line
 
 
+# Fields a log call may pass with ``extra=`` (a flow file's problem: where and which rule).
+# JSON lines carry them as fields of their own, so a log search can filter on them; the text
+# format already has them in its message and is unchanged.
+FIELDS = ("file", "line", "col", "rule")
+
+
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, object] = {
             "time": round(record.created, 3),
             "level": record.levelname.lower(),
             "logger": record.name,
@@ -79,6 +85,10 @@ class _JsonFormatter(logging.Formatter):
         call_id = getattr(record, "call_id", None)
         if call_id:
             entry["call_id"] = call_id
+        for name in FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                entry[name] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         # json escapes C0 controls itself; C1 controls and U+2028/2029 it leaves as they are.

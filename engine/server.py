@@ -29,6 +29,7 @@ from .call.machine import CallMachine
 from .call.platform import Platform
 from .call.session import SessionSpec
 from .call.tools import HttpToolRunner
+from .flow.diagnostics import Diagnostic
 from .flow.lint import is_flow_file
 from .flow.model import DEFAULT_TRANSCRIPTION_MODEL, Tool
 from .flow.registry import FlowSnapshot, Registry
@@ -224,17 +225,37 @@ class Engine:
         """Reload the folder and log what changed; True: a changed file waits for a second
         look (it may still be being written)."""
         report = self.registry.reload(settle=settle)
+        answering = self.registry.snapshot.flows
+
+        def problem(level: int, lead: str, d: Diagnostic) -> None:
+            # One line per problem (a log line is one record), its place and rule also as
+            # fields of their own in JSON logs.
+            hint = f" (hint: {d.hint})" if d.hint else ""
+            log.log(
+                level,
+                "%s: %s:%d:%d: %s [%s]%s",
+                *(lead, d.file, d.line, d.col, d.message, d.rule, hint),
+                extra={"file": d.file, "line": d.line, "col": d.col, "rule": d.rule},
+            )
+
         for path in report.loaded:
-            log.info("flow loaded: %s", path)
+            log.info("flow loaded: %s", path, extra={"file": path})
+            for d in report.warnings.get(path, []):
+                problem(logging.WARNING, "flow loaded with a warning", d)
         for path in report.removed:
-            log.info("flow removed: %s", path)
-        for diagnostics in report.rejected.values():
-            for d in diagnostics:  # one line each: a log line is one record
-                hint = f" (hint: {d.hint})" if d.hint else ""
-                log.error(
-                    "flow not loaded, last good version kept: %s:%d:%d: %s [%s]%s",
-                    *(d.file, d.line, d.col, d.message, d.rule, hint),
-                )
+            log.info("flow removed: %s", path, extra={"file": path})
+        for path, diagnostics in report.rejected.items():
+            if path in answering:
+                lead = "flow not loaded, its last good version keeps answering"
+            else:  # a new file, or any file at start-up: nothing of it answers
+                lead = "flow not loaded (no earlier version is answering)"
+            for d in diagnostics:
+                problem(logging.ERROR, lead, d)
+        if not settle and not answering:
+            log.warning(
+                "no flow loaded from %s: every call is rejected until one loads",
+                self.registry.folder,
+            )
         return bool(report.pending)
 
     def _scan(self) -> dict[str, tuple[int, int]] | None:
@@ -451,7 +472,14 @@ class Engine:
                     "name": good.flow.name if good else None,
                     "numbers": list(good.flow.numbers) if good else [],
                     "version": good.version if good else None,
-                    "loaded_at": good.loaded_at if good else None,
+                    # ISO 8601 in UTC, as people and log tools read times.
+                    "loaded_at": (
+                        datetime.fromtimestamp(good.loaded_at, UTC)
+                        .isoformat(timespec="milliseconds")
+                        .replace("+00:00", "Z")
+                        if good
+                        else None
+                    ),
                     "problems": [
                         {
                             "line": d.line,
@@ -459,6 +487,7 @@ class Engine:
                             "rule": d.rule,
                             "severity": str(d.severity),
                             "message": d.message,
+                            "hint": d.hint,
                         }
                         for d in problems
                     ],

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .scenario_diff import closest_difference
 from .scenario_format import Expectation, Where
 from .scenario_play import Failure, Observed
 
@@ -64,32 +65,41 @@ def _state(value: str, observed: Observed, where: Where) -> list[Failure]:
 
 
 def _in_order(
-    key: str, value: tuple[str, ...], lines: list[str], who: str, where: Where
+    key: str, value: tuple[str, ...], lines: list[str], who: str, where: Where, verb: str
 ) -> list[Failure]:
     # Each expected line, in this order, among the lines (others may come between them).
     at = 0
     for number, line in enumerate(value):
         wanted = line.strip()
+        start = at
         while at < len(lines) and lines[at].strip() != wanted:
             at += 1
         if at == len(lines):
             before = f" (after {_q(value[number - 1])})" if number else ""
             shown = "; ".join(_q(s) for s in lines) if lines else "nothing"
-            return [Failure(where, f"{key}: {_q(line)}{before}", f"{who}: {shown}")]
+            if any(s.strip() == wanted for s in lines[:start]):
+                detail: tuple[str, ...] = (
+                    f"it was {verb}, but before {_q(value[number - 1])}: the order differs",
+                )
+            else:  # the closest line after the last one found: where it first differs
+                detail = closest_difference(wanted, lines[start:], verb)
+            return [Failure(where, f"{key}: {_q(line)}{before}", f"{who}: {shown}", detail)]
         at += 1
     return []
 
 
 def _said(value: tuple[str, ...], observed: Observed, where: Where) -> list[Failure]:
-    return _in_order("said", value, observed.said, "the agent said", where)
+    return _in_order("said", value, observed.said, "the agent said", where, "heard")
 
 
 def _cut_short(value: tuple[str, ...], observed: Observed, where: Where) -> list[Failure]:
-    return _in_order("cut_short", value, observed.cut_short, "the lines cut short", where)
+    return _in_order(
+        "cut_short", value, observed.cut_short, "the lines cut short", where, "cut short"
+    )
 
 
 def _told(value: tuple[str, ...], observed: Observed, where: Where) -> list[Failure]:
-    return _in_order("told", value, observed.told, "the model was told", where)
+    return _in_order("told", value, observed.told, "the model was told", where, "told")
 
 
 def _flow(value: str, observed: Observed, where: Where) -> list[Failure]:

@@ -118,6 +118,8 @@ class Failure:
     where: Where
     expected: str
     happened: str
+    # Lines shown under ``happened`` (where a line heard first differs from the expected one).
+    detail: tuple[str, ...] = ()
 
 
 @dataclass

@@ -30,6 +30,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_PROBLEMS",
     "EXIT_USAGE",
+    "NOT_RUN",
     "FileOutcome",
     "Outcome",
     "add_arguments",
@@ -51,10 +52,12 @@ class Outcome:
     line: int
     name: str
     failures: list[Failure] = field(default_factory=list)
+    # Not played because the scenario (or its file) has mistakes: a failure, never a pass.
+    not_run: bool = False
 
     @property
     def passed(self) -> bool:
-        return not self.failures
+        return not self.failures and not self.not_run
 
 
 @dataclass
@@ -128,7 +131,7 @@ def run_file(path: Path, registries: _Registries | None = None) -> FileOutcome:
     outcomes = [Outcome(name, s.where.line, s.name) for s in parsed.scenarios]
     result = FileOutcome(name, text, parsed.diagnostics, outcomes)
     if not parsed.runnable or parsed.flow_path is None:
-        result.outcomes = []
+        result.outcomes = _not_run(parsed.scenarios, outcomes, everything=True)
         return result
     flow_path = parsed.flow_path
     flow_name = str(flow_path)
@@ -163,19 +166,31 @@ def run_file(path: Path, registries: _Registries | None = None) -> FileOutcome:
     )
     result.diagnostics = parsed.diagnostics
     if not parsed.runnable:
-        result.outcomes = []
+        result.outcomes = _not_run(parsed.scenarios, outcomes, everything=True)
         return result
     default_dialled = next((n for n in flow.numbers if n != "*"), "")
-    kept = []
     for scenario, outcome in zip(parsed.scenarios, outcomes, strict=True):
-        if not scenario.ok:
-            continue  # its problems are diagnosed above
-        outcome.failures = _run_one(
-            scenario, parsed, snapshot, flow.timezone, default_dialled, flow_path
-        )
-        kept.append(outcome)
-    result.outcomes = kept
+        if scenario.ok:
+            outcome.failures = _run_one(
+                scenario, parsed, snapshot, flow.timezone, default_dialled, flow_path
+            )
+    result.outcomes = _not_run(parsed.scenarios, outcomes, everything=False)
     return result
+
+
+NOT_RUN = "not run: fix the mistakes shown above"
+
+
+def _not_run(
+    scenarios: Sequence[Scenario], outcomes: list[Outcome], *, everything: bool
+) -> list[Outcome]:
+    """The outcomes, those not played for mistakes (every one when ``everything``: a mistake
+    of the whole file) marked as failed with a failure that says why."""
+    for scenario, outcome in zip(scenarios, outcomes, strict=True):
+        if everything or not scenario.ok:
+            outcome.not_run = True
+            outcome.failures = [Failure(scenario.where, "a scenario without mistakes", NOT_RUN)]
+    return outcomes
 
 
 def _flows_beside(snapshot: Snapshot, flow_path: Path) -> dict[str, FlowSnapshot]:
@@ -245,25 +260,38 @@ def _text(files: list[FileOutcome]) -> str:
     for result in files:
         if result.diagnostics:
             out.append(format_text(result.diagnostics, {result.file: result.text}))
+        if result.diagnostics and not result.outcomes:
+            out.append(f"FAIL {result.file}: no scenario could be read; fix the mistakes above")
         for outcome in result.outcomes:
             mark = "PASS" if outcome.passed else "FAIL"
+            if outcome.not_run:
+                out.append(f"FAIL {outcome.file}:{outcome.line} {outcome.name} ({NOT_RUN})")
+                continue
             out.append(f"{mark} {outcome.file}:{outcome.line} {outcome.name}")
             for failure in outcome.failures:
                 out.append(f"  {outcome.file}:{failure.where.line}:{failure.where.col}")
                 out.append(f"    expected {failure.expected}")
                 out.append(f"    happened: {failure.happened}")
+                out.extend(f"    {line}" for line in failure.detail)
     return "\n".join(out)
 
 
 def _summary(files: list[FileOutcome]) -> str:
     outcomes = [o for f in files for o in f.outcomes]
+    troubled = sum(1 for f in files if f.diagnostics)
+    files_noun = "scenario file" if troubled == 1 else "scenario files"
+    if not outcomes and troubled:
+        # Never "0 scenarios: 0 passed, 0 failed": that reads as a pass.
+        return f"FAILED: no scenario ran; {troubled} {files_noun} with mistakes (shown above)"
     passed = sum(o.passed for o in outcomes)
     failed = len(outcomes) - passed
+    not_run = sum(o.not_run for o in outcomes)
     noun = "scenario" if len(outcomes) == 1 else "scenarios"
     line = f"{len(outcomes)} {noun}: {passed} passed, {failed} failed"
-    troubled = sum(1 for f in files if f.diagnostics)
+    if not_run:
+        line += f" ({not_run} not run for mistakes)"
     if troubled:
-        line += f"; {troubled} file{'s' if troubled != 1 else ''} with problems"
+        line += f"; {troubled} {files_noun} failed with mistakes"
     return line
 
 
@@ -278,7 +306,13 @@ def _json(files: list[FileOutcome]) -> str:
                     "name": None,
                     "passed": False,
                     "failures": [
-                        {"line": d.line, "col": d.col, "expected": None, "happened": d.message}
+                        {
+                            "line": d.line,
+                            "col": d.col,
+                            "expected": None,
+                            "happened": d.message,
+                            "detail": [],
+                        }
                     ],
                     "diagnostic": asdict(d),
                 }
@@ -296,6 +330,7 @@ def _json(files: list[FileOutcome]) -> str:
                             "col": f.where.col,
                             "expected": f.expected,
                             "happened": f.happened,
+                            "detail": list(f.detail),
                         }
                         for f in outcome.failures
                     ],

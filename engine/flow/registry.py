@@ -134,9 +134,12 @@ class Registry:
         for gone in [p for p in self._good if p not in present]:
             del self._good[gone]
             report.removed.append(gone)
+        # A file refused for a conflict or for its size keeps no hash, so its problems are
+        # forgotten by their own key: a deleted file has no problems left to show.
         for gone in [p for p in self._hashes if p not in present]:
-            self._hashes.pop(gone, None)
-            self.problems.pop(gone, None)
+            del self._hashes[gone]
+        for gone in [p for p in self.problems if p not in present]:
+            del self.problems[gone]
         for gone in [p for p in self._looks if p not in present]:
             del self._looks[gone]
         for path in files:

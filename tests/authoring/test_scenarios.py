@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.authoring import scenarios
+from engine.authoring.scenario_diff import closest_difference
 from engine.authoring.scenario_format import Scenario
 from engine.authoring.scenario_play import SPEECH_CHARS_PER_SECOND, Observed, play
 from engine.authoring.scenarios import add_arguments, run, run_file
@@ -127,6 +128,115 @@ def test_changed_say_line_fails(flows: Path, capsys: pytest.CaptureFixture[str])
     assert '"Hold on."' in out
 
 
+def caret_points_at(out: str, label: str) -> tuple[str, str]:
+    """The characters above the caret under a failure: in the expected line and in ``label``'s."""
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.lstrip().startswith('expected "'))
+    expected, other, caret = lines[at], lines[at + 1], lines[at + 2]
+    assert other.lstrip().startswith(label), other
+    column = caret.index("^")
+    assert caret.strip() == "^"
+    return expected[column], other[column]
+
+
+def test_a_said_line_heard_differently_points_at_its_first_difference(
+    flows: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(
+        flows / "receptionist.yaml",
+        "say: Let me put you through to the front desk.",
+        "say: Let me put you through to the desk.",
+    )
+    code, out, _ = engine_test(capsys, str(flows / "receptionist.test.yaml"))
+    assert code == 1
+    assert '    expected said: "Let me put you through to the front desk."\n' in out
+    assert '    closest line heard: word 8: expected "front", heard "desk."\n' in out
+    assert '      expected "Let me put you through to the front desk."\n' in out
+    assert '      heard    "Let me put you through to the desk."\n' in out
+    assert caret_points_at(out, "heard") == ("f", "d")
+
+
+def test_a_said_line_heard_in_another_order_says_so(
+    flows: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        flows,
+        "receptionist.test.yaml",
+        """scenarios:
+  - name: the lines in the wrong order
+    script:
+      - model: {calls: front_desk}
+    expect:
+      said: ["Let me put you through to the front desk.", "Example Dental, good morning! How can I help?"]
+""",
+    )
+    code, out, _ = engine_test(capsys, str(path))
+    assert code == 1
+    assert (
+        '    it was heard, but before "Let me put you through to the front desk.": '
+        "the order differs\n" in out
+    )
+
+
+def test_a_said_line_nothing_like_any_line_heard_shows_no_closest(
+    flows: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        flows,
+        "receptionist.test.yaml",
+        'scenarios:\n  - name: x\n    expect:\n      said: ["Zzz qqq."]\n',
+    )
+    code, out, _ = engine_test(capsys, str(path))
+    assert code == 1
+    assert '    expected said: "Zzz qqq."\n' in out
+    assert "closest line" not in out
+
+
+def test_the_first_difference_of_a_long_line_is_shown_around_it() -> None:
+    wanted = "Thank you for calling, " * 4 + "we are open from nine to five."
+    heard = "Thank you for calling, " * 4 + "we are open from nine to six."
+    detail = closest_difference(wanted, ["Hello.", heard], "heard")
+    title, expected, got, caret = detail
+    last = len(wanted.split())  # "five." is the last word
+    assert title == f'closest line heard: word {last}: expected "five.", heard "six."'
+    assert expected.startswith("  expected …") and got.startswith("  heard    …")
+    assert len(expected) < len(wanted) and len(got) < len(heard)
+    column = caret.index("^")
+    assert (expected[column], got[column]) == ("f", "s")
+
+
+def test_a_line_cut_off_before_its_end_points_past_the_last_word() -> None:
+    detail = closest_difference("Goodbye and thank you.", ["Goodbye and"], "cut short")
+    title, expected, got, caret = detail
+    assert title == 'closest line cut short: word 3: expected "thank", cut short nothing more'
+    column = caret.index("^")
+    assert expected[column] == " " and got[column] == '"'  # the closing quote: it ended
+
+
+def test_a_scenario_file_naming_a_missing_flow_fails_every_scenario(
+    flows: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (flows / "receptionist.test.yaml").read_text(encoding="utf-8")
+    path = write(flows, "receptionist.test.yaml", "flow: receptionst.yaml\n" + text)
+    code, out, _ = engine_test(capsys, str(path))
+    assert code == 1
+    count = text.count("- name:")
+    fails = [line for line in out.splitlines() if line.startswith(f"FAIL {path}:")]
+    assert len(fails) == count and all(
+        line.endswith("(not run: fix the mistakes shown above)") for line in fails
+    )
+    assert out.rstrip().splitlines()[-1] == (
+        f"{count} scenarios: 0 passed, {count} failed ({count} not run for mistakes); "
+        "1 scenario file failed with mistakes"
+    )
+    code, out, _ = engine_test(capsys, "--format", "json", str(path))
+    items = json.loads(out)
+    assert code == 1 and items and not any(item["passed"] for item in items)
+    named = [item for item in items if item["name"] is not None]
+    assert len(named) == count
+    assert all(i["failures"][0]["happened"] == scenarios.NOT_RUN for i in named)
+
+
 def test_hangup_turned_into_goto_fails(flows: Path, capsys: pytest.CaptureFixture[str]) -> None:
     edit(flows / "catch-all.yaml", "    hangup: true", '    say: "Bye."\n    hangup: false')
     # `hangup: false` with no other step is a lint error: the scenario points at engine lint.
@@ -165,6 +275,11 @@ def test_yaml_error_is_diagnosed_at_file_line_col(
     assert f"{path}:3:4: YAML syntax error" in out
     assert "Traceback" not in out + err
     assert "^" in out
+    # A file none of whose scenarios could be read fails; it is never "0 failed".
+    assert f"FAIL {path}: no scenario could be read; fix the mistakes above" in out
+    last = out.rstrip().splitlines()[-1]
+    assert last == "FAILED: no scenario ran; 1 scenario file with mistakes (shown above)"
+    assert "0 failed" not in out
 
 
 def test_unknown_names_are_diagnosed_with_did_you_mean(
@@ -202,7 +317,12 @@ scenarios:
         assert f"{path}:{line}:{col}: {message} [scenario]" in out
         if guess:
             assert f"did you mean {guess}?" in out
-    assert "0 scenarios: 0 passed, 0 failed; 1 file with problems" in out
+    assert f"FAIL {path}:3 typos (not run: fix the mistakes shown above)" in out
+    last = out.rstrip().splitlines()[-1]
+    assert last == (
+        "1 scenario: 0 passed, 1 failed (1 not run for mistakes); "
+        "1 scenario file failed with mistakes"
+    )
 
 
 def test_a_bad_scenario_does_not_stop_the_good_ones(
@@ -217,6 +337,8 @@ def test_a_bad_scenario_does_not_stop_the_good_ones(
     assert code == 1
     assert f"PASS {path}:2 good" in out
     assert f'{path}:4:15: unknown key "shout" in a script step [scenario]' in out
+    assert f"FAIL {path}:3 bad (not run: fix the mistakes shown above)" in out
+    assert out.rstrip().splitlines()[-1].startswith("2 scenarios: 1 passed, 1 failed")
 
 
 def test_missing_env_is_diagnosed(flows: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -326,7 +448,7 @@ def test_json_format_shape(flows: Path, capsys: pytest.CaptureFixture[str]) -> N
     failed = [i for i in items if not i["passed"]]
     assert failed and all(i["file"].endswith("acme-support.test.yaml") for i in failed)
     failure = failed[0]["failures"][0]
-    assert set(failure) == {"line", "col", "expected", "happened"}
+    assert set(failure) == {"line", "col", "expected", "happened", "detail"}
     assert failure["expected"] == 'state: "tech"'
 
 
@@ -768,7 +890,12 @@ scenarios:
         assert f"{path}:{line}:{col}: {message}" in out, message
         if guess:
             assert f"did you mean {guess}?" in out
-    assert "0 scenarios: 0 passed, 0 failed; 1 file with problems" in out
+    assert f"FAIL {path}:3 typos (not run: fix the mistakes shown above)" in out
+    last = out.rstrip().splitlines()[-1]
+    assert last == (
+        "1 scenario: 0 passed, 1 failed (1 not run for mistakes); "
+        "1 scenario file failed with mistakes"
+    )
 
 
 def test_an_unknown_hand_off_flow_is_diagnosed(

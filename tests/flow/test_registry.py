@@ -403,3 +403,26 @@ def test_same_text_same_version_across_registries(folder: Path) -> None:
     a = loaded(folder).snapshot.by_number["+18005551212"].version
     b = loaded(folder).snapshot.by_number["+18005551212"].version
     assert a == b
+
+
+def test_a_file_refused_for_a_conflict_then_deleted_forgets_its_problems(folder: Path) -> None:
+    registry = loaded(folder)
+    thief = folder / "zz-thief.yaml"
+    thief.write_text(flow("Thief", "+18005551212"))
+    assert [d.rule for d in registry.reload().rejected[str(thief)]] == ["duplicate-number"]
+    assert str(thief) in registry.problems
+    thief.unlink()
+    report = registry.reload()
+    assert str(thief) not in registry.problems
+    assert report.rejected == {} and report.removed == []
+    assert name_for(registry.snapshot, "+18005551212") == "Acme"
+
+
+def test_a_file_too_large_then_deleted_forgets_its_problems(folder: Path) -> None:
+    registry = loaded(folder)
+    big = folder / "big.yaml"
+    big.write_text("# " + "x" * 2_000_000 + "\n")
+    assert str(big) in registry.reload().rejected
+    big.unlink()
+    registry.reload()
+    assert str(big) not in registry.problems

@@ -134,6 +134,31 @@ def test_config_error_exits_2_with_one_line_naming_the_variable(case, tmp_path):
         assert secret not in result.stdout
 
 
+@pytest.mark.parametrize("case", ["no such folder", "a file"])
+def test_a_flows_folder_that_is_not_one_exits_2_with_one_line(case, tmp_path):
+    if case == "a file":
+        given = tmp_path / "acme-support.yaml"
+        given.write_text((REPO / "flows" / "acme-support.yaml").read_text(encoding="utf-8"))
+        said = "a file, not a folder"
+    else:
+        given = tmp_path / "nosuch"
+        said = "no such folder"
+    settings = {"OPENAI_API_KEY": API_KEY, "OPENAI_WEBHOOK_SECRET": VALID_SECRET}
+    result = subprocess.run(
+        serve_command(f"{given}/" if case == "no such folder" else given, free_port()),
+        env=base_env(**settings),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"engine serve: {given}") and said in lines[0]
+    assert result.stdout == ""
+
+
 # -- a live process -----------------------------------------------------------------------
 
 
