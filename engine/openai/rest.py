@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 # httpcore's own wait for a pooled connection. The slots keep the pool uncontended, so this
 # is a backstop that should never fire.
 POOL_WAIT_S = 5.0
+# The least time worth giving one more attempt within an action's budget.
+MIN_ATTEMPT_S = 0.2
 _STATE = re.compile(r"\(state: ([a-z_]+)\)")
 
 
@@ -274,7 +276,9 @@ class CallControl:
                 if not (status >= 500 or status in (408, 409, 429)):
                     raise error
                 pause = max(budget.pause(attempt, self._rng), _retry_after(response))
-            if deadline - loop.time() <= pause:
+            if deadline - loop.time() <= pause + MIN_ATTEMPT_S:
+                # Too little would be left for another attempt to get an answer: the error
+                # we have says more than a timeout of a hopeless last try would.
                 self._event(f"{action}_gave_up")
                 raise error
             self._event(f"{action}_retry")
