@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 
 __all__ = [
+    "RULES_DOC",
     "Diagnostic",
     "Severity",
     "Span",
@@ -23,6 +24,11 @@ __all__ = [
     "format_text",
     "summary_line",
 ]
+
+
+# Where each rule is explained, with a bad and a fixed example: every message links to its
+# rule's section there (as ruff and actionlint do), `docs/lint-rules.md#template-env`.
+RULES_DOC = "docs/lint-rules.md"
 
 
 class Severity(StrEnum):
@@ -68,6 +74,11 @@ class Diagnostic:
         )
 
     @property
+    def url(self) -> str:
+        """The rule's section in the docs: its meaning, a bad and a fixed example."""
+        return f"{RULES_DOC}#{self.rule}"
+
+    @property
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR
 
@@ -104,8 +115,11 @@ def format_text(diagnostics: Sequence[Diagnostic], sources: dict[str, str]) -> s
             out.append(f"{pad} | {_underline(d, source_line)}")
             if d.hint:
                 out.append(f"{pad} = {d.hint}")
-        elif d.hint:
-            out.append(f"  = {d.hint}")
+            out.append(f"{pad} = see {d.url}")
+        else:
+            if d.hint:
+                out.append(f"  = {d.hint}")
+            out.append(f"  = see {d.url}")
     return "\n".join(out)
 
 
@@ -125,7 +139,8 @@ def summary_line(diagnostics: Iterable[Diagnostic], files: int) -> str:
 
 
 def format_json(diagnostics: Sequence[Diagnostic]) -> str:
-    return json.dumps([asdict(d) for d in diagnostics], indent=2, ensure_ascii=False)
+    items = [{**asdict(d), "url": d.url} for d in diagnostics]
+    return json.dumps(items, indent=2, ensure_ascii=False)
 
 
 def _escape_data(text: str) -> str:
@@ -143,7 +158,8 @@ def format_github(diagnostics: Sequence[Diagnostic]) -> str:
 
     ``::error file=flows/a.yaml,line=3,col=5,endLine=3,endColumn=9,title=unknown-state::…``
     (``::warning`` for a warning). GitHub shows each one as an annotation on that line of the
-    pull request. The hint follows the message, as "(hint: …)".
+    pull request. The hint follows the message, as "(hint: …)", then the rule's section in
+    the docs, as "(see docs/lint-rules.md#rule)".
     """
     out: list[str] = []
     for d in diagnostics:
@@ -155,6 +171,7 @@ def format_github(diagnostics: Sequence[Diagnostic]) -> str:
             props.append(("endColumn", str(d.end_col)))
         props.append(("title", d.rule))
         message = f"{d.message} (hint: {d.hint})" if d.hint else d.message
+        message += f" (see {d.url})"
         joined = ",".join(f"{key}={_escape_property(value)}" for key, value in props)
         out.append(f"::{command} {joined}::{_escape_data(message)}")
     return "\n".join(out)

@@ -18,7 +18,7 @@ from .diagnostics import Diagnostic
 from .model import Flow
 from .source import DataPath, SourceDocument
 
-__all__ = ["did_you_mean", "kind_of", "validate_document"]
+__all__ = ["CloseNames", "did_you_mean", "kind_of", "validate_document"]
 
 _KIND = {
     "string": "text",
@@ -44,6 +44,57 @@ def did_you_mean(word: str, choices: typing.Iterable[str]) -> str | None:
         if word.lower() in lowered:
             return lowered[word.lower()]
     return found[0] if found else None
+
+
+class CloseNames:
+    """`did_you_mean` over one pool of names, asked many times (1,000 flows beside each other).
+
+    Comparing a word with every name is quadratic over a folder: 1,000 flows that each name a
+    missing hand-off made a million comparisons. A small pool is compared in full, as
+    ``did_you_mean`` does; a large one through an index of each name with one or two
+    characters deleted (as SymSpell does), so that only names within two edits of the word,
+    the likely typos, are compared. Answers are remembered per word.
+    """
+
+    FULL_SCAN = 64  # up to this many names, compare with each one
+
+    def __init__(self, names: typing.Iterable[str]) -> None:
+        self.names = sorted(set(names))
+        self.known = frozenset(self.names)
+        self._answers: dict[tuple[str, str | None], str | None] = {}
+        self._index: dict[str, set[str]] | None = None
+        if len(self.names) > self.FULL_SCAN:
+            self._index = {}
+            for name in self.names:
+                for variant in _deletions(name.lower()):
+                    self._index.setdefault(variant, set()).add(name)
+
+    def guess(self, word: str, *, besides: str | None = None) -> str | None:
+        """The name ``word`` most likely means, never ``besides`` (the asker's own name)."""
+        key = (word, besides)
+        if key not in self._answers:
+            if self._index is None:
+                pool = self.names
+            else:
+                near = {
+                    name
+                    for variant in _deletions(word.lower())
+                    for name in self._index.get(variant, ())
+                }
+                pool = sorted(near)
+            choices = [name for name in pool if name != besides]
+            self._answers[key] = did_you_mean(word, choices) if choices else None
+        return self._answers[key]
+
+
+def _deletions(word: str, depth: int = 2) -> set[str]:
+    """The word, and the word with up to ``depth`` characters deleted."""
+    found = {word}
+    frontier = {word}
+    for _ in range(depth):
+        frontier = {w[:i] + w[i + 1 :] for w in frontier for i in range(len(w))}
+        found |= frontier
+    return found
 
 
 def describe(value: Any, raw: str | None = None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterator
 
@@ -12,6 +13,25 @@ from . import walk
 from .base import LintContext, rule
 
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _likely_typo(name: str, choices: list[str]) -> str | None:
+    """A defined name ``name`` is a slip of the keyboard for: closer than did-you-mean asks.
+    "book_appointment" is not "cancel_appointment" misspelt, but another tool to define."""
+    guess = did_you_mean(name, choices)
+    if guess is None or guess.lower() == name.lower():
+        return guess
+    return guess if difflib.SequenceMatcher(None, name, guess).ratio() >= 0.8 else None
+
+
+def _define_tool(name: str, tools: list[str]) -> str:
+    guess = _likely_typo(name, tools)
+    if guess:
+        return f'did you mean "{guess}"?'
+    return (
+        f"define it under `tools:` (`{name}:` with a `description:` and what it does, such as "
+        "`say:`, `transfer:` or `goto:`), or remove it from here"
+    )
 
 
 def suggest(name: str, choices: list[str]) -> str | None:
@@ -105,7 +125,8 @@ def unknown_tool(ctx: LintContext) -> Iterator[Diagnostic]:
             message = f'{ref.where} lists the tool "{ref.name}", which is not defined under `tools`'
         else:
             message = f'{ref.where} runs the tool "{ref.name}", which is not defined under `tools`'
-        yield ctx.diagnostic("unknown-tool", ref.path, message, hint=suggest(ref.name, tools))
+        hint = _define_tool(ref.name, tools)
+        yield ctx.diagnostic("unknown-tool", ref.path, message, hint=hint)
 
 
 @rule("tool-name", "A tool or state name the model cannot use (letters, digits, _ and -).")
