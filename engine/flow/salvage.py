@@ -65,7 +65,9 @@ def salvage(doc: SourceDocument) -> Salvaged | None:
             return Salvaged(Flow.model_validate(data), tainted)
         except ValidationError as exc:
             errors = exc.errors(include_url=False)
-        places = {_place(data, tuple(error["loc"]), error["type"]): error["type"] for error in errors}
+        places = {
+            _place(data, tuple(error["loc"]), error["type"]): error["type"] for error in errors
+        }
         if () in places:
             return None  # the flow as a whole is wrong: nothing to take out
         # Deepest and last first, so deleting a list item does not move one still to fix.
@@ -100,9 +102,9 @@ def _place(data: Any, loc: tuple[Any, ...], kind: str) -> DataPath:
     path: list[str | int] = []
     node = data
     for segment in loc:
-        if isinstance(node, dict) and segment in node:
-            node = node[segment]
-        elif isinstance(node, list) and isinstance(segment, int) and 0 <= segment < len(node):
+        in_map = isinstance(node, dict) and segment in node
+        in_list = isinstance(node, list) and isinstance(segment, int) and 0 <= segment < len(node)
+        if in_map or in_list:
             node = node[segment]
         else:
             if kind == "missing" and isinstance(node, dict) and segment == loc[-1]:
