@@ -9,6 +9,7 @@ pull request's diff.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -57,6 +58,8 @@ class Diagnostic:
     hint: str | None = None
     end_line: int | None = None
     end_col: int | None = None
+    # The marked text is a secret: the text format shows the line with it starred out.
+    mask: bool = False
 
     @classmethod
     def at(
@@ -72,6 +75,10 @@ class Diagnostic:
         return cls(
             file, span.line, span.col, rule, severity, message, hint, span.end_line, span.end_col
         )
+
+    def masked(self) -> Diagnostic:
+        """This diagnostic, its marked text never shown (a token written into a flow)."""
+        return dataclasses.replace(self, mask=True)
 
     @property
     def url(self) -> str:
@@ -99,6 +106,19 @@ def _underline(diagnostic: Diagnostic, source_line: str) -> str:
     return margin + "^" + "~" * (end - start - 1)
 
 
+def _starred(diagnostic: Diagnostic, source_line: str) -> str:
+    """The line with the marked text (inside its quotes) written as stars."""
+    start = max(diagnostic.col - 1, 0)
+    end = len(source_line)
+    if diagnostic.end_line == diagnostic.line and diagnostic.end_col:
+        end = min(diagnostic.end_col - 1, end)
+    marked = source_line[start:end]
+    inner = marked.strip("\"'")
+    left = marked.index(inner) if inner else 0
+    stars = marked[:left] + "*" * len(inner) + marked[left + len(inner) :]
+    return source_line[:start] + stars + source_line[end:]
+
+
 def format_text(diagnostics: Sequence[Diagnostic], sources: dict[str, str]) -> str:
     """Render diagnostics for a terminal. ``sources`` maps file names to their text."""
     out: list[str] = []
@@ -108,6 +128,8 @@ def format_text(diagnostics: Sequence[Diagnostic], sources: dict[str, str]) -> s
         lines = sources.get(d.file, "").splitlines()
         if 1 <= d.line <= len(lines):
             source_line = lines[d.line - 1]
+            if d.mask:
+                source_line = _starred(d, source_line)
             number = str(d.line)
             pad = " " * len(number)
             out.append(f"{pad} |")
@@ -139,7 +161,11 @@ def summary_line(diagnostics: Iterable[Diagnostic], files: int) -> str:
 
 
 def format_json(diagnostics: Sequence[Diagnostic]) -> str:
-    items = [{**asdict(d), "url": d.url} for d in diagnostics]
+    items = []
+    for d in diagnostics:
+        item = asdict(d)
+        del item["mask"]
+        items.append({**item, "url": d.url})
     return json.dumps(items, indent=2, ensure_ascii=False)
 
 

@@ -74,7 +74,7 @@ def unknown_rule_message(name: str) -> tuple[str, str | None]:
     choices = [rule for rule in RULES if rule not in UNIGNORABLE]
     guess = did_you_mean(name, choices)
     hint = f'did you mean "{guess}"?' if guess else "the rules are listed in docs/lint-rules.md"
-    return f'"{name}" is not a lint rule', hint
+    return f'"{name}" is not a lint rule, so nothing is ignored', hint
 
 
 def _lines_below(lines: list[str], index: int) -> int | None:

@@ -12,6 +12,7 @@ from ..validate import did_you_mean
 from . import walk
 from .base import LintContext, rule
 
+_LISTED = 10  # names a hint lists
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -28,10 +29,14 @@ def _define_tool(name: str, tools: list[str]) -> str:
     guess = _likely_typo(name, tools)
     if guess:
         return f'did you mean "{guess}"?'
-    return (
+    define = (
         f"define it under `tools:` (`{name}:` with a `description:` and what it does, such as "
-        "`say:`, `transfer:` or `goto:`), or remove it from here"
+        "`say:`, `transfer:` or `goto:`)"
     )
+    if not tools:
+        return define
+    shown = ", ".join(tools[:_LISTED]) + (" …" if len(tools) > _LISTED else "")
+    return f"{define}, or name one that is: {shown}"
 
 
 def suggest(name: str, choices: list[str]) -> str | None:
