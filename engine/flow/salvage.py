@@ -80,10 +80,10 @@ def salvage(doc: SourceDocument) -> Salvaged | None:
             if places[path] == "extra_forbidden":
                 # An unknown key is most often a misspelt one: read it as the key it is closest
                 # to (`instruction:` as `instructions:`), so that what it says still counts.
-                # Only its own lines are tainted: the section around it is as written.
-                _rename_or_drop(data, path)
+                # The section around it is as written; a key taken out taints its own lines.
+                if not _rename_or_drop(data, path):
+                    tainted.append(_region(doc, path, own=True))
                 patched.add(path)
-                tainted.append(_region(doc, path, own=True))
                 continue
             if not _fix(data, path):
                 return None
@@ -148,18 +148,22 @@ def _fix(data: Any, path: DataPath) -> bool:
     return True
 
 
-def _rename_or_drop(data: Any, path: DataPath) -> None:
+def _rename_or_drop(data: Any, path: DataPath) -> bool:
+    """Move an unknown key's value to the free key it most likely means (True), or take it
+    out (False)."""
     parent = _get(data, path[:-1])
     owner = model_at(path[:-1])
     if not isinstance(parent, dict):
-        return
+        return False
     value = parent.pop(path[-1], None)
     if owner is None or not isinstance(path[-1], str):
-        return
+        return False
     free = [name for name in owner.model_fields if name not in parent]
     meant = did_you_mean(path[-1], free)
-    if meant is not None:
-        parent[meant] = value
+    if meant is None:
+        return False
+    parent[meant] = value
+    return True
 
 
 def _drop(data: Any, path: DataPath, patched: set[DataPath]) -> bool:
