@@ -129,9 +129,9 @@ def flow_text(index: int, rng: random.Random, *, missing_handoff: bool = False) 
         f'  desk: "{number(index, 9)}"',  # in the flow's own country: transfers stay there
     ]
     if missing_handoff:
-        # A near miss of a flow beside it (flow-0007 for flow-0007.yaml): the did-you-mean
-        # must look at every file name to find it.
-        out += ["callers:", '  - numbers: ["+1900*"]', f"    flow: flow-{index:04d}-night"]
+        # A near miss of the next flow beside it (flow-0008-night from flow-0007.yaml): the
+        # did-you-mean must find flow-0008 among every file name.
+        out += ["callers:", '  - numbers: ["+1900*"]', f"    flow: flow-{index + 1:04d}-night"]
     if states:
         out.append(f"start: {states[0]}")
         out.append("states:")

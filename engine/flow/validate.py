@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import types
 import typing
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -53,7 +54,9 @@ class CloseNames:
     missing hand-off made a million comparisons. A small pool is compared in full, as
     ``did_you_mean`` does; a large one through an index of each name with one or two
     characters deleted (as SymSpell does), so that only names within two edits of the word,
-    the likely typos, are compared. Answers are remembered per word.
+    the likely typos, are compared, and through an index of names' halves and more, so that a
+    name with a word added or left out (`support-night` for `support`) is still found. Answers
+    are remembered per word.
     """
 
     FULL_SCAN = 64  # up to this many names, compare with each one
@@ -63,11 +66,17 @@ class CloseNames:
         self.known = frozenset(self.names)
         self._answers: dict[tuple[str, str | None], str | None] = {}
         self._index: dict[str, set[str]] | None = None
+        self._lowered: dict[str, set[str]] = {}
+        self._parts: dict[str, set[str]] = {}
         if len(self.names) > self.FULL_SCAN:
             self._index = {}
             for name in self.names:
-                for variant in _deletions(name.lower()):
+                lowered = name.lower()
+                self._lowered.setdefault(lowered, set()).add(name)
+                for variant in _deletions(lowered):
                     self._index.setdefault(variant, set()).add(name)
+                for part in _halves(lowered):
+                    self._parts.setdefault(part, set()).add(name)
 
     def guess(self, word: str, *, besides: str | None = None) -> str | None:
         """The name ``word`` most likely means, never ``besides`` (the asker's own name)."""
@@ -76,15 +85,26 @@ class CloseNames:
             if self._index is None:
                 pool = self.names
             else:
+                lowered = word.lower()
                 near = {
                     name
-                    for variant in _deletions(word.lower())
+                    for variant in _deletions(lowered)
                     for name in self._index.get(variant, ())
                 }
+                near |= self._parts.get(lowered, set())  # a word left out of the name
+                for part in _halves(lowered):  # a word added to the name
+                    near |= self._lowered.get(part, set())
                 pool = sorted(near)
             choices = [name for name in pool if name != besides]
             self._answers[key] = did_you_mean(word, choices) if choices else None
         return self._answers[key]
+
+
+def _halves(word: str) -> Iterator[str]:
+    """The word's beginnings and ends that hold at least half of it."""
+    for size in range((len(word) + 1) // 2, len(word)):
+        yield word[:size]
+        yield word[-size:]
 
 
 def _deletions(word: str, depth: int = 2) -> set[str]:
