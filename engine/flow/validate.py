@@ -87,9 +87,7 @@ class CloseNames:
             else:
                 lowered = word.lower()
                 near = {
-                    name
-                    for variant in _deletions(lowered)
-                    for name in self._index.get(variant, ())
+                    name for variant in _deletions(lowered) for name in self._index.get(variant, ())
                 }
                 near |= self._parts.get(lowered, set())  # a word left out of the name
                 for part in _halves(lowered):  # a word added to the name
