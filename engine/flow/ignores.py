@@ -26,6 +26,8 @@ __all__ = ["UNIGNORABLE", "FileIgnores", "read_ignores", "unknown_rule_message"]
 # A `#` that starts a YAML comment: at the start of a line or after a space.
 _COMMENT = re.compile(r"(?:^|(?<=\s))#\s*engine\s*:\s*ignore\[(?P<rules>[^\]]*)\]")
 _NAME = re.compile(r"[^,\s]+")
+# `# engine: ignore` with no rule named: it silences nothing, which its author does not expect.
+_BARE = re.compile(r"(?:^|(?<=\s))#\s*engine\s*:\s*ignore\b(?!\[[^\]]*[^\]\s,][^\]]*\])")
 
 # Problems that keep the file from being a flow at all: silencing them would let lint pass a
 # file the engine cannot load. `lint-ignore` reports the comments themselves.
@@ -94,7 +96,7 @@ def _names(rules: str, start: int) -> Iterator[tuple[str, int]]:
 def read_ignores(file: str, text: str) -> FileIgnores:
     """The ignore comments of one file's text."""
     found = FileIgnores()
-    if "ignore[" not in text:
+    if "ignore" not in text:
         return found  # the common case, without splitting the file into lines
     lines = text.splitlines()
     in_header = True
@@ -103,6 +105,20 @@ def read_ignores(file: str, text: str) -> FileIgnores:
         own_line = stripped.startswith("#")
         if stripped and not own_line and stripped != "---" and not stripped.startswith("%"):
             in_header = False
+        bare = _BARE.search(line)
+        if bare is not None:
+            span = Span(index + 1, bare.start() + 1, index + 1, bare.end() + 1)
+            found.problems.append(
+                Diagnostic.at(
+                    file,
+                    span,
+                    "lint-ignore",
+                    "this comment names no rule, so nothing is ignored",
+                    severity=Severity.WARNING,
+                    hint="name the rules in brackets: # engine: ignore[template-env]",
+                )
+            )
+            continue
         match = _COMMENT.search(line)
         if match is None:
             continue

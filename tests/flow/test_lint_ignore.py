@@ -138,3 +138,15 @@ def test_a_comment_silences_a_problem_found_across_files(tmp_path: Path) -> None
     code, out = run("lint", "--format", "json", "--ignore", "template-env", str(tmp_path))
     assert code == 1  # the template-vars errors
     assert {item["rule"] for item in json.loads(out)} == {"template-vars"}
+
+
+@pytest.mark.parametrize("comment", ["# engine: ignore", "# engine: ignore[]"])
+def test_a_comment_that_names_no_rule_is_reported(comment: str) -> None:
+    text = FLOW.replace('CRM_TOKEN }}"}', f'CRM_TOKEN }}}}"}}  {comment}')
+    found = lint_text("a.yaml", text, env={}).diagnostics
+    assert [(d.line, d.rule) for d in found] == [
+        (9, "template-env"),
+        (9, "lint-ignore"),
+        (12, "template-vars"),
+    ]
+    assert found[1].message == "this comment names no rule, so nothing is ignored"
