@@ -361,6 +361,11 @@ def _flow_stems(folder: Path, results: list[FileResult]) -> set[str]:
 _LISTED = 10  # names a hint lists before "and N more"
 
 
+def _first_names(names: list[str], own: str | None) -> list[str]:
+    """The first names a hint lists, never the flow's own (without copying all 1,000)."""
+    return [name for name in names[: _LISTED + 1] if name != own][:_LISTED]
+
+
 def _missing_handoffs(results: list[FileResult]) -> list[Diagnostic]:
     """A `flow:` hand-off to a flow file that is not beside the flow handing the call over.
 
@@ -370,11 +375,15 @@ def _missing_handoffs(results: list[FileResult]) -> list[Diagnostic]:
     found: list[Diagnostic] = []
     # Per folder, once: the names there, and their did-you-mean index (asked per hand-off).
     stems: dict[Path, CloseNames] = {}
+    folders: dict[str, Path] = {}  # resolved once per folder, not once per file
     for result in results:
         if result.flow is None or result.doc is None:
             continue
-        own = flow_stem(Path(result.file).name)
-        folder = Path(result.file).parent.resolve()
+        path = Path(result.file)
+        own = flow_stem(path.name)
+        if (parent := str(path.parent)) not in folders:
+            folders[parent] = path.parent.resolve()
+        folder = folders[parent]
         for place in walk.outcomes(result.flow):
             name = place.outcome.flow
             if name is None:
@@ -398,13 +407,14 @@ def _missing_handoffs(results: list[FileResult]) -> list[Diagnostic]:
                     f'{place.where} hands the call to the flow "{name}", but there is no '
                     f"{stem or name}.yaml beside this flow"
                 )
-                known = [n for n in beside.names if n != own]
                 guess = beside.guess(stem, besides=own) if stem else None
+                known = [] if guess else _first_names(beside.names, own)
                 if guess:
                     hint = f'did you mean "{guess}"?'
                 elif known:
                     shown = ", ".join(known[:_LISTED])
-                    more = f" and {len(known) - _LISTED} more" if len(known) > _LISTED else ""
+                    others = len(beside.names) - (own in beside.known)
+                    more = f" and {others - _LISTED} more" if others > _LISTED else ""
                     hint = f"the flows beside it are: {shown}{more}"
                 else:
                     hint = "add that flow file to this folder"

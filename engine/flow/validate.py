@@ -65,30 +65,40 @@ class CloseNames:
         self.names = sorted(set(names))
         self.known = frozenset(self.names)
         self._answers: dict[tuple[str, str | None], str | None] = {}
-        self._index: dict[str, set[str]] | None = None
+        self._large = len(self.names) > self.FULL_SCAN
+        self._index: dict[str, set[str]] | None = None  # built when first needed
+        self._shortest = min((len(name) for name in self.names), default=0)
+        self._longest = max((len(name) for name in self.names), default=0)
         self._lowered: dict[str, set[str]] = {}
         self._parts: dict[str, set[str]] = {}
-        if len(self.names) > self.FULL_SCAN:
-            self._index = {}
+        if self._large:
             for name in self.names:
                 lowered = name.lower()
                 self._lowered.setdefault(lowered, set()).add(name)
-                for variant in _deletions(lowered):
-                    self._index.setdefault(variant, set()).add(name)
                 for part in _halves(lowered):
                     self._parts.setdefault(part, set()).add(name)
+
+    def _edits(self) -> dict[str, set[str]]:
+        if self._index is None:
+            self._index = {}
+            for name in self.names:
+                for variant in _deletions(name.lower()):
+                    self._index.setdefault(variant, set()).add(name)
+        return self._index
 
     def guess(self, word: str, *, besides: str | None = None) -> str | None:
         """The name ``word`` most likely means, never ``besides`` (the asker's own name)."""
         key = (word, besides)
         if key not in self._answers:
-            if self._index is None:
+            if not self._large:
                 pool = self.names
             else:
                 lowered = word.lower()
-                near = {
-                    name for variant in _deletions(lowered) for name in self._index.get(variant, ())
-                }
+                near: set[str] = set()
+                if self._shortest - 2 <= len(lowered) <= self._longest + 2:  # else none is near
+                    edits = self._edits()
+                    for variant in _deletions(lowered):
+                        near |= edits.get(variant, set())
                 near |= self._parts.get(lowered, set())  # a word left out of the name
                 for part in _halves(lowered):  # a word added to the name
                     near |= self._lowered.get(part, set())
