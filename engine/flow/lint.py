@@ -267,9 +267,11 @@ def lint_files(
     finally:
         gc.set_threshold(*thresholds)
     cross = _numbers_claimed_twice(results, across_only=True) + _missing_handoffs(results)
+    by_file: dict[str, list[Diagnostic]] = {}
+    for diagnostic in cross:  # grouped once: 1,000 files each scanning every one is quadratic
+        by_file.setdefault(diagnostic.file, []).append(diagnostic)
     for result in results:
-        mine = result.ignores.filter(d for d in cross if d.file == result.file)
-        result.diagnostics.extend(mine)
+        result.diagnostics.extend(result.ignores.filter(by_file.get(result.file, ())))
         if left_out:
             result.diagnostics = [d for d in result.diagnostics if d.rule not in left_out]
         result.diagnostics.sort(key=Diagnostic.sort_key)
