@@ -244,4 +244,20 @@ def _region(doc: SourceDocument, path: DataPath, *, own: bool = False) -> tuple[
         return (key.line, key.end_line) if key else (0, -1)
     value = doc.values[owner]
     first = min(key.line, value.line) if key else value.line
-    return first, max(value.end_line, first)
+    return first, _block_end(doc, first, max(value.end_line, first))
+
+
+def _block_end(doc: SourceDocument, first: int, last: int) -> int:
+    """``last``, moved down over the lines indented under line ``first`` (comments too): an
+    empty `keypad:` followed by `  #: to_person` is one mistake, reported once."""
+    lines = doc.text.splitlines()
+    if not 1 <= first <= len(lines):
+        return last
+    head = lines[first - 1]
+    indent = len(head) - len(head.lstrip())
+    while last < len(lines):
+        below = lines[last]
+        if below.strip() and len(below) - len(below.lstrip()) <= indent:
+            break
+        last += 1
+    return last
