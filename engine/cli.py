@@ -13,8 +13,17 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 def _lint(args: argparse.Namespace) -> int:
     from .flow.diagnostics import format_github, format_json, format_text, summary_line
+    from .flow.ignores import UNIGNORABLE, unknown_rule_message
     from .flow.lint import collect_files, lint_files
+    from .flow.rules import RULES
 
+    ignored = args.ignore or []
+    wrong = [name for name in ignored if name not in RULES or name in UNIGNORABLE]
+    for name in wrong:
+        message, hint = unknown_rule_message(name)
+        print(f"engine lint: --ignore {message}{'; ' + hint if hint else ''}", file=sys.stderr)
+    if wrong:
+        return EXIT_USAGE
     outside: list[str] = []
     files, missing = collect_files(args.paths, outside)
     for path in missing:
@@ -29,7 +38,7 @@ def _lint(args: argparse.Namespace) -> int:
     if not files:
         print("engine lint: no flow files (*.yaml, *.yml) found", file=sys.stderr)
         return EXIT_USAGE
-    report = lint_files(files)
+    report = lint_files(files, ignore=ignored)
     diagnostics = report.diagnostics
     if args.format == "json":
         print(format_json(diagnostics))
@@ -114,7 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="check flow files and point at every mistake",
         description="Check flow files. Exit 0: clean; 1: problems found; 2: usage error.",
     )
-    lint.add_argument("paths", nargs="+", metavar="PATH", help="flow files or folders")
+    lint.add_argument(
+        "paths",
+        nargs="*",
+        default=["flows"],
+        metavar="PATH",
+        help="flow files or folders (default: flows, as for engine test)",
+    )
     lint.add_argument(
         "--format",
         choices=("text", "json", "github"),
@@ -122,6 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="github: GitHub Actions workflow annotations",
     )
     lint.add_argument("--strict", action="store_true", help="warnings fail the exit code too")
+    lint.add_argument(
+        "--ignore",
+        action="append",
+        metavar="RULE",
+        help="leave out the problems of this rule everywhere, e.g. template-env (repeatable); "
+        "in a file, `# engine: ignore[RULE]` leaves them out on one line",
+    )
     lint.set_defaults(run=_lint)
 
     schema = commands.add_parser("schema", help="print the flow JSON Schema")

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from ..flow.lint import collect_files, lint_files, lint_text
-from ..flow.numbers import is_e164, normalize_number
+from ..flow.numbers import e164_hint, is_e164
 
 __all__ = [
     "ScaffoldError",
@@ -176,8 +176,8 @@ def _check_numbers(raw: list[str] | None) -> list[str]:
     numbers: list[str] = []
     for number in raw:
         if not is_e164(number):
-            guess = normalize_number(number)
-            hint = f'; did you mean "{guess}"?' if guess and guess != number else ""
+            fix = e164_hint(number)
+            hint = f"; {fix}" if fix else ""
             raise ScaffoldError(
                 f'"{number}" is not a phone number in E.164 form: a "+", the country code, '
                 f'then the number, digits only, such as "+18005551212"{hint}',

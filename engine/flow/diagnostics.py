@@ -9,12 +9,14 @@ pull request's diff.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
 __all__ = [
+    "RULES_DOC",
     "Diagnostic",
     "Severity",
     "Span",
@@ -23,6 +25,11 @@ __all__ = [
     "format_text",
     "summary_line",
 ]
+
+
+# Where each rule is explained, with a bad and a fixed example: every message links to its
+# rule's section there (as ruff and actionlint do), `docs/lint-rules.md#template-env`.
+RULES_DOC = "docs/lint-rules.md"
 
 
 class Severity(StrEnum):
@@ -51,6 +58,8 @@ class Diagnostic:
     hint: str | None = None
     end_line: int | None = None
     end_col: int | None = None
+    # The marked text is a secret: the text format shows the line with it starred out.
+    mask: bool = False
 
     @classmethod
     def at(
@@ -66,6 +75,15 @@ class Diagnostic:
         return cls(
             file, span.line, span.col, rule, severity, message, hint, span.end_line, span.end_col
         )
+
+    def masked(self) -> Diagnostic:
+        """This diagnostic, its marked text never shown (a token written into a flow)."""
+        return dataclasses.replace(self, mask=True)
+
+    @property
+    def url(self) -> str:
+        """The rule's section in the docs: its meaning, a bad and a fixed example."""
+        return f"{RULES_DOC}#{self.rule}"
 
     @property
     def is_error(self) -> bool:
@@ -88,6 +106,19 @@ def _underline(diagnostic: Diagnostic, source_line: str) -> str:
     return margin + "^" + "~" * (end - start - 1)
 
 
+def _starred(diagnostic: Diagnostic, source_line: str) -> str:
+    """The line with the marked text (inside its quotes) written as stars."""
+    start = max(diagnostic.col - 1, 0)
+    end = len(source_line)
+    if diagnostic.end_line == diagnostic.line and diagnostic.end_col:
+        end = min(diagnostic.end_col - 1, end)
+    marked = source_line[start:end]
+    inner = marked.strip("\"'")
+    left = marked.index(inner) if inner else 0
+    stars = marked[:left] + "*" * len(inner) + marked[left + len(inner) :]
+    return source_line[:start] + stars + source_line[end:]
+
+
 def format_text(diagnostics: Sequence[Diagnostic], sources: dict[str, str]) -> str:
     """Render diagnostics for a terminal. ``sources`` maps file names to their text."""
     out: list[str] = []
@@ -97,6 +128,8 @@ def format_text(diagnostics: Sequence[Diagnostic], sources: dict[str, str]) -> s
         lines = sources.get(d.file, "").splitlines()
         if 1 <= d.line <= len(lines):
             source_line = lines[d.line - 1]
+            if d.mask:
+                source_line = _starred(d, source_line)
             number = str(d.line)
             pad = " " * len(number)
             out.append(f"{pad} |")
@@ -104,8 +137,11 @@ def format_text(diagnostics: Sequence[Diagnostic], sources: dict[str, str]) -> s
             out.append(f"{pad} | {_underline(d, source_line)}")
             if d.hint:
                 out.append(f"{pad} = {d.hint}")
-        elif d.hint:
-            out.append(f"  = {d.hint}")
+            out.append(f"{pad} = see {d.url}")
+        else:
+            if d.hint:
+                out.append(f"  = {d.hint}")
+            out.append(f"  = see {d.url}")
     return "\n".join(out)
 
 
@@ -125,7 +161,12 @@ def summary_line(diagnostics: Iterable[Diagnostic], files: int) -> str:
 
 
 def format_json(diagnostics: Sequence[Diagnostic]) -> str:
-    return json.dumps([asdict(d) for d in diagnostics], indent=2, ensure_ascii=False)
+    items = []
+    for d in diagnostics:
+        item = asdict(d)
+        del item["mask"]
+        items.append({**item, "url": d.url})
+    return json.dumps(items, indent=2, ensure_ascii=False)
 
 
 def _escape_data(text: str) -> str:
@@ -143,7 +184,8 @@ def format_github(diagnostics: Sequence[Diagnostic]) -> str:
 
     ``::error file=flows/a.yaml,line=3,col=5,endLine=3,endColumn=9,title=unknown-state::…``
     (``::warning`` for a warning). GitHub shows each one as an annotation on that line of the
-    pull request. The hint follows the message, as "(hint: …)".
+    pull request. The hint follows the message, as "(hint: …)", then the rule's section in
+    the docs, as "(see docs/lint-rules.md#rule)".
     """
     out: list[str] = []
     for d in diagnostics:
@@ -155,6 +197,7 @@ def format_github(diagnostics: Sequence[Diagnostic]) -> str:
             props.append(("endColumn", str(d.end_col)))
         props.append(("title", d.rule))
         message = f"{d.message} (hint: {d.hint})" if d.hint else d.message
+        message += f" (see {d.url})"
         joined = ",".join(f"{key}={_escape_property(value)}" for key, value in props)
         out.append(f"::{command} {joined}::{_escape_data(message)}")
     return "\n".join(out)

@@ -12,13 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .diagnostics import Diagnostic, Span
+from .ignores import FileIgnores, read_ignores
 from .model import Flow
 from .rules import LintContext, run_rules, walk
 from .rules.outcomes import flow_stem
 from .rules.templating import env_names
+from .salvage import salvage
 from .sandbox import MAX_RENDER_SECONDS, MAX_STEPS, shared_budget
 from .source import MAX_FILE_BYTES, SourceDocument, SourceError, load_source, too_large
-from .validate import did_you_mean, validate_document
+from .validate import CloseNames, validate_document
 
 __all__ = [
     "FileResult",
@@ -80,6 +82,8 @@ class FileResult:
     flow: Flow | None = None
     doc: SourceDocument | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # Its `# engine: ignore[…]` comments, applied to the cross-file problems found later too.
+    ignores: FileIgnores = field(default_factory=FileIgnores)
 
     @property
     def ok(self) -> bool:
@@ -103,7 +107,12 @@ class LintReport:
 
 
 def lint_text(file: str, text: str, env: Mapping[str, str] | None = None) -> FileResult:
-    """Check one file's text on its own (numbers claimed by other files are not compared)."""
+    """Check one file's text on its own (numbers claimed by other files are not compared).
+
+    Every mistake is reported in one pass: a file with schema errors is still checked by the
+    rules, on what can be salvaged of it (see ``engine.flow.salvage``). Problems its
+    `# engine: ignore[rule]` comments silence are left out (``engine.flow.ignores``).
+    """
     result = FileResult(file=file, text=text)
     try:
         doc = load_source(file, text)
@@ -112,20 +121,34 @@ def lint_text(file: str, text: str, env: Mapping[str, str] | None = None) -> Fil
         return result
     result.doc = doc
     flow, problems = validate_document(doc)
-    if flow is None and isinstance(doc.data, dict) and sum(k in doc.data for k in FLOW_KEYS) < 2:
+    is_flow = isinstance(doc.data, dict) and sum(k in doc.data for k in FLOW_KEYS) >= 2
+    if flow is None and isinstance(doc.data, dict) and not is_flow:
         problems = [_not_a_flow(file, doc.data)]  # its schema errors would quote its values
     result.diagnostics.extend(problems)
+    if is_flow:
+        result.ignores = read_ignores(file, text)
+        result.diagnostics.extend(result.ignores.problems)
+    env = os.environ if env is None else env
     if flow is not None:
         result.flow = flow
-        context = LintContext(doc=doc, flow=flow, env=os.environ if env is None else env)
-        # Rules render templates (transfer targets, URLs): all of one file's renders share
-        # one render's budget, so linting on hot reload never holds up calls for longer.
-        with shared_budget(MAX_RENDER_SECONDS, MAX_STEPS):
-            found = run_rules(context)
-        result.diagnostics.extend(_masked(found, flow, context.env))
+        result.diagnostics.extend(_checked(doc, flow, env))
         result.diagnostics.extend(_numbers_claimed_twice([result]))
+    elif is_flow and (salvaged := salvage(doc)) is not None:
+        # Never loaded (its schema errors stand): only its rules' findings are wanted.
+        result.diagnostics.extend(salvaged.filter(_checked(doc, salvaged.flow, env)))
+    result.diagnostics = result.ignores.filter(result.diagnostics)
     result.diagnostics.sort(key=Diagnostic.sort_key)
     return result
+
+
+def _checked(doc: SourceDocument, flow: Flow, env: Mapping[str, str]) -> list[Diagnostic]:
+    """What the per-flow rules find in one flow, with the environment's values masked."""
+    context = LintContext(doc=doc, flow=flow, env=env)
+    # Rules render templates (transfer targets, URLs): all of one file's renders share
+    # one render's budget, so linting on hot reload never holds up calls for longer.
+    with shared_budget(MAX_RENDER_SECONDS, MAX_STEPS):
+        found = run_rules(context)
+    return _masked(found, flow, context.env)
 
 
 def _masked(
@@ -220,8 +243,18 @@ def _within(path: Path, folder: Path) -> bool:
         return False
 
 
-def lint_files(files: Iterable[Path], env: Mapping[str, str] | None = None) -> LintReport:
-    """Check files, each on its own and then against each other."""
+def lint_files(
+    files: Iterable[Path],
+    env: Mapping[str, str] | None = None,
+    *,
+    ignore: Iterable[str] = (),
+) -> LintReport:
+    """Check files, each on its own and then against each other.
+
+    ``ignore`` names rules to leave out everywhere (`engine lint --ignore RULE`); each file's
+    own `# engine: ignore[…]` comments apply to the problems found across files too.
+    """
+    left_out = frozenset(ignore)
     if env is None:
         env = dict(os.environ)  # one plain copy: os.environ decodes on every lookup
     # Parsing makes many short-lived objects while the results pile up; at its default
@@ -234,8 +267,13 @@ def lint_files(files: Iterable[Path], env: Mapping[str, str] | None = None) -> L
     finally:
         gc.set_threshold(*thresholds)
     cross = _numbers_claimed_twice(results, across_only=True) + _missing_handoffs(results)
+    by_file: dict[str, list[Diagnostic]] = {}
+    for diagnostic in cross:  # grouped once: 1,000 files each scanning every one is quadratic
+        by_file.setdefault(diagnostic.file, []).append(diagnostic)
     for result in results:
-        result.diagnostics.extend(d for d in cross if d.file == result.file)
+        result.diagnostics.extend(result.ignores.filter(by_file.get(result.file, ())))
+        if left_out:
+            result.diagnostics = [d for d in result.diagnostics if d.rule not in left_out]
         result.diagnostics.sort(key=Diagnostic.sort_key)
     return LintReport(results)
 
@@ -322,6 +360,14 @@ def _flow_stems(folder: Path, results: list[FileResult]) -> set[str]:
     return found
 
 
+_LISTED = 10  # names a hint lists before "and N more"
+
+
+def _first_names(names: list[str], own: str | None) -> list[str]:
+    """The first names a hint lists, never the flow's own (without copying all 1,000)."""
+    return [name for name in names[: _LISTED + 1] if name != own][:_LISTED]
+
+
 def _missing_handoffs(results: list[FileResult]) -> list[Diagnostic]:
     """A `flow:` hand-off to a flow file that is not beside the flow handing the call over.
 
@@ -329,12 +375,17 @@ def _missing_handoffs(results: list[FileResult]) -> list[Diagnostic]:
     which flows sit beside it. A hand-off to the flow itself is the per-file rule's.
     """
     found: list[Diagnostic] = []
-    stems: dict[Path, set[str]] = {}
+    # Per folder, once: the names there, and their did-you-mean index (asked per hand-off).
+    stems: dict[Path, CloseNames] = {}
+    folders: dict[str, Path] = {}  # resolved once per folder, not once per file
     for result in results:
         if result.flow is None or result.doc is None:
             continue
-        own = flow_stem(Path(result.file).name)
-        folder = Path(result.file).parent.resolve()
+        path = Path(result.file)
+        own = flow_stem(path.name)
+        if (parent := str(path.parent)) not in folders:
+            folders[parent] = path.parent.resolve()
+        folder = folders[parent]
         for place in walk.outcomes(result.flow):
             name = place.outcome.flow
             if name is None:
@@ -343,26 +394,30 @@ def _missing_handoffs(results: list[FileResult]) -> list[Diagnostic]:
             if stem == own:
                 continue
             if folder not in stems:
-                stems[folder] = _flow_stems(folder, results)
-            known = sorted(stems[folder] - {own})
+                stems[folder] = CloseNames(_flow_stems(folder, results))
+            beside = stems[folder]
             if "/" in name or "\\" in name:
                 message = (
                     f'{place.where} hands the call to "{name}", but a hand-off names a flow '
                     "file in the same folder, by its name alone"
                 )
                 hint = "put the flow in this folder and write its file name without `.yaml`"
-            elif stem in known:
+            elif stem in beside.known:
                 continue
             else:
                 message = (
                     f'{place.where} hands the call to the flow "{name}", but there is no '
                     f"{stem or name}.yaml beside this flow"
                 )
-                guess = did_you_mean(stem, known)
+                guess = beside.guess(stem, besides=own) if stem else None
+                known = [] if guess else _first_names(beside.names, own)
                 if guess:
                     hint = f'did you mean "{guess}"?'
                 elif known:
-                    hint = "the flows beside it are: " + ", ".join(known)
+                    shown = ", ".join(known[:_LISTED])
+                    others = len(beside.names) - (own in beside.known)
+                    more = f" and {others - _LISTED} more" if others > _LISTED else ""
+                    hint = f"the flows beside it are: {shown}{more}"
                 else:
                     hint = "add that flow file to this folder"
             found.append(

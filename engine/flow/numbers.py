@@ -29,6 +29,7 @@ from urllib.parse import unquote
 __all__ = [
     "E164",
     "NumberPattern",
+    "e164_hint",
     "extract_uri",
     "is_e164",
     "normalize_number",
@@ -82,6 +83,28 @@ def normalize_number(value: str, default_country_code: str | None = None) -> str
     else:
         return None
     return candidate if is_e164(candidate) else None
+
+
+def e164_hint(written: str, prefix: str = "", suffix: str = "") -> str | None:
+    """A fix for a number not in E.164 form; a guess only when its country code is written.
+    `engine lint` and `engine new --number` both say this, so they never disagree.
+
+    Without a ``+`` or ``00`` a number of up to 10 digits is a national one ("415-555-0199",
+    "020 7123 4567"): putting "+" before it would name another country, so we ask for the
+    country code instead of guessing it.
+    """
+    digits = re.sub(r"[\s\-.()]", "", written)
+    guess = normalize_number(written)
+    if guess is not None and (digits.startswith(("+", "00")) or len(digits) >= 11):
+        return f'did you mean "{prefix}{guess}{suffix}"?'
+    if digits.isdigit():
+        national = digits[1:] if digits.startswith("0") else digits
+        drop = " and drop the leading 0" if digits.startswith("0") else ""
+        return (
+            f'put "+" and the country code in front{drop}: '
+            f'"{prefix}+<country code>{national}{suffix}"'
+        )
+    return None
 
 
 _PREFIX = re.compile(r"^\+[1-9][0-9]{0,14}$")

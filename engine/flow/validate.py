@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import types
 import typing
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -18,7 +19,7 @@ from .diagnostics import Diagnostic
 from .model import Flow
 from .source import DataPath, SourceDocument
 
-__all__ = ["did_you_mean", "kind_of", "validate_document"]
+__all__ = ["CloseNames", "did_you_mean", "kind_of", "validate_document"]
 
 _KIND = {
     "string": "text",
@@ -44,6 +45,84 @@ def did_you_mean(word: str, choices: typing.Iterable[str]) -> str | None:
         if word.lower() in lowered:
             return lowered[word.lower()]
     return found[0] if found else None
+
+
+class CloseNames:
+    """`did_you_mean` over one pool of names, asked many times (1,000 flows beside each other).
+
+    Comparing a word with every name is quadratic over a folder: 1,000 flows that each name a
+    missing hand-off made a million comparisons. A small pool is compared in full, as
+    ``did_you_mean`` does; a large one through an index of each name with one or two
+    characters deleted (as SymSpell does), so that only names within two edits of the word,
+    the likely typos, are compared, and through an index of names' halves and more, so that a
+    name with a word added or left out (`support-night` for `support`) is still found. Answers
+    are remembered per word.
+    """
+
+    FULL_SCAN = 64  # up to this many names, compare with each one
+
+    def __init__(self, names: typing.Iterable[str]) -> None:
+        self.names = sorted(set(names))
+        self.known = frozenset(self.names)
+        self._answers: dict[tuple[str, str | None], str | None] = {}
+        self._large = len(self.names) > self.FULL_SCAN
+        self._index: dict[str, set[str]] | None = None  # built when first needed
+        self._shortest = min((len(name) for name in self.names), default=0)
+        self._longest = max((len(name) for name in self.names), default=0)
+        self._lowered: dict[str, set[str]] = {}
+        self._parts: dict[str, set[str]] = {}
+        if self._large:
+            for name in self.names:
+                lowered = name.lower()
+                self._lowered.setdefault(lowered, set()).add(name)
+                for part in _halves(lowered):
+                    self._parts.setdefault(part, set()).add(name)
+
+    def _edits(self) -> dict[str, set[str]]:
+        if self._index is None:
+            self._index = {}
+            for name in self.names:
+                for variant in _deletions(name.lower()):
+                    self._index.setdefault(variant, set()).add(name)
+        return self._index
+
+    def guess(self, word: str, *, besides: str | None = None) -> str | None:
+        """The name ``word`` most likely means, never ``besides`` (the asker's own name)."""
+        key = (word, besides)
+        if key not in self._answers:
+            if not self._large:
+                pool = self.names
+            else:
+                lowered = word.lower()
+                near: set[str] = set()
+                if self._shortest - 2 <= len(lowered) <= self._longest + 2:  # else none is near
+                    edits = self._edits()
+                    for variant in _deletions(lowered):
+                        near |= edits.get(variant, set())
+                near |= self._parts.get(lowered, set())  # a word left out of the name
+                for part in _halves(lowered):  # a word added to the name
+                    near |= self._lowered.get(part, set())
+                pool = sorted(near)
+            choices = [name for name in pool if name != besides]
+            self._answers[key] = did_you_mean(word, choices) if choices else None
+        return self._answers[key]
+
+
+def _halves(word: str) -> Iterator[str]:
+    """The word's beginnings and ends that hold at least half of it."""
+    for size in range((len(word) + 1) // 2, len(word)):
+        yield word[:size]
+        yield word[-size:]
+
+
+def _deletions(word: str, depth: int = 2) -> set[str]:
+    """The word, and the word with up to ``depth`` characters deleted."""
+    found = {word}
+    frontier = {word}
+    for _ in range(depth):
+        frontier = {w[:i] + w[i + 1 :] for w in frontier for i in range(len(w))}
+        found |= frontier
+    return found
 
 
 def describe(value: Any, raw: str | None = None) -> str:

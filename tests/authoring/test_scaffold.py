@@ -80,6 +80,24 @@ def test_a_bad_number_is_a_usage_error_with_a_guess() -> None:
     assert code == 2 and "E.164" in err
 
 
+@pytest.mark.parametrize("written", ["5550001111", "020 7123 4567", "0015550001111"])
+def test_a_bad_number_gets_the_fix_lint_gives_and_the_same_exit_rule(
+    written: str, tmp_path: Path
+) -> None:
+    code, _, err = new("support", "--number", written)
+    assert code == 2  # a wrong argument: the command was used wrongly
+    # The same number written into a flow: lint's exit code is 1 (a problem found in a file)
+    # and its fix is word for word the one `engine new` gave.
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(f'name: A\nnumbers: ["{written}"]\ninstructions: Help.\n', encoding="utf-8")
+    report = lint_files([flow], env={})
+    [problem] = report.diagnostics
+    assert problem.rule == "number-format" and problem.hint
+    assert err.rstrip().endswith(problem.hint)
+    assert "+5550001111" not in err  # never "+" put before a national number
+    assert cli_main(["lint", str(flow)]) == 1
+
+
 def test_no_number_is_a_usage_error() -> None:
     code, _, err = new("support")
     assert code == 2 and "--number" in err

@@ -137,7 +137,8 @@ def test_no_yaml_files_exits_2(tmp_path: Path, contents: dict[str, str]) -> None
     [
         ["lint", "--bogus", "x.yaml"],
         ["lint", "--format", "xml", "x.yaml"],
-        ["lint"],  # no path
+        ["lint", "--ignore", "no-such-rule", "x.yaml"],
+        ["lint", "--ignore", "schema", "x.yaml"],  # a file that is not a flow stays reported
         ["lnit", "x.yaml"],
         [],
     ],
@@ -147,6 +148,24 @@ def test_usage_errors_exit_2(argv: list[str]) -> None:
     assert code == 2
     assert out == ""
     assert err  # says what is wrong
+
+
+def test_an_unknown_rule_to_ignore_says_which_it_may_be() -> None:
+    code, out, err = run("lint", "--ignore", "template-evn", "x.yaml")
+    assert (code, out) == (EXIT_USAGE, "")
+    assert '"template-evn" is not a lint rule' in err and '"template-env"' in err
+
+
+def test_no_path_lints_the_flows_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run("lint")
+    assert code == EXIT_USAGE
+    assert "flows: no such file or folder" in err
+    write(tmp_path, "flows/a.yaml", CLEAN)
+    write(tmp_path, "flows/b.yaml", BROKEN.replace("+18005551212", "+18005550000"))
+    code, out, _ = run("lint")
+    assert code == EXIT_PROBLEMS
+    assert out.startswith("flows/b.yaml:7:13: ") and out.endswith("1 error in 2 files\n")
 
 
 def test_exit_codes_as_a_real_command(tmp_path: Path) -> None:
@@ -178,6 +197,7 @@ JSON_KEYS = {
     "hint",
     "end_line",
     "end_col",
+    "url",
 }
 
 
@@ -201,9 +221,22 @@ def test_json_format_shape(tmp_path: Path) -> None:
     assert (error["line"], error["col"]) == (7, 13)
     assert (error["end_line"], error["end_col"]) == (7, 19)
     assert (error["rule"], error["severity"]) == ("schema", "error")
+    assert error["url"] == "docs/lint-rules.md#schema"
     assert '"soon"' in error["message"]
     assert warning["file"] == str(warn)
     assert (warning["rule"], warning["severity"]) == ("template-env", "warning")
+
+
+def test_every_format_links_to_the_rule(tmp_path: Path) -> None:
+    path = write(tmp_path, "warn.yaml", WARNING_ONLY)
+    _, text, _ = run("lint", str(path))
+    assert "  = see docs/lint-rules.md#template-env\n" in text
+    _, github, _ = run("lint", "--format", "github", str(path))
+    assert github.splitlines()[0].endswith("(see docs/lint-rules.md#template-env)")
+    _, out, _ = run("lint", "--format", "json", str(path))
+    assert [item["url"] for item in json.loads(out)] == ["docs/lint-rules.md#template-env"]
+    # The anchor is a heading of the page it names.
+    assert "\n## template-env\n" in (ROOT / "docs" / "lint-rules.md").read_text(encoding="utf-8")
 
 
 def test_json_format_when_clean_is_an_empty_list(tmp_path: Path) -> None:
@@ -242,6 +275,7 @@ def test_text_format_hint_line(tmp_path: Path) -> None:
     assert lines[0].startswith(f"{path}:2:11: ")
     assert lines[3] == "  |           ^~~~~~~~~~~~"
     assert lines[4] == '  = phone numbers must be written in quotes: "+18005551212"'
+    assert lines[5] == "  = see docs/lint-rules.md#schema"
 
 
 def test_text_format_lists_problems_by_file_then_line(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ def test_an_error_names_the_file_line_columns_and_rule() -> None:
     )
     assert format_github([d]) == (
         "::error file=flows/a.yaml,line=3,col=5,endLine=3,endColumn=9,title=unknown-state"
-        '::no state "x" (hint: add it)'
+        '::no state "x" (hint: add it) (see docs/lint-rules.md#unknown-state)'
     )
 
 
@@ -32,13 +32,15 @@ def test_a_warning_is_a_warning_command_and_no_hint_adds_nothing() -> None:
     )
     assert format_github([d]) == (
         "::warning file=a.yaml,line=1,col=1,endLine=1,endColumn=2,title=template-env"
-        "::ENV is not set"
+        "::ENV is not set (see docs/lint-rules.md#template-env)"
     )
 
 
 def test_without_an_end_the_end_properties_are_left_out() -> None:
     d = Diagnostic("a.yaml", 2, 1, "schema", Severity.ERROR, "bad")
-    assert format_github([d]) == "::error file=a.yaml,line=2,col=1,title=schema::bad"
+    assert format_github([d]) == (
+        "::error file=a.yaml,line=2,col=1,title=schema::bad (see docs/lint-rules.md#schema)"
+    )
 
 
 def test_message_and_properties_are_escaped() -> None:
@@ -55,12 +57,14 @@ def test_message_and_properties_are_escaped() -> None:
     assert match, line
     assert _props(match["props"])["file"] == "dir%2Cwith%3Aodd%25name.yaml"
     # In the message only %, CR and LF are escaped: `:` and `,` are fine after the `::`.
-    assert match["message"] == "100%25 wrong:%0D%0Asecond line, really (hint: a: b)"
+    assert match["message"] == (
+        "100%25 wrong:%0D%0Asecond line, really (hint: a: b) (see docs/lint-rules.md#schema)"
+    )
 
 
 def test_percent_is_escaped_first_so_escapes_are_not_doubled() -> None:
     d = Diagnostic("a.yaml", 1, 1, "schema", Severity.ERROR, "%0A is not a line break")
-    assert format_github([d]).endswith("::%250A is not a line break")
+    assert "::%250A is not a line break (see " in format_github([d])
 
 
 def test_one_line_per_diagnostic_from_a_real_lint() -> None:

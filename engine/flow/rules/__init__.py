@@ -8,6 +8,7 @@ bad and a fixed example in ``docs/lint-rules.md``, held to the truth by golden t
 from __future__ import annotations
 
 from . import (  # importing a module registers its rules
+    credentials,
     hours,
     keypad,
     limits,
@@ -24,7 +25,8 @@ from . import (  # importing a module registers its rules
 from .base import RULES, LintContext, Rule, rule, run_rules
 
 # The order rules are run and listed in docs/lint-rules.md: names, then what tools and steps
-# do, the keypad, silence, before-answer decisions, the session, templates, telephony.
+# do, the keypad, silence, before-answer decisions, the session, templates, secrets written
+# into the flow, telephony.
 _ORDER = [
     references,
     steps,
@@ -35,6 +37,7 @@ _ORDER = [
     session,
     templating,
     template_safety,
+    credentials,
     telephony,
     trunk,
     limits,

@@ -74,6 +74,12 @@ declare("yaml-too-large", "The file is too big, or its aliases expand to too man
 declare("yaml-too-deep", "Values are nested too deeply, or an alias refers to itself.")
 declare("not-a-flow", "The file is not a mapping of flow keys.")
 declare("schema", "A key is unknown, missing, of the wrong type or out of range.")
+declare(
+    "lint-ignore",
+    "An `# engine: ignore[…]` comment names no rule, a rule that does not exist, or one that "
+    "cannot be ignored.",
+    Severity.WARNING,
+)
 declare("duplicate-number", "The same number is claimed twice, in one file or across files.")
 
 

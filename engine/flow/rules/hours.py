@@ -197,6 +197,15 @@ def _range_problem(value: str, key: str) -> tuple[str, str | None]:
             f'"{value}" ends at 00:00, before it starts',
             f'write 24:00 for midnight at the end of the day: "{start}-24:00"',
         )
+    if 5 <= h1 <= 12 and 3 <= h2 <= 11 and (h2, m2) < (h1, m1):
+        # "9:00-5:00": a working day on a 12-hour clock (closing at 2 am is a late night; at
+        # 5 am after opening at 9 am, hardly ever).
+        return (
+            f'"{value}" ends before it starts: times are on the 24-hour clock, so {end} is '
+            "in the morning",
+            f'did you mean "{start}-{h2 + 12:02d}:{m2:02d}"? ({h2}:{m2:02d} in the afternoon '
+            f"is {h2 + 12:02d}:{m2:02d})",
+        )
     following = _next_days(key)
     on_next = f"on {following}" if following else "on the next day"
     return (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterator
 
@@ -11,7 +12,31 @@ from ..validate import did_you_mean
 from . import walk
 from .base import LintContext, rule
 
+_LISTED = 10  # names a hint lists
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _likely_typo(name: str, choices: list[str]) -> str | None:
+    """A defined name ``name`` is a slip of the keyboard for: closer than did-you-mean asks.
+    "book_appointment" is not "cancel_appointment" misspelt, but another tool to define."""
+    guess = did_you_mean(name, choices)
+    if guess is None or guess.lower() == name.lower():
+        return guess
+    return guess if difflib.SequenceMatcher(None, name, guess).ratio() >= 0.8 else None
+
+
+def _define_tool(name: str, tools: list[str]) -> str:
+    guess = _likely_typo(name, tools)
+    if guess:
+        return f'did you mean "{guess}"?'
+    define = (
+        f"define it under `tools:` (`{name}:` with a `description:` and what it does, such as "
+        "`say:`, `transfer:` or `goto:`)"
+    )
+    if not tools:
+        return define
+    shown = ", ".join(tools[:_LISTED]) + (" …" if len(tools) > _LISTED else "")
+    return f"{define}, or name one that is: {shown}"
 
 
 def suggest(name: str, choices: list[str]) -> str | None:
@@ -105,7 +130,8 @@ def unknown_tool(ctx: LintContext) -> Iterator[Diagnostic]:
             message = f'{ref.where} lists the tool "{ref.name}", which is not defined under `tools`'
         else:
             message = f'{ref.where} runs the tool "{ref.name}", which is not defined under `tools`'
-        yield ctx.diagnostic("unknown-tool", ref.path, message, hint=suggest(ref.name, tools))
+        hint = _define_tool(ref.name, tools)
+        yield ctx.diagnostic("unknown-tool", ref.path, message, hint=hint)
 
 
 @rule("tool-name", "A tool or state name the model cannot use (letters, digits, _ and -).")

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from ..diagnostics import Diagnostic
 from ..model import Flow
-from ..numbers import is_e164, normalize_number, parse_number_pattern
+from ..numbers import e164_hint, is_e164, parse_number_pattern
 from ..reach import host_in, number_in, reach_problem, target_shape
 from ..source import DataPath
 from ..templates import FlowEnv, TemplateError, has_template, render
@@ -109,27 +109,6 @@ def _targets(flow: Flow) -> Iterator[_Target]:
             yield _Target(path, found.outcome.transfer, None, f"of {found.where}")
 
 
-def _number_hint(written: str, prefix: str = "", suffix: str = "") -> str | None:
-    """A fix for a number not in E.164 form; a guess only when its country code is written.
-
-    Without a ``+`` or ``00`` a number of up to 10 digits is a national one ("415-555-0199",
-    "020 7123 4567"): putting "+" before it would name another country, so we ask for the
-    country code instead of guessing it.
-    """
-    digits = re.sub(r"[\s\-.()]", "", written)
-    guess = normalize_number(written)
-    if guess is not None and (digits.startswith(("+", "00")) or len(digits) >= 11):
-        return f'did you mean "{prefix}{guess}{suffix}"?'
-    if digits.isdigit():
-        national = digits[1:] if digits.startswith("0") else digits
-        drop = " and drop the leading 0" if digits.startswith("0") else ""
-        return (
-            f'put "+" and the country code in front{drop}: '
-            f'"{prefix}+<country code>{national}{suffix}"'
-        )
-    return None
-
-
 @rule("number-format", "A dialled or caller number that is not in E.164 form.")
 def number_format(ctx: LintContext) -> Iterator[Diagnostic]:
     for index, number in enumerate(ctx.flow.numbers):
@@ -141,7 +120,7 @@ def number_format(ctx: LintContext) -> Iterator[Diagnostic]:
             ("numbers", index),
             f'"{shown}" is not a phone number in E.164 form: a "+", the country code, then '
             'the number, digits only, such as "+18005551212" (or "*" for any number)',
-            hint=_number_hint(number),
+            hint=e164_hint(number),
         )
     for rule_index, caller_rule in enumerate(ctx.flow.callers):
         for index, number in enumerate(caller_rule.numbers):
@@ -159,7 +138,7 @@ def number_format(ctx: LintContext) -> Iterator[Diagnostic]:
                 f'"{shown}" is not a caller number in E.164 form: a "+", the country code, '
                 'then the number, digits only, such as "+14155550100", or the start of one '
                 'followed by "*", such as "+1900*"',
-                hint=_number_hint(written[:-1] if prefix else written, suffix="*" if prefix else "")
+                hint=e164_hint(written[:-1] if prefix else written, suffix="*" if prefix else "")
                 or 'write the start of the numbers the rule is for, such as "+1900*" (callers '
                 "who hide their number: `anonymous: true`)",
             )
@@ -229,7 +208,7 @@ def transfer_target(ctx: LintContext) -> Iterator[Diagnostic]:
                 hint = None
                 if TAINT not in target and not shown.lower().startswith(("sip:", "sips:")):
                     bare = shown[4:] if shown.lower().startswith("tel:") else shown
-                    hint = _number_hint(bare, prefix="tel:")
+                    hint = e164_hint(bare, prefix="tel:")
                 yield ctx.diagnostic(
                     "transfer-target",
                     found.path,
