@@ -42,6 +42,20 @@ UNIGNORABLE = frozenset(
         "schema",
         "lint-ignore",
     }
+) | (
+    _SAFETY := frozenset(
+        # What keeps a caller, the model or a service from reaching what the flow did not
+        # mean (docs/security.md): an ignore comment must not be a way around it.
+        {
+            "env-secret",
+            "env-whole",
+            "header-secret",
+            "template-budget",
+            "template-escape",
+            "transfer-from-args",
+            "url-host",
+        }
+    )
 )
 
 
@@ -67,6 +81,12 @@ def unknown_rule_message(name: str) -> tuple[str, str | None]:
     """(message, hint) for a rule name that is not a rule, or cannot be silenced."""
     from .validate import did_you_mean  # validate imports the model; keep this module light
 
+    if name in _SAFETY:
+        return (
+            f'"{name}" cannot be ignored: it keeps callers, the model and services from '
+            "reaching what the flow did not mean (docs/security.md)",
+            "fix the mistake instead",
+        )
     if name in UNIGNORABLE:
         return (
             f'"{name}" cannot be ignored: with this problem the file is not a flow the engine '

@@ -177,7 +177,9 @@ On a line of its own among the file's opening comments (before the first key) it
 the rules it names in the whole file; at the end of a line, on that line; on a line of its
 own further down, on the line below it. Name several rules with commas. A comment naming a
 rule that does not exist is reported (`lint-ignore`); `yaml-*`, `not-a-flow` and `schema`
-cannot be silenced. The engine reads the same comments when it loads a flow. See
+cannot be silenced, nor can the rules that keep callers and the model from reaching what the
+flow did not mean (`env-secret`, `env-whole`, `header-secret`, `template-budget`,
+`template-escape`, `transfer-from-args`, `url-host`). The engine reads the same comments when it loads a flow. See
 [authoring.md](authoring.md#silencing-a-rule-where-it-is-wrong).
 
 A folder is searched for `*.yaml` and `*.yml` files; a link in it to a file outside the

@@ -150,3 +150,13 @@ def test_a_comment_that_names_no_rule_is_reported(comment: str) -> None:
         (12, "template-vars"),
     ]
     assert found[1].message == "this comment names no rule, so nothing is ignored"
+
+
+def test_a_security_rule_cannot_be_silenced() -> None:
+    steered = FLOW.replace(
+        '      url: "https://api.acme.example/orders"',
+        '      url: "https://{{ caller.name }}/orders"  # engine: ignore[url-host]',
+    )
+    found = rules(steered)
+    assert (7, "url-host") in found  # still an error: the flow does not load
+    assert any(rule == "lint-ignore" for _, rule in found)  # and the comment is reported
