@@ -158,5 +158,5 @@ def test_a_security_rule_cannot_be_silenced() -> None:
         '      url: "https://{{ caller.name }}/orders"  # engine: ignore[url-host]',
     )
     found = rules(steered)
-    assert (7, "url-host") in found  # still an error: the flow does not load
+    assert (8, "url-host") in found  # still an error: the flow does not load
     assert any(rule == "lint-ignore" for _, rule in found)  # and the comment is reported
