@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .diagnostics import Diagnostic, Span
 from .model import Flow
+from .readable import believable, stand_ins
 from .rules import LintContext, run_rules, walk
 from .rules.outcomes import flow_stem
 from .rules.templating import env_names
@@ -109,6 +110,7 @@ def lint_text(file: str, text: str, env: Mapping[str, str] | None = None) -> Fil
         doc = load_source(file, text)
     except SourceError as exc:
         result.diagnostics.append(exc.diagnostic)
+        result.diagnostics.extend(_readable_rest(file, text, exc, env))
         return result
     result.doc = doc
     flow, problems = validate_document(doc)
@@ -126,6 +128,27 @@ def lint_text(file: str, text: str, env: Mapping[str, str] | None = None) -> Fil
         result.diagnostics.extend(_numbers_claimed_twice([result]))
     result.diagnostics.sort(key=Diagnostic.sort_key)
     return result
+
+
+def _readable_rest(
+    file: str, text: str, error: SourceError, env: Mapping[str, str] | None
+) -> list[Diagnostic]:
+    """After a syntax error, the problems of the rest of the file that the broken lines cannot
+    have caused (see ``engine.flow.readable``); the file stays refused either way."""
+    if error.region is None or error.diagnostic.rule != "yaml-syntax":
+        return []
+    found: FileResult | None = None
+    for rest in stand_ins(text, error.region):
+        try:
+            load_source(file, rest)
+        except SourceError:
+            continue  # the rest does not read either: the first syntax error says enough
+        checked = lint_text(file, rest, env)
+        if found is None or checked.flow is not None:
+            found = checked
+        if found.flow is not None:
+            break  # the rules ran on this one
+    return believable(found.diagnostics, text, error.region) if found else []
 
 
 def _masked(
