@@ -52,13 +52,18 @@ def stand_ins(text: str, region: tuple[int, int]) -> list[str]:
     (`instructions:`) is still there and the rules can run. A problem with the stand-in value
     ``x`` is on its line, which is never reported."""
     blanked = blank_lines(text, region)
-    first = text.splitlines()[region[0] - 1] if region[0] <= len(text.splitlines()) else ""
+    lines = text.splitlines(keepends=True)
+    if not 1 <= region[0] <= len(lines):
+        return [blanked]
+    first = lines[region[0] - 1]
     match = _KEY.match(first)
     if not match or "- " in first[: match.start(1)]:
         return [blanked]
-    lines = blanked.splitlines(keepends=True)
+    ending = first[len(first.rstrip("\r\n\x85\u2028\u2029")) :]
     indent = " " * (len(first) - len(first.lstrip(" ")))
-    lines[region[0] - 1] = f"{indent}{match.group(1)}: x{lines[region[0] - 1]}"
+    kept = blank_lines(text, (region[0] + 1, region[1])) if region[1] > region[0] else text
+    lines = kept.splitlines(keepends=True)
+    lines[region[0] - 1] = f"{indent}{match.group(1)}: x{ending}"
     return [blanked, "".join(lines)]
 
 

@@ -226,6 +226,7 @@ class _Builder:
     def __init__(self, doc: SourceDocument) -> None:
         self.doc = doc
         self.count = 0
+        self._lines: list[str] | None = None  # the text's lines, split when first needed
 
     def error(self, node: Node, rule: str, message: str, hint: str | None = None) -> SourceError:
         return SourceError(Diagnostic.at(self.doc.file, _span(node), rule, message, hint=hint))
@@ -235,8 +236,12 @@ class _Builder:
         meant as the next item, indented too far (``book_appointment - to_reception``)."""
         if item.style:
             return
-        lines = self.doc.text.splitlines()
+        if self._lines is None:
+            self._lines = self.doc.text.splitlines()
+        lines = self._lines
         first = item.start_mark.line
+        if not lines[first][: item.start_mark.column].rstrip().endswith("-"):
+            return  # an item of a `[...]` list: no `- ` to line up with
         for index in range(first + 1, min(item.end_mark.line + 1, len(lines))):
             line = lines[index]
             stripped = line.lstrip(" ")

@@ -132,6 +132,27 @@ def _close_hint(line: str, col: int, closer: str, what: str = "text") -> str:
     return f"end the {what} with `{closer}`"
 
 
+_TOKEN_WORDS = {
+    "<block end>": "the end of the block",
+    "<block mapping start>": "a new key",
+    "<block sequence start>": "a list item",
+    "<scalar>": "a value",
+    "<stream end>": "the end of the file",
+    "<document start>": "the start of the document",
+    "<flow mapping start>": "`{`",
+    "<flow sequence start>": "`[`",
+    "'?'": "a key",
+    "'-'": "a list item",
+}
+
+
+def _plain(problem: str) -> str:
+    """PyYAML's words with its token names said plainly."""
+    for name, words in _TOKEN_WORDS.items():
+        problem = problem.replace(f"'{name}'", words).replace(name, words)
+    return problem
+
+
 def _words(text: str, most: int = 2) -> str:
     """The first words of ``text``, with `…` if there is more."""
     words = text.split()
@@ -161,6 +182,7 @@ def explain(text: str, exc: yaml.MarkedYAMLError) -> Explained:
         _quote_ends_early,
         _unclosed_bracket,
         _no_space_after_colon,
+        _missing_colon,
         _block_text,
         _indentation,
         _over_indented_key,
@@ -170,9 +192,12 @@ def explain(text: str, exc: yaml.MarkedYAMLError) -> Explained:
         found = finder(lines, exc, tokens, line, col)
         if found is not None:
             return found
+    if not lines.get(line).strip():  # at the end of the file: show the last line written
+        line = next((k for k in range(line, -1, -1) if lines.is_content(k)), line)
+        col = lines.indent(line)
     return Explained(
         _at(line, col),
-        f"YAML cannot read the file from here ({problem or context})",
+        f"YAML cannot read the file from here: {_plain(problem or context)}",
         "look at this line and the one above it: indentation (spaces only), and that every "
         "quote and bracket opened is closed",
         _region(lines, line),
@@ -233,10 +258,18 @@ def _quote_ends_early(
             return None
         end = token.end_mark.column
         rest = lines.get(line)[end:]
-        if not rest or rest[0] in " \t,]}#:":
+        if not rest.strip() or rest.lstrip()[0] in ",]}#:":
             return None
         quote = token.style
         inner = lines.get(line)[token.start_mark.column : len(lines.get(line).rstrip())]
+        if not inner.endswith(quote):  # `"hi" she said`: quote all of it
+            return Explained(
+                _at(line, end - 1),
+                f"this `{quote}` ends the text in quotes that started at column "
+                f"{token.start_mark.column + 1}, and more text follows it",
+                f"put the whole value in quotes: {_quoted(inner)}",
+                _region(lines, line),
+            )
         if quote == "'":
             fixed = '"' + inner[1:-1].replace('"', '\\"') + '"' if inner.endswith("'") else None
             how = "double an apostrophe inside single quotes (`''`)"
@@ -323,6 +356,34 @@ def _no_space_after_colon(
             _region(lines, index),
         )
     return None
+
+
+def _missing_colon(
+    lines: _Lines, exc: yaml.MarkedYAMLError, tokens: list[Token], line: int, col: int
+) -> Explained | None:
+    """`description Hang up` on a line of keys: no colon, so YAML reads on into the next line."""
+    problem = exc.problem or ""
+    start = None
+    if (exc.context or "").startswith("while scanning a simple key") and exc.context_mark:
+        start = exc.context_mark
+    elif problem.startswith("mapping values are not allowed"):
+        plain = [t for t in tokens if isinstance(t, ScalarToken) and t.style is None]
+        plain = [t for t in plain if t.start_mark.line < line <= t.end_mark.line]
+        start = plain[-1].start_mark if plain else None
+    if start is None or start.column != lines.indent(start.line):
+        return None
+    written = lines.get(start.line).strip()
+    if ": " in written or written.endswith(":") or " " not in written:
+        return None
+    word, rest = written.split(" ", 1)
+    if not re.fullmatch(r"[A-Za-z_][\w-]*", word):
+        return None
+    return Explained(
+        _at(start.line, start.column, len(word)),
+        f"`{word}` has no colon after it, so YAML does not read it as a key",
+        f"write `{word}: {rest}`",
+        _region(lines, start.line),
+    )
 
 
 def _block_text(

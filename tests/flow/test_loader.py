@@ -500,6 +500,20 @@ FLOW_HEAD = GOOD + "tools:\n  end_call:\n"  # lines 1-5; the tool's keys start o
             id="template-first",
         ),
         pytest.param(
+            "    description Hang up.\n    hangup: true\n",
+            (6, 5),
+            "`description` has no colon after it",
+            "write `description: Hang up.`",
+            id="no-colon",
+        ),
+        pytest.param(
+            '    say: "Goodbye" and hang up\n    hangup: true\n',
+            (6, 18),
+            "ends the text in quotes",
+            """put the whole value in quotes: '"Goodbye" and hang up'""",
+            id="text-after-the-closing-quote",
+        ),
+        pytest.param(
             "    description: Hang up.\n    hangup: true\n    - goodbye\n",
             (8, 5),
             "list item is lined up with the key",
@@ -580,7 +594,7 @@ def test_problems_after_a_syntax_error_are_still_reported() -> None:
         ("voice", 4),
         ("unknown-state", 16),
     ]
-    assert 'did you mean "booking"?' == found[2].hint
+    assert found[2].hint == 'did you mean "booking"?'
 
 
 def test_problems_before_and_after_are_reported_without_the_broken_line() -> None:
@@ -629,7 +643,7 @@ def test_no_problem_is_invented_by_the_lines_set_aside(
 
 
 def test_a_file_refused_for_its_syntax_is_refused_whatever_the_rest() -> None:
-    result = lint_text("flow.yaml", REST.replace("marinn", "\"marin"), env={})
+    result = lint_text("flow.yaml", REST.replace("marinn", '"marin'), env={})
     assert result.flow is None and result.doc is None
     assert result.diagnostics[0].rule == "yaml-syntax"
 
