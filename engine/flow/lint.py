@@ -111,7 +111,15 @@ def lint_text(file: str, text: str, env: Mapping[str, str] | None = None) -> Fil
     except SourceError as exc:
         result.diagnostics.append(exc.diagnostic)
         result.diagnostics.extend(_readable_rest(file, text, exc, env))
+        result.diagnostics.sort(key=Diagnostic.sort_key)
         return result
+    _check_document(result, doc, env)
+    return result
+
+
+def _check_document(result: FileResult, doc: SourceDocument, env: Mapping[str, str] | None) -> None:
+    """Validate a parsed file and run the rules on it, into ``result``."""
+    file = result.file
     result.doc = doc
     flow, problems = validate_document(doc)
     if flow is None and isinstance(doc.data, dict) and sum(k in doc.data for k in FLOW_KEYS) < 2:
@@ -127,7 +135,6 @@ def lint_text(file: str, text: str, env: Mapping[str, str] | None = None) -> Fil
         result.diagnostics.extend(_masked(found, flow, context.env))
         result.diagnostics.extend(_numbers_claimed_twice([result]))
     result.diagnostics.sort(key=Diagnostic.sort_key)
-    return result
 
 
 def _readable_rest(
@@ -140,10 +147,11 @@ def _readable_rest(
     found: FileResult | None = None
     for rest in stand_ins(text, error.region):
         try:
-            load_source(file, rest)
+            doc = load_source(file, rest)
         except SourceError:
             continue  # the rest does not read either: the first syntax error says enough
-        checked = lint_text(file, rest, env)
+        checked = FileResult(file=file, text=rest)
+        _check_document(checked, doc, env)
         if found is None or checked.flow is not None:
             found = checked
         if found.flow is not None:

@@ -21,7 +21,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .diagnostics import Diagnostic, Span
-from .yaml_errors import explain
+from .yaml_errors import ScalarRecorder, explain
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -74,14 +74,15 @@ _CoreResolver.add_implicit_resolver(
 
 class _Composer(
     yaml.reader.Reader,
-    yaml.scanner.Scanner,
+    ScalarRecorder,
     yaml.parser.Parser,
     yaml.composer.Composer,
     _CoreResolver,
 ):
     def __init__(self, text: str) -> None:
         yaml.reader.Reader.__init__(self, text)
-        yaml.scanner.Scanner.__init__(self)
+        ScalarRecorder.__init__(self)
+        self.scalars = []
         yaml.parser.Parser.__init__(self)
         yaml.composer.Composer.__init__(self)
         _CoreResolver.__init__(self)
@@ -234,7 +235,7 @@ class _Builder:
     def _check_item_text(self, item: ScalarNode) -> None:
         """A list item whose plain text runs on to a line that starts with `- `: that line was
         meant as the next item, indented too far (``book_appointment - to_reception``)."""
-        if item.style:
+        if item.end_mark.line == item.start_mark.line:
             return
         if self._lines is None:
             self._lines = self.doc.text.splitlines()
@@ -291,15 +292,14 @@ class _Builder:
         self.doc.values[path] = _span(node)  # paths are unique: keys are, indices are
         if isinstance(node, ScalarNode):
             style = node.style or None  # libyaml writes a plain scalar's style as ""
+            if style is None and path and type(path[-1]) is int:
+                self._check_item_text(node)  # a list item's text
             self.doc.styles[path] = style
             value = _scalar(node)
             if style is None and not isinstance(value, str) and value is not None:
                 self.doc.raw[path] = node.value
             return value
         if isinstance(node, SequenceNode):
-            for item in node.value:
-                if isinstance(item, ScalarNode) and item.end_mark.line > item.start_mark.line:
-                    self._check_item_text(item)
             return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
         assert isinstance(node, MappingNode)
         result: dict[str, Any] = {}
@@ -387,7 +387,8 @@ def _compose(file: str, text: str) -> Node | None:
                 "key from its value"
             )
         else:
-            explained = explain(text, exc)
+            assert composer is not None  # a marked error comes from the composer's reading
+            explained = explain(text, exc, composer.scalars_read())
             span, message, hint, region = (
                 explained.span,
                 explained.message,

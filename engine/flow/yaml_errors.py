@@ -22,7 +22,7 @@ from yaml.tokens import ScalarToken, Token
 
 from .diagnostics import Span
 
-__all__ = ["Explained", "explain"]
+__all__ = ["Explained", "ScalarRecorder", "explain"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,22 +93,23 @@ class _Lines:
         return last
 
 
-def _tokens(text: str) -> list[Token]:
-    """The tokens PyYAML's scanner reads before it stops."""
+class ScalarRecorder(yaml.scanner.Scanner):
+    """A scanner that keeps the scalar tokens it hands out: the explanation of an error looks
+    back at them (where a quote opened, where a plain text began) without reading the file
+    a second time."""
 
-    class _Scanner(yaml.reader.Reader, yaml.scanner.Scanner):
-        def __init__(self, source: str) -> None:
-            yaml.reader.Reader.__init__(self, source)
-            yaml.scanner.Scanner.__init__(self)
+    scalars: list[ScalarToken]
 
-    found: list[Token] = []
-    scanner = _Scanner(text)
-    try:
-        while scanner.check_token():
-            found.append(scanner.get_token())
-    except (yaml.YAMLError, RecursionError):
-        pass
-    return found
+    def get_token(self) -> Token:
+        token = super().get_token()
+        if type(token) is ScalarToken:
+            self.scalars.append(token)
+        return token
+
+    def scalars_read(self) -> list[ScalarToken]:
+        """The scalars handed out, then those scanned but not yet handed out."""
+        pending = [t for t in self.tokens if type(t) is ScalarToken]
+        return [*self.scalars, *pending]
 
 
 def _at(line: int, col: int, width: int = 1) -> Span:
@@ -169,14 +170,15 @@ def _quoted(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def explain(text: str, exc: yaml.MarkedYAMLError) -> Explained:
-    """The explanation of the first syntax error in ``text``."""
+def explain(text: str, exc: yaml.MarkedYAMLError, scalars: list[ScalarToken]) -> Explained:
+    """The explanation of the first syntax error in ``text``; ``scalars`` are the scalar
+    tokens PyYAML's scanner read before it stopped (``ScalarRecorder``)."""
     lines = _Lines(text)
     mark = exc.problem_mark or exc.context_mark
     line, col = (mark.line, mark.column) if mark else (0, 0)
     problem = (exc.problem or exc.context or "").strip()
     context = (exc.context or "").strip()
-    tokens = _tokens(text)
+    tokens: list[Token] = list(scalars)
     for finder in (
         _unclosed_quote,
         _quote_ends_early,

@@ -600,8 +600,8 @@ def test_problems_after_a_syntax_error_are_still_reported() -> None:
 def test_problems_before_and_after_are_reported_without_the_broken_line() -> None:
     found = rest_with(8, "    instructions:Find out what the caller needs.")
     assert [(d.rule, d.line) for d in found] == [
-        ("yaml-syntax", 8),
         ("voice", 4),
+        ("yaml-syntax", 8),
         ("unknown-state", 16),
     ]
 
