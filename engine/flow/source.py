@@ -387,8 +387,8 @@ def _compose(file: str, text: str) -> Node | None:
                 "key from its value"
             )
         else:
-            assert composer is not None  # a marked error comes from the composer's reading
-            explained = explain(text, exc, composer.scalars_read())
+            scalars = composer.scalars_read() if composer is not None else []
+            explained = explain(text, exc, scalars)
             span, message, hint, region = (
                 explained.span,
                 explained.message,

@@ -456,18 +456,25 @@ def _indentation(
     levels = lines.levels_above(line)
     widths = {lines.indent(k): k for k in levels}
     text = lines.get(line).strip()
-    if width not in widths:
-        deeper = [k for k in levels if lines.indent(k) > width]
-        shallower = [k for k in levels if lines.indent(k) < width]
+    # Where a line may start: under each opening line above, and under the key that follows a
+    # `- ` on it (`- name: x` opens a block at the column of `name`).
+    starts: list[tuple[int, int, str]] = []
+    for k in levels:
+        starts.append((lines.indent(k), k, lines.key(k)))
+        item = re.match(r"-\s+(?=\S)", lines.get(k).lstrip(" "))
+        if item:
+            rest = lines.get(k).lstrip(" ")[item.end() :]
+            starts.append((lines.indent(k) + item.end(), k, _Lines(rest).key(0)))
+    if width not in {start[0] for start in starts}:
+        deeper = [start for start in starts if start[0] > width]
+        shallower = [start for start in starts if start[0] < width]
         choices = []
         if deeper:
-            k = deeper[-1]
-            choices.append(
-                f"by {lines.indent(k)} spaces to line up with `{lines.key(k)}` on line {k + 1}"
-            )
+            w, k, name = min(deeper)
+            choices.append(f"by {w} spaces to line up with `{name}` on line {k + 1}")
         if shallower:
-            k = shallower[0]
-            choices.append(f"by {lines.indent(k)} to line up with `{lines.key(k)}` on line {k + 1}")
+            w, k, name = max(shallower)
+            choices.append(f"by {w} to line up with `{name}` on line {k + 1}")
         spaces = "space" if width == 1 else "spaces"
         return Explained(
             _at(line, col, len(text)),
@@ -564,7 +571,7 @@ def _start_character(
     if context.startswith("while scanning an alias") or "cannot start any token" in problem:
         sign = current[col : col + 1] if not context.startswith("while scanning an") else "*"
         if context.startswith("while scanning an") and exc.context_mark:
-            sign = lines.get(exc.context_mark.line)[exc.context_mark.column]
+            sign = lines.get(exc.context_mark.line)[exc.context_mark.column :][:1] or "*"
             col = exc.context_mark.column
         if sign == "\t":
             return None
