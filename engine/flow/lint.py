@@ -14,6 +14,7 @@ from pathlib import Path
 from .diagnostics import Diagnostic, Span
 from .ignores import FileIgnores, read_ignores
 from .model import Flow
+from .readable import believable, stand_ins
 from .rules import LintContext, run_rules, walk
 from .rules.outcomes import flow_stem
 from .rules.templating import env_names
@@ -118,7 +119,16 @@ def lint_text(file: str, text: str, env: Mapping[str, str] | None = None) -> Fil
         doc = load_source(file, text)
     except SourceError as exc:
         result.diagnostics.append(exc.diagnostic)
+        result.diagnostics.extend(_readable_rest(file, text, exc, env))
+        result.diagnostics.sort(key=Diagnostic.sort_key)
         return result
+    _check_document(result, doc, env)
+    return result
+
+
+def _check_document(result: FileResult, doc: SourceDocument, env: Mapping[str, str] | None) -> None:
+    """Validate a parsed file and run the rules on it, into ``result``."""
+    file = result.file
     result.doc = doc
     flow, problems = validate_document(doc)
     is_flow = isinstance(doc.data, dict) and sum(k in doc.data for k in FLOW_KEYS) >= 2
@@ -126,7 +136,7 @@ def lint_text(file: str, text: str, env: Mapping[str, str] | None = None) -> Fil
         problems = [_not_a_flow(file, doc.data)]  # its schema errors would quote its values
     result.diagnostics.extend(problems)
     if is_flow:
-        result.ignores = read_ignores(file, text)
+        result.ignores = read_ignores(file, result.text)
         result.diagnostics.extend(result.ignores.problems)
     env = os.environ if env is None else env
     if flow is not None:
@@ -138,7 +148,28 @@ def lint_text(file: str, text: str, env: Mapping[str, str] | None = None) -> Fil
         result.diagnostics.extend(salvaged.filter(_checked(doc, salvaged.flow, env)))
     result.diagnostics = result.ignores.filter(result.diagnostics)
     result.diagnostics.sort(key=Diagnostic.sort_key)
-    return result
+
+
+def _readable_rest(
+    file: str, text: str, error: SourceError, env: Mapping[str, str] | None
+) -> list[Diagnostic]:
+    """After a syntax error, the problems of the rest of the file that the broken lines cannot
+    have caused (see ``engine.flow.readable``); the file stays refused either way."""
+    if error.region is None or error.diagnostic.rule != "yaml-syntax":
+        return []
+    found: FileResult | None = None
+    for rest in stand_ins(text, error.region):
+        try:
+            doc = load_source(file, rest)
+        except SourceError:
+            continue  # the rest does not read either: the first syntax error says enough
+        checked = FileResult(file=file, text=rest)
+        _check_document(checked, doc, env)
+        if found is None or checked.flow is not None:
+            found = checked
+        if found.flow is not None:
+            break  # the rules ran on this one
+    return believable(found.diagnostics, text, error.region) if found else []
 
 
 def _checked(doc: SourceDocument, flow: Flow, env: Mapping[str, str]) -> list[Diagnostic]:

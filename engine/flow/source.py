@@ -21,6 +21,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .diagnostics import Diagnostic, Span
+from .yaml_errors import ScalarRecorder, explain
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -73,14 +74,15 @@ _CoreResolver.add_implicit_resolver(
 
 class _Composer(
     yaml.reader.Reader,
-    yaml.scanner.Scanner,
+    ScalarRecorder,
     yaml.parser.Parser,
     yaml.composer.Composer,
     _CoreResolver,
 ):
     def __init__(self, text: str) -> None:
         yaml.reader.Reader.__init__(self, text)
-        yaml.scanner.Scanner.__init__(self)
+        ScalarRecorder.__init__(self)
+        self.scalars = []
         yaml.parser.Parser.__init__(self)
         yaml.composer.Composer.__init__(self)
         _CoreResolver.__init__(self)
@@ -149,10 +151,15 @@ if _CParser is not None:
 class SourceError(Exception):
     """The file could not be read as YAML; carries one diagnostic for the author."""
 
-    def __init__(self, diagnostic: Diagnostic, text: str = "") -> None:
+    def __init__(
+        self, diagnostic: Diagnostic, text: str = "", region: tuple[int, int] | None = None
+    ) -> None:
         super().__init__(diagnostic.message)
         self.diagnostic = diagnostic
         self.text = text  # what can be shown of the file, if it was read at all
+        # The 1-based first and last line of a syntax error's broken part, when known: the
+        # rest of the file can still be read and checked (engine.flow.readable).
+        self.region = region
 
 
 @dataclass
@@ -220,9 +227,42 @@ class _Builder:
     def __init__(self, doc: SourceDocument) -> None:
         self.doc = doc
         self.count = 0
+        self._lines: list[str] | None = None  # the text's lines, split when first needed
 
     def error(self, node: Node, rule: str, message: str, hint: str | None = None) -> SourceError:
         return SourceError(Diagnostic.at(self.doc.file, _span(node), rule, message, hint=hint))
+
+    def _check_item_text(self, item: ScalarNode) -> None:
+        """A list item whose plain text runs on to a line that starts with `- `: that line was
+        meant as the next item, indented too far (``book_appointment - to_reception``)."""
+        if item.end_mark.line == item.start_mark.line:
+            return
+        if self._lines is None:
+            self._lines = self.doc.text.splitlines()
+        lines = self._lines
+        first = item.start_mark.line
+        if not lines[first][: item.start_mark.column].rstrip().endswith("-"):
+            return  # an item of a `[...]` list: no `- ` to line up with
+        for index in range(first + 1, min(item.end_mark.line + 1, len(lines))):
+            line = lines[index]
+            stripped = line.lstrip(" ")
+            if stripped == "-" or stripped.startswith("- "):
+                col = len(line) - len(stripped)
+                above = lines[first]
+                dash = above.rfind("- ", 0, item.start_mark.column + 1)
+                raise SourceError(
+                    Diagnostic.at(
+                        self.doc.file,
+                        Span(index + 1, col + 1, index + 1, col + 2),
+                        "yaml-syntax",
+                        f"this `- ` item is indented more than the `- ` item on line "
+                        f"{first + 1}, so YAML reads it as more of that item's text: "
+                        f'"{_shorten(item.value)}"',
+                        hint=f"line it up with the `- ` on line {first + 1} "
+                        f"({max(dash, 0)} spaces)",
+                    ),
+                    region=(index + 1, index + 1),
+                )
 
     def build(self, node: Node, path: DataPath, depth: int) -> Any:
         self.count += 1
@@ -252,6 +292,8 @@ class _Builder:
         self.doc.values[path] = _span(node)  # paths are unique: keys are, indices are
         if isinstance(node, ScalarNode):
             style = node.style or None  # libyaml writes a plain scalar's style as ""
+            if style is None and path and type(path[-1]) is int:
+                self._check_item_text(node)  # a list item's text
             self.doc.styles[path] = style
             value = _scalar(node)
             if style is None and not isinstance(value, str) and value is not None:
@@ -325,6 +367,9 @@ def _compose(file: str, text: str) -> Node | None:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = (exc.problem or exc.context or "this is not valid YAML").strip()
+        region = None  # the lines YAML could not read, when the mistake is understood
+        span = Span(line, col, line, col + 1)
+        hint = _syntax_hint(problem)
         if "expected a single document" in (exc.context or ""):
             message = "a flow file holds one document; remove the `---` and what follows it"
         elif (exc.context or "").startswith("found duplicate anchor") and exc.context_mark:
@@ -333,11 +378,25 @@ def _compose(file: str, text: str) -> Node | None:
                 f"the anchor &{anchor.strip(chr(39))} is defined twice "
                 f"(first on line {exc.context_mark.line + 1}); anchor names must differ"
             )
+        elif "found undefined alias" in problem:
+            alias = problem.removeprefix("found undefined alias").strip().strip("'")
+            message = f"the alias `*{alias}` refers to no anchor `&{alias}` above it"
+        elif hint is not None:
+            message = (
+                "a tab character: YAML allows only spaces to indent lines and to separate a "
+                "key from its value"
+            )
         else:
-            message = f"YAML syntax error: {problem}"
-        hint = _syntax_hint(problem)
+            scalars = composer.scalars_read() if composer is not None else []
+            explained = explain(text, exc, scalars)
+            span, message, hint, region = (
+                explained.span,
+                explained.message,
+                explained.hint,
+                explained.region,
+            )
         raise SourceError(
-            Diagnostic.at(file, Span(line, col, line, col + 1), "yaml-syntax", message, hint=hint)
+            Diagnostic.at(file, span, "yaml-syntax", message, hint=hint), region=region
         ) from None
     except yaml.YAMLError as exc:
         raise SourceError(
@@ -355,6 +414,10 @@ def _compose(file: str, text: str) -> Node | None:
     finally:
         if composer is not None:
             composer.dispose()
+
+
+def _shorten(text: str, most: int = 60) -> str:
+    return text if len(text) <= most else text[: most - 1] + "…"
 
 
 def _place(text: str, index: int) -> tuple[int, int]:
@@ -377,14 +440,9 @@ def too_large(file: str) -> SourceError:
 
 
 def _syntax_hint(problem: str) -> str | None:
+    """The hint for the few errors whose PyYAML wording is already plain; None: explain it."""
     if "found character '\\t'" in problem or "tab" in problem:
         return "YAML indents with spaces, never tabs"
-    if "mapping values are not allowed" in problem:
-        return "a value that contains `: ` must be put in quotes, or a key is indented wrongly"
-    if "could not find expected ':'" in problem:
-        return "check the indentation of this line and the one before it"
-    if "<stream end>" in problem:
-        return "a `[`, `{` or quote opened earlier is never closed"
     if "found undefined alias" in problem:
         return "an alias `*name` must refer to an anchor `&name` defined above it"
     return None

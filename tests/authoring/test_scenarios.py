@@ -272,7 +272,8 @@ def test_yaml_error_is_diagnosed_at_file_line_col(
     path = write(flows, "receptionist.test.yaml", "scenarios:\n  - name: x\n   bad: [\n")
     code, out, err = engine_test(capsys, str(path))
     assert code == 1
-    assert f"{path}:3:4: YAML syntax error" in out
+    assert f"{path}:3:4: this line is indented by 3 spaces" in out
+    assert "indent it by 4 spaces to line up with `name:` on line 2" in out
     assert "Traceback" not in out + err
     assert "^" in out
     # A file none of whose scenarios could be read fails; it is never "0 failed".

@@ -17,6 +17,7 @@ import pytest
 from engine.cli import main
 from engine.flow.diagnostics import Diagnostic, Span
 from engine.flow.lint import collect_files, lint_files, lint_text, read_file
+from engine.flow.readable import blank_lines
 from engine.flow.source import (
     MAX_DEPTH,
     MAX_FILE_BYTES,
@@ -389,17 +390,262 @@ def test_non_text_key_is_refused() -> None:
     assert "key" in d.message
 
 
-def test_unclosed_bracket_hint() -> None:
+def test_unclosed_bracket_points_at_the_bracket() -> None:
     d = refused('numbers: ["+18005551212"\nname: x\n')
     assert d.rule == "yaml-syntax"
-    assert d.line >= 1
+    assert (d.line, d.col) == (1, 10)
+    assert "never closed" in d.message
+    assert d.hint and d.hint.endswith('numbers: ["+18005551212"]')
 
 
 def test_colon_in_plain_value_hint() -> None:
     d = refused("name: a\ngreeting: Hello: how are you\n")
     assert d.rule == "yaml-syntax"
-    assert d.line == 2
-    assert d.hint and "quotes" in d.hint
+    assert (d.line, d.col) == (2, 16)
+    assert d.hint == 'put the whole value in quotes: greeting: "Hello: how are you"'
+
+
+# --- syntax errors explained where the mistake is --------------------------------------------
+
+FLOW_HEAD = GOOD + "tools:\n  end_call:\n"  # lines 1-5; the tool's keys start on line 6
+
+
+@pytest.mark.parametrize(
+    ("body", "where", "said", "hint"),
+    [
+        pytest.param(
+            '    description: "Hang up.\n    hangup: true\n',
+            (6, 18),
+            "never closed",
+            'end the text with `"` on this line: description: "Hang up."',
+            id="unclosed-double-quote-at-end",
+        ),
+        pytest.param(
+            "    description: 'Hang up.\n    hangup: true\n  other:\n    say: 'x'\n",
+            (6, 18),
+            "the next `'`, on line 9",
+            "end the text with `'` on this line: description: 'Hang up.'",
+            id="unclosed-quote-closed-by-a-later-one",
+        ),
+        pytest.param(
+            "    description: Hang up.\n   hangup: true\n",
+            (7, 4),
+            "indented by 3 spaces",
+            "indent it by 4 spaces to line up with `description:` on line 6, or by 2 to "
+            "line up with `end_call:` on line 5",
+            id="three-spaces",
+        ),
+        pytest.param(
+            "    description: Hang up.\n      hangup: true\n",
+            (7, 7),
+            "indented more than `description:` on line 6",
+            "line it up with `description:` (4 spaces) if it is another key of the same block",
+            id="key-indented-under-a-value",
+        ),
+        pytest.param(
+            "    description:Hang up.\n    hangup: true\n",
+            (6, 16),
+            "`description:` needs a space after the colon",
+            "write `description: Hang up.`",
+            id="no-space-after-colon",
+        ),
+        pytest.param(
+            "    description: Hang up.\n    say:|\n      Goodbye.\n    hangup: true\n",
+            (7, 8),
+            "`say:` needs a space",
+            None,
+            id="block-sign-without-space",
+        ),
+        pytest.param(
+            "    description: Hang up.\n    say: | Goodbye.\n    hangup: true\n",
+            (7, 12),
+            "text cannot follow `|` on the same line",
+            None,
+            id="text-after-block-sign",
+        ),
+        pytest.param(
+            "    description: Hang up.\n    say: |\n    Goodbye.\n    hangup: true\n",
+            (8, 5),
+            "must be indented more than `say:`",
+            "indent the lines of the text by 6 spaces",
+            id="block-text-not-indented",
+        ),
+        pytest.param(
+            "    description: Hang up.\n    say: |\n        Goodbye.\n      See you.\n",
+            (9, 7),
+            "indented less than the first line of the text",
+            "indent every line of the text at least as much as its first line (8 spaces)",
+            id="block-text-line-less-indented",
+        ),
+        pytest.param(
+            "    description: “Hang up: the caller is done.”\n    hangup: true\n",
+            (6, 18),
+            "typographic quote",
+            'use straight quotes: description: "Hang up: the caller is done."',
+            id="curly-quotes",
+        ),
+        pytest.param(
+            "    description: 'It's the end.'\n    hangup: true\n",
+            (6, 21),
+            "ends the text in quotes",
+            """write the value as "It's the end.", or double an apostrophe inside single """
+            "quotes (`''`)",
+            id="apostrophe-in-single-quotes",
+        ),
+        pytest.param(
+            "    description: {{ vars.what }} ends the call\n    hangup: true\n",
+            (6, 18),
+            "starts with `{{` must be in quotes",
+            'write it in quotes: description: "{{ vars.what }} ends the call"',
+            id="template-first",
+        ),
+        pytest.param(
+            "    description Hang up.\n    hangup: true\n",
+            (6, 5),
+            "`description` has no colon after it",
+            "write `description: Hang up.`",
+            id="no-colon",
+        ),
+        pytest.param(
+            '    say: "Goodbye" and hang up\n    hangup: true\n',
+            (6, 18),
+            "ends the text in quotes",
+            """put the whole value in quotes: '"Goodbye" and hang up'""",
+            id="text-after-the-closing-quote",
+        ),
+        pytest.param(
+            "    description: Hang up.\n    hangup: true\n    - goodbye\n",
+            (8, 5),
+            "list item is lined up with the key",
+            None,
+            id="list-item-among-keys",
+        ),
+    ],
+)
+def test_syntax_error_is_explained_where_it_was_made(
+    body: str, where: tuple[int, int], said: str, hint: str | None
+) -> None:
+    d = refused(FLOW_HEAD + body)
+    assert d.rule == "yaml-syntax"
+    assert (d.line, d.col) == where, d
+    assert said in d.message
+    assert "<" not in d.message, "PyYAML's own words"
+    assert d.hint
+    if hint is not None:
+        assert d.hint == hint
+
+
+def test_list_item_indented_under_the_one_above() -> None:
+    text = GOOD + "start: a\nstates:\n  a:\n    instructions: x\n    tools:\n      - one\n"
+    d = refused(text + "        - two\n")
+    assert d.rule == "yaml-syntax"
+    assert (d.line, d.col) == (10, 9)
+    assert '"one - two"' in d.message
+    assert d.hint == "line it up with the `- ` on line 9 (6 spaces)"
+    # A list item's text may run on to the next line when that line is not a `- ` item.
+    assert load_source("f", text + "        more\n").data["states"]["a"]["tools"] == ["one more"]
+
+
+def test_the_broken_lines_are_named() -> None:
+    with pytest.raises(SourceError) as caught:
+        load_source("f", FLOW_HEAD + "    description:Hang up.\n    hangup: true\n")
+    assert caught.value.region == (6, 6)
+    with pytest.raises(SourceError) as caught:
+        load_source("f", GOOD + "greeting:>\n  Hello.\n  Welcome.\ntools: {}\n")
+    assert caught.value.region == (4, 6)
+
+
+# --- after a syntax error, the rest of the file is still checked -----------------------------
+
+REST = """\
+name: Example Dental receptionist
+numbers: ["+14155550123"]
+instructions: You are the receptionist of Example Dental.
+voice: marinn
+start: front_desk
+states:
+  front_desk:
+    instructions: Find out what the caller needs.
+    tools: [book, end_call]
+  booking:
+    instructions: Book the appointment.
+    tools: [end_call]
+tools:
+  book:
+    description: Book an appointment.
+    goto: bookings
+  end_call:
+    description: Hang up after the caller says goodbye.
+    say: Goodbye!
+    hangup: true
+"""
+
+
+def rest_with(line: int, written: str) -> list[Diagnostic]:
+    lines = REST.splitlines(keepends=True)
+    lines[line - 1] = written + "\n"
+    return lint_text("flow.yaml", "".join(lines), env={}).diagnostics
+
+
+def test_problems_after_a_syntax_error_are_still_reported() -> None:
+    found = rest_with(3, 'instructions: "You are the receptionist of Example Dental.')
+    assert [(d.rule, d.line) for d in found] == [
+        ("yaml-syntax", 3),
+        ("voice", 4),
+        ("unknown-state", 16),
+    ]
+    assert found[2].hint == 'did you mean "booking"?'
+
+
+def test_problems_before_and_after_are_reported_without_the_broken_line() -> None:
+    found = rest_with(8, "    instructions:Find out what the caller needs.")
+    assert [(d.rule, d.line) for d in found] == [
+        ("voice", 4),
+        ("yaml-syntax", 8),
+        ("unknown-state", 16),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "written", "left_out"),
+    [
+        # the state `booking` set aside: `goto: booking` would name an unknown state.
+        (10, " booking:", "unknown-state"),
+        # the start state set aside: `start: front_desk` would name an unknown state.
+        (7, " front_desk:", "unknown-state"),
+        # the tools a state offers set aside: they would be unused.
+        (9, "    tools:[book, end_call]", "unused-tool"),
+        # a tool set aside: the states offering it would name an unknown tool.
+        (17, " end_call:", "unknown-tool"),
+        # `goto:` set aside: the tool would seem to do nothing.
+        (16, "    goto:booking", "tool-steps"),
+        # `numbers:` set aside: the flow would miss a required key.
+        (2, 'numbers: ["+14155550123"', "schema"),
+    ],
+)
+def test_no_problem_is_invented_by_the_lines_set_aside(
+    line: int, written: str, left_out: str
+) -> None:
+    fixed = REST.replace("goto: bookings", "goto: booking").replace("marinn", "marin")
+    lines = fixed.splitlines(keepends=True)
+    lines[line - 1] = written + "\n"
+    text = "".join(lines)
+    found = lint_text("flow.yaml", text, env={}).diagnostics
+    assert [d.rule for d in found] == ["yaml-syntax"], found
+    # With the broken lines simply blank, the rule left out does speak: the check above
+    # proves that the filter, not luck, kept the report clean.
+    with pytest.raises(SourceError) as caught:
+        load_source("flow.yaml", text)
+    assert caught.value.region is not None
+    blanked = blank_lines(text, caught.value.region)
+    assert blanked.count("\n") == text.count("\n")
+    assert left_out in {d.rule for d in lint_text("flow.yaml", blanked, env={}).diagnostics}
+
+
+def test_a_file_refused_for_its_syntax_is_refused_whatever_the_rest() -> None:
+    result = lint_text("flow.yaml", REST.replace("marinn", '"marin'), env={})
+    assert result.flow is None and result.doc is None
+    assert result.diagnostics[0].rule == "yaml-syntax"
 
 
 # --- YAML 1.2 scalars --------------------------------------------------------------------
