@@ -485,12 +485,18 @@ def _indentation(
             else "indent it like the lines around it",
             _region(lines, line),
         )
-    owner = widths[width]
-    owner_is_item = lines.get(owner).lstrip().startswith("-")
+    if width in widths:
+        owner = widths[width]
+        owner_key = lines.key(owner)
+        owner_is_item = lines.get(owner).lstrip().startswith("-")
+    else:
+        # Lined up with the key after a `- ` on a line above (`- say: …`): that key's block.
+        _, owner, owner_key = next(start for start in starts if start[0] == width)
+        owner_is_item = False
     if text.startswith("-") and not owner_is_item:
         return Explained(
             _at(line, col),
-            f"this `- ` list item is lined up with the key `{lines.key(owner)}` on line "
+            f"this `- ` list item is lined up with the key `{owner_key}` on line "
             f"{owner + 1}: keys and list items cannot be mixed in one block",
             "put the list under a key of its own, indented by two more spaces, or write this "
             "line as a key",

@@ -860,3 +860,14 @@ def test_fast_and_pure_python_readings_agree_on_the_examples() -> None:
             slow.styles,
             slow.raw,
         )
+
+
+def test_a_list_item_lined_up_with_the_key_inside_the_item_above_is_explained() -> None:
+    # Found by the differential fuzzer: `- instructions:` lined up with `say:` of `- say:`.
+    text = (
+        'name: A\nnumbers: ["+18005550120"]\ninstructions: x\nsilence:\n  after: 8\n'
+        "  steps:\n  - say: Are you still there?\n    - instructions: Ask again.\n"
+    )
+    (problem,) = lint_text("a.yaml", text, {}).diagnostics
+    assert (problem.line, problem.col, problem.rule) == (8, 5, "yaml-syntax")
+    assert "lined up with the key `say:` on line 7" in problem.message
