@@ -33,7 +33,7 @@ from ..sandbox import (
 )
 from ..templates import ENVIRONMENT, has_template
 from .base import LintContext, rule
-from .templating import locate, template_fields
+from .templating import fields_of, locate
 
 __all__ = ["Finding", "findings"]
 
@@ -483,7 +483,7 @@ def findings(source: str) -> tuple[Finding, ...]:
 
 
 def _report(ctx: LintContext, rule_id: str) -> Iterator[Diagnostic]:
-    for field in template_fields(ctx.flow):
+    for field in fields_of(ctx):
         if not has_template(field.text):
             continue
         shown: set[tuple[Any, str]] = set()  # the same mistake twice on a line: said once

@@ -116,6 +116,14 @@ def template_fields(flow: Flow) -> Iterator[TemplateField]:
         yield TemplateField(("trunk", "uri"), flow.trunk.uri, None, TRUNK_URI_NAMES)
 
 
+def fields_of(ctx: LintContext) -> list[TemplateField]:
+    """``template_fields`` of the file under lint, worked out once for all its rules."""
+    cached: list[TemplateField] | None = ctx.__dict__.get("_template_fields")
+    if cached is None:
+        cached = ctx.__dict__["_template_fields"] = list(template_fields(ctx.flow))
+    return cached
+
+
 def env_names(flow: Flow) -> frozenset[str]:
     """The environment variables a flow names, one by one (``env.NAME`` or ``env["NAME"]``):
     the only ones its templates can read at run time."""
@@ -190,7 +198,7 @@ def _use_pattern(base: str, attribute: str | None) -> re.Pattern[str]:
 
 
 def _templates(ctx: LintContext) -> Iterator[tuple[TemplateField, Any]]:
-    for field in template_fields(ctx.flow):
+    for field in fields_of(ctx):
         if has_template(field.text):
             info = analyze(field.text)
             if info.syntax_error is None:
@@ -199,7 +207,7 @@ def _templates(ctx: LintContext) -> Iterator[tuple[TemplateField, Any]]:
 
 @rule("template-syntax", "A Jinja2 template that does not parse.")
 def template_syntax(ctx: LintContext) -> Iterator[Diagnostic]:
-    for field in template_fields(ctx.flow):
+    for field in fields_of(ctx):
         if not has_template(field.text):
             continue
         info = analyze(field.text)
