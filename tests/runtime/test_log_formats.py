@@ -11,12 +11,8 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from engine.logs import setup_logging
 from engine.runner import running_engine
 from engine.server import Engine, EngineSettings
 from engine.simulator import Simulator
@@ -31,31 +27,6 @@ numbers: ["+18005550003"]
 instructions: You answer.
 start: nowhere
 """
-
-
-def _logging(fmt: str) -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    setup_logging(fmt, level=logging.INFO)
-    buffer = io.StringIO()
-    handler = root.handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(buffer)
-    try:
-        yield buffer
-    finally:
-        root.handlers[:], level = saved
-        root.setLevel(level)
-
-
-@pytest.fixture
-def text_log() -> Iterator[io.StringIO]:
-    yield from _logging("text")
-
-
-@pytest.fixture
-def json_log() -> Iterator[io.StringIO]:
-    yield from _logging("json")
 
 
 def test_text_lines_carry_time_level_logger_call_id_and_message(text_log: io.StringIO) -> None:

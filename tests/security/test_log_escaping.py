@@ -13,13 +13,11 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from engine.logs import setup_logging
 from engine.runner import running_engine
 from engine.server import Engine, EngineSettings
 from engine.simulator import Simulator
@@ -32,32 +30,6 @@ name: Line
 numbers: ["+18005551212"]
 instructions: You are a helpful agent.
 """
-
-
-@pytest.fixture
-def log_text() -> Iterator[io.StringIO]:
-    """The engine's own log set-up (as `engine serve` has it), written to a buffer."""
-    yield from _logging("text")
-
-
-@pytest.fixture
-def log_json() -> Iterator[io.StringIO]:
-    yield from _logging("json")
-
-
-def _logging(fmt: str) -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    setup_logging(fmt, level=logging.INFO)
-    buffer = io.StringIO()
-    handler = root.handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(buffer)
-    try:
-        yield buffer
-    finally:
-        root.handlers[:], level = saved
-        root.setLevel(level)
 
 
 def _engine(folder: Path, sim: Simulator) -> Engine:
@@ -86,7 +58,7 @@ def _text_lines_are_records(text: str) -> None:
 
 @pytest.mark.parametrize("depth", [900, 1_000, 40_000])
 def test_a_deeply_nested_signed_webhook_answers_400(
-    tmp_path: Path, log_text: io.StringIO, depth: int
+    tmp_path: Path, text_log: io.StringIO, depth: int
 ) -> None:
     body = '{"type":"realtime.call.incoming","data":' + '{"a":' * depth + "1" + "}" * depth
     body += "}"
@@ -96,13 +68,13 @@ def test_a_deeply_nested_signed_webhook_answers_400(
             return (await _post_signed(url, sim, body.encode())).status_code
 
     assert asyncio.run(main()) == 400
-    logged = log_text.getvalue()
+    logged = text_log.getvalue()
     assert "nested too deeply" in logged
     assert "Traceback" not in logged
 
 
 def test_a_newline_in_a_call_id_cannot_write_a_log_line(
-    tmp_path: Path, log_text: io.StringIO
+    tmp_path: Path, text_log: io.StringIO
 ) -> None:
     event = incoming_call_event(
         event_id="evt_1",
@@ -120,14 +92,14 @@ def test_a_newline_in_a_call_id_cannot_write_a_log_line(
             await _post_signed(url, sim, json.dumps(event).encode())
 
     asyncio.run(main())
-    logged = log_text.getvalue()
+    logged = text_log.getvalue()
     assert "rtc_x\\n2026-01-01T00:00:00 error   engine.server: FORGED LINE" in logged
     assert not any(line.startswith("2026-01-01") for line in logged.splitlines())
     _text_lines_are_records(logged)
 
 
 def test_a_newline_in_a_flow_file_name_cannot_write_a_log_line(
-    tmp_path: Path, log_text: io.StringIO
+    tmp_path: Path, text_log: io.StringIO
 ) -> None:
     folder = tmp_path / "flows"
     folder.mkdir()
@@ -139,21 +111,21 @@ def test_a_newline_in_a_flow_file_name_cannot_write_a_log_line(
             pass
 
     asyncio.run(main())
-    logged = log_text.getvalue()
+    logged = text_log.getvalue()
     assert "flow not loaded" in logged
     assert "bad\\n2026-01-01T00:00:00 error   engine.server: FORGED LINE\\x1b[2J.yaml" in logged
     assert "\x1b" not in logged
     _text_lines_are_records(logged)
 
 
-def test_json_log_lines_escape_control_characters(log_json: io.StringIO) -> None:
+def test_json_log_lines_escape_control_characters(json_log: io.StringIO) -> None:
     log = logging.getLogger("engine.test")
     log.warning("value %s", "a\nb\x1bc\x85d\u2028e", extra={"call_id": "rtc\n1"})
     try:
         raise ValueError("bad\nline")
     except ValueError:
         log.exception("failed")
-    lines = log_json.getvalue().splitlines()
+    lines = json_log.getvalue().splitlines()
     assert len(lines) == 2
     for line in lines:
         assert not re.search("[\x00-\x1f\x7f-\x9f\u2028\u2029]", line), line
@@ -163,11 +135,11 @@ def test_json_log_lines_escape_control_characters(log_json: io.StringIO) -> None
     assert "bad\nline" in json.loads(lines[1])["exception"]
 
 
-def test_a_traceback_stays_under_its_record(log_text: io.StringIO) -> None:
+def test_a_traceback_stays_under_its_record(text_log: io.StringIO) -> None:
     log = logging.getLogger("engine.test")
     try:
         raise ValueError("bad" + FORGED)
     except ValueError:
         log.exception("failed")
-    _text_lines_are_records(log_text.getvalue())
-    assert "FORGED LINE" in log_text.getvalue()
+    _text_lines_are_records(text_log.getvalue())
+    assert "FORGED LINE" in text_log.getvalue()
