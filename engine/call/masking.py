@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -107,13 +108,31 @@ def credential_values(headers: Iterable[tuple[str, str]]) -> Iterator[str]:
 def flow_secrets(flow: Flow, env: object) -> Secrets:
     """The secrets of a whole flow: the `env` values its `http` requests read, and the
     credential headers it writes out literally (a mistake lint should catch, masked anyway)."""
+    names, literal = _secret_sources(flow)
+    return Secrets([*env_values(env, names), *credential_values(literal)])
+
+
+# Where a loaded flow keeps its secrets, by flow: working it out analyses every request
+# template, and every call of the flow needs it (twice) on the way to accept.
+_SOURCES: OrderedDict[int, tuple[Flow, set[str], list[tuple[str, str]]]] = OrderedDict()
+_SOURCES_KEPT = 64  # more flow versions than a folder holds at once
+
+
+def _secret_sources(flow: Flow) -> tuple[set[str], list[tuple[str, str]]]:
+    cached = _SOURCES.get(id(flow))
+    if cached is not None and cached[0] is flow:
+        _SOURCES.move_to_end(id(flow))
+        return cached[1], cached[2]
     names: set[str] = set()
     literal: list[tuple[str, str]] = []
     for tool in flow.tools.values():
         if tool.http is not None:
             names |= env_names(request_texts(tool.http))
             literal += [(k, v) for k, v in tool.http.headers.items() if not has_template(v)]
-    return Secrets([*env_values(env, names), *credential_values(literal)])
+    _SOURCES[id(flow)] = (flow, names, literal)  # the flow is kept, so its id stays its own
+    if len(_SOURCES) > _SOURCES_KEPT:
+        _SOURCES.popitem(last=False)
+    return names, literal
 
 
 def env_values(env: object, names: Iterable[str]) -> list[str]:
