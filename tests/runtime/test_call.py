@@ -195,7 +195,8 @@ async def order(request: Request) -> Response:
 ORDERS = Starlette(routes=[Route("/orders/{order_id}", order)])
 
 
-def _orders_flow(base: str) -> str:
+def orders_flow(base: str, timeout: float = 0.5) -> str:
+    """The orders line: one tool asking ``base`` for an order, with this timeout."""
     return f"""\
 name: Orders
 numbers: ["+18005550002"]
@@ -209,7 +210,7 @@ tools:
     http:
       method: GET
       url: "{base}/orders/{{{{ args.order_id }}}}"
-      timeout: 0.5
+      timeout: {timeout:g}
 """
 
 
@@ -219,7 +220,7 @@ tools:
 )
 def test_http_tool(rt, serve, order_id, ok, expect):
     async def main():
-        async with serve(ORDERS) as base, rt(flows={"o.yaml": _orders_flow(base)}) as h:
+        async with serve(ORDERS) as base, rt(flows={"o.yaml": orders_flow(base)}) as h:
             call = await h.answered("+18005550002")
             call.model.call_tool("lookup_order", {"order_id": order_id})
             await call.say("Where is my order?")

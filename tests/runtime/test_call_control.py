@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from test_call import orders_flow
 
 from engine.openai import ConfigError
 from engine.openai.rest import RetryBudget
@@ -122,24 +123,6 @@ def test_readyz_fails_when_openai_cannot_be_reached(rt):
     asyncio.run(main())
 
 
-def _hanging_flow(base: str) -> str:
-    return f"""\
-name: Orders
-numbers: ["+18005550002"]
-instructions: Orders agent.
-greeting: Orders line.
-tools:
-  lookup_order:
-    description: Look up an order.
-    parameters:
-      order_id: {{type: string, description: the order}}
-    http:
-      method: GET
-      url: "{base}/orders/{{{{ args.order_id }}}}"
-      timeout: 10
-"""
-
-
 def test_a_hanging_tool_service_does_not_starve_call_control(rt, serve):
     async def main():
         arrived: list[str] = []
@@ -152,7 +135,7 @@ def test_a_hanging_tool_service_does_not_starve_call_control(rt, serve):
 
         app = Starlette(routes=[Route("/orders/{order_id}", hang)])
         async with serve(app) as base:
-            flows = {"o.yaml": _hanging_flow(base)}
+            flows = {"o.yaml": orders_flow(base, timeout=10)}
             async with rt(flows=flows, tool_concurrency=2) as h:
                 try:
                     for n in range(3):  # more tool runs than the tools' pool holds

@@ -9,6 +9,7 @@ import base64
 import logging
 
 import pytest
+from test_ivr import said
 
 from engine.openai import ConfigError
 from engine.server import EngineSettings
@@ -25,20 +26,6 @@ lines:
   still_there: ¿Sigue ahí?
   goodbye_silent: No oigo nada, así que voy a colgar. Adiós.
 """
-
-
-def said(call) -> list[str]:
-    """What the agent said in the responses the engine asked for, in order."""
-    ours = {
-        e["response"]["id"]
-        for e in call.server_events_of("response.created")
-        if (e["response"].get("metadata") or {}).get("engine_request")
-    }
-    return [
-        e["transcript"]
-        for e in call.server_events_of("response.output_audio_transcript.done")
-        if e["response_id"] in ours
-    ]
 
 
 def test_a_flow_without_a_ladder_hangs_up_on_a_caller_who_has_gone(rt):
