@@ -1,0 +1,1 @@
+"""Call records: what happened on each call, kept in a database."""
