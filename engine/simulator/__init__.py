@@ -53,14 +53,22 @@ cancel it; ``nudge_delay_s`` delays that ``response.created`` after the timeout;
 Where the real API's behaviour is not documented, the module that simulates it says so
 in a comment marked [inf]. ``call.server_event_violations()`` checks the events sent
 against the ``openai`` SDK's models.
+
+How it is built: ``Simulator`` (server.py) answers REST and sideband handshakes and
+changes a call only through its public ``call.control``. A ``SimCall`` (call.py) is one
+declared ``CallState`` (state.py) and the parts that act on it (sideband, responses,
+client events, call control, caller), each given that state and an ``Environment``
+(environment.py: ids, clock, timing, faults, responder, strictness). The modules import
+one way (tests/simulator/test_sim_structure.py holds them to it).
 """
 
-from engine.simulator.call import SimCall
+from engine.simulator.call import Responder, SimCall
 from engine.simulator.carriers import CARRIERS, sip_headers_for
 from engine.simulator.faults import Faults, RestFault
-from engine.simulator.model import ModelTurn, Responder, ResponseRequest, ToolCall
+from engine.simulator.model import ModelTurn, ResponseRequest, ToolCall
 from engine.simulator.records import Recorded, RestRequest
-from engine.simulator.server import Simulator, Timing
+from engine.simulator.server import Simulator
+from engine.simulator.timing import Timing
 from engine.simulator.webhooks import USER_AGENT, Delivery, PlacedCall, sign_webhook
 
 __all__ = [

@@ -1,43 +1,46 @@
-"""One simulated SIP call: its state, its sideband, the scripted model and caller.
+"""One simulated SIP call, as tests see it and drive it.
 
 Event shapes and order follow the GA Realtime API as described in the reference notes
 (shared/reference/openai-realtime-sip.md §4). Everything a test may want to check is
 recorded on the call: REST requests, client events received, server events sent, and
 how the call ended.
 
-``SimCall`` keeps the call's state, its waiting helpers and its sideband I/O; the rest
-comes from mixins: ``client_events`` (what the client sends), ``response`` (the model's
-responses and their playback) and ``caller`` (what the caller does).
+``SimCall`` is put together from one declared state and five parts, each a class that
+receives that state and the simulator's ``Environment`` (ids, clock, timing, faults,
+responder, strictness):
+
+- ``CallState`` (state.py): everything the call knows;
+- ``Sideband`` (sideband.py): the server events it sends and the sockets they go to;
+- ``Responses`` (response.py): the model's responses and the playback of their audio;
+- ``ClientEvents`` (client_events.py): what the client sends, answered;
+- ``CallControl`` (control.py): accept, reject, refer, hang up, sideband admission; the
+  simulator's HTTP server uses it as ``call.control``;
+- ``Caller`` (caller.py): what the caller does.
+
+Each part knows only those before it in this list, so the modules import one way.
 """
 
 from __future__ import annotations
 
-import asyncio
-import copy
-import logging
-import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from engine.simulator.caller import CallerMixin
-from engine.simulator.client_events import ClientEventsMixin
-from engine.simulator.connection import SidebandConnection
+from engine.simulator.caller import Caller
+from engine.simulator.client_events import ClientEvents
+from engine.simulator.control import CallControl
+from engine.simulator.environment import Environment
 from engine.simulator.faults import Faults
-from engine.simulator.model import ScriptedModel
-from engine.simulator.records import Recorded, RestRequest, Waiters
-from engine.simulator.response import ResponseMixin, SimResponse
-from engine.simulator.session import apply_session_fields, default_session
+from engine.simulator.model import ModelTurn, ResponseRequest, ScriptedModel
+from engine.simulator.records import Recorded, RestRequest
+from engine.simulator.response import Responses
+from engine.simulator.sideband import Sideband
+from engine.simulator.state import CallState, Phase
 from engine.simulator.strict import server_event_problems
 
-if TYPE_CHECKING:
-    from engine.simulator.server import Simulator
-
-__all__ = ["SidebandConnection", "SimCall"]
-
-log = logging.getLogger(__name__)
+__all__ = ["Responder", "SimCall"]
 
 
-class SimCall(ClientEventsMixin, ResponseMixin, CallerMixin):
+class SimCall:
     """A call as OpenAI sees it. Created by ``Simulator.place_call`` or ``new_call``.
 
     State goes ``pending`` → ``accepted`` → ``ended`` (or ``pending`` → ``ended`` when
@@ -54,105 +57,188 @@ class SimCall(ClientEventsMixin, ResponseMixin, CallerMixin):
 
     def __init__(
         self,
-        sim: Simulator,
         call_id: str,
+        env: Environment,
         *,
         sip_headers: list[dict[str, str]] | None = None,
         media_security: str | None = None,
     ) -> None:
-        self._sim = sim
-        self.call_id = call_id
-        self.sip_headers = sip_headers or []
-        self.media_security = media_security
-        self.state = "pending"
-        self.end_reason: str | None = None
-        self.ended_at: float | None = None
-        self.accepted_at: float | None = None
-        self.accept_body: dict[str, Any] | None = None
-        self.session: dict[str, Any] | None = None
-        self.reject_status: int | None = None
-        self.refer_targets: list[str] = []
-        self.requests: list[RestRequest] = []
-        self.client_events: list[Recorded] = []
-        self.server_events: list[Recorded] = []
-        self.warnings: list[str] = []
-        self.violations: list[str] = []
-        # Headers of each sideband handshake (authorization redacted).
-        self.sideband_handshakes: list[dict[str, str]] = []
-        self.faults = Faults()
-        self.model = ScriptedModel()
-        # Caller transcripts arrive after the response they triggered has started (the
-        # real ordering is not guaranteed; this is the order that breaks naive code).
-        self.transcript_after_response = True
-        self._connections: list[SidebandConnection] = []
-        self._conversation_id = sim.ids.conversation()
-        self._items: list[str] = []  # item ids in conversation order
-        self._item_bodies: dict[str, dict[str, Any]] = {}
-        self._tool_calls: dict[str, str] = {}  # call_id -> item status
-        self._tool_outputs: set[str] = set()
-        self._active: SimResponse | None = None
-        # Responses whose audio is still in the output buffer (usually zero or one).
-        self._playing: list[SimResponse] = []
-        # Response ids whose audio the caller heard to the end (output_audio_buffer.stopped)
-        # and whose audio was cut (output_audio_buffer.cleared: clear or barge-in), in order.
-        self.played_out: list[str] = []
-        self.cleared: list[str] = []
-        self._nudge_pending = False  # timeout_triggered sent, nudge not created yet
-        self._audio_produced = False
-        self._audio_ms = 0
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._waiters = Waiters()
-        self._ring_timer: asyncio.TimerHandle | None = None
+        self._state = state = CallState(
+            call_id=call_id,
+            conversation_id=env.ids.conversation(),
+            sip_headers=sip_headers or [],
+            media_security=media_security,
+        )
+        self._sideband = Sideband(state, env)
+        self._responses = Responses(state, env, self._sideband)
+        client_events = ClientEvents(state, env, self._sideband, self._responses)
+        #: What the simulator's HTTP server does to this call (REST and sideband).
+        self.control = CallControl(state, env, self._sideband, client_events)
+        self._caller = Caller(state, env, self._sideband, self._responses, self.control)
 
-    # ------------------------------------------------------------------ properties
+    # ------------------------------------------------------------------ what it is
+
+    @property
+    def call_id(self) -> str:
+        return self._state.call_id
+
+    @property
+    def sip_headers(self) -> list[dict[str, str]]:
+        return self._state.sip_headers
+
+    @property
+    def media_security(self) -> str | None:
+        return self._state.media_security
+
+    @property
+    def state(self) -> Phase:
+        """``pending``, ``accepted`` or ``ended``."""
+        return self._state.phase
 
     @property
     def ended(self) -> bool:
-        return self.state == "ended"
+        return self._state.ended
+
+    @property
+    def end_reason(self) -> str | None:
+        """``hangup``, ``transferred``, ``rejected``, ``caller_hangup``, ``not_answered``…"""
+        return self._state.end_reason
+
+    @property
+    def ended_at(self) -> float | None:
+        return self._state.ended_at
 
     @property
     def accepted(self) -> bool:
-        return self.accepted_at is not None
+        return self._state.accepted_at is not None
+
+    @property
+    def accepted_at(self) -> float | None:
+        return self._state.accepted_at
+
+    @property
+    def accept_body(self) -> dict[str, Any] | None:
+        return self._state.accept_body
+
+    @property
+    def session(self) -> dict[str, Any] | None:
+        """The effective Realtime session (None until accepted)."""
+        return self._state.session
+
+    @property
+    def reject_status(self) -> int | None:
+        return self._state.reject_status
+
+    @property
+    def refer_targets(self) -> list[str]:
+        return self._state.refer_targets
 
     @property
     def connected(self) -> bool:
-        return any(not c.dropped for c in self._connections)
+        """A sideband is attached and up."""
+        return self._state.connected
 
     @property
     def response_active(self) -> bool:
-        return self._active is not None
+        return self._state.active is not None
 
     @property
     def playing(self) -> str | None:
         """The id of the response whose audio the caller is hearing now (None: silence).
         Audio of a later response waits behind it in the output buffer."""
-        return self._playing[0].id if self._playing else None
+        queue = self._state.audio_queue
+        return queue[0].id if queue else None
+
+    @property
+    def played_out(self) -> list[str]:
+        """Ids of the responses whose audio the caller heard to the end, in order."""
+        return self._state.played_out
+
+    @property
+    def cleared(self) -> list[str]:
+        """Ids of the responses whose audio was cut (clear or barge-in), in order."""
+        return self._state.cleared
 
     @property
     def nudge_pending(self) -> bool:
         """True between ``input_audio_buffer.timeout_triggered`` and the nudge's
         ``response.created`` (see ``Timing.nudge_delay_s``)."""
-        return self._nudge_pending
+        return self._state.nudge_pending
+
+    # ------------------------------------------------------------------ set-up
+
+    @property
+    def faults(self) -> Faults:
+        """This call's faults; they win over the simulator's (``sim.faults``)."""
+        return self._state.faults
+
+    @faults.setter
+    def faults(self, value: Faults) -> None:
+        self._state.faults = value
+
+    @property
+    def model(self) -> ScriptedModel:
+        """The scripted model: ``call.model.speak(...)``, ``call_tool(...)``, ``nudge(...)``."""
+        return self._state.model
+
+    @property
+    def transcript_after_response(self) -> bool:
+        """Caller transcripts come after the response they triggered has started (True,
+        the default: the order that breaks naive code) or before it."""
+        return self._state.transcript_after_response
+
+    @transcript_after_response.setter
+    def transcript_after_response(self, value: bool) -> None:
+        self._state.transcript_after_response = value
+
+    # ------------------------------------------------------------------ records
+
+    @property
+    def requests(self) -> list[RestRequest]:
+        return self._state.requests
+
+    @property
+    def client_events(self) -> list[Recorded]:
+        return self._state.client_events
+
+    @property
+    def server_events(self) -> list[Recorded]:
+        return self._state.server_events
+
+    @property
+    def warnings(self) -> list[str]:
+        """Things the real API lets through that a test should know about."""
+        return self._state.warnings
+
+    @property
+    def violations(self) -> list[str]:
+        """Strict mode: client events and accept bodies the ``openai`` SDK would refuse."""
+        return self._state.violations
+
+    @property
+    def sideband_handshakes(self) -> list[dict[str, str]]:
+        """Headers of each sideband handshake let through (authorization redacted)."""
+        return self._state.sideband_handshakes
 
     def client_event_types(self) -> list[str]:
-        return [r.type for r in self.client_events]
+        return [r.type for r in self._state.client_events]
 
     def server_event_types(self) -> list[str]:
-        return [r.type for r in self.server_events]
+        return [r.type for r in self._state.server_events]
 
     def client_events_of(self, type_: str) -> list[dict[str, Any]]:
-        return [r.event for r in self.client_events if r.type == type_]
+        return [r.event for r in self._state.client_events if r.type == type_]
 
     def server_events_of(self, type_: str) -> list[dict[str, Any]]:
-        return [r.event for r in self.server_events if r.type == type_]
+        return [r.event for r in self._state.server_events if r.type == type_]
 
     def server_event_violations(self) -> list[str]:
         """Server events sent on this call that the ``openai`` SDK's models would not
         parse (empty without the SDK). Checked on demand, not while the call runs."""
-        return [p for r in self.server_events for p in server_event_problems(r.event)]
+        return [p for r in self._state.server_events for p in server_event_problems(r.event)]
 
     def requests_for(self, action: str) -> list[RestRequest]:
-        return [r for r in self.requests if r.action == action]
+        return [r for r in self._state.requests if r.action == action]
 
     # ------------------------------------------------------------------ waiting
 
@@ -167,7 +253,7 @@ class SimCall(ClientEventsMixin, ResponseMixin, CallerMixin):
         call) and return its value. Raises ``TimeoutError`` describing the call
         (``timeout=None``: no limit, for the simulator's own tasks, which end with the
         call)."""
-        return await self._waiters.wait(predicate, timeout, what, self._describe)
+        return await self._state.wait_until(predicate, timeout, what)
 
     async def wait_for_client_event(
         self,
@@ -179,11 +265,12 @@ class SimCall(ClientEventsMixin, ResponseMixin, CallerMixin):
     ) -> dict[str, Any]:
         """The ``count``-th client event of this type received on this call (counting
         from the start of the call), waiting for it if needed."""
-        return await self.wait_until(
-            lambda: _nth(self.client_events, type_, count, where),
+        found: dict[str, Any] = await self.wait_until(
+            lambda: _nth(self._state.client_events, type_, count, where),
             timeout=timeout,
             what=f"client event #{count} {type_!r}",
         )
+        return found
 
     async def wait_for_server_event(
         self,
@@ -194,11 +281,12 @@ class SimCall(ClientEventsMixin, ResponseMixin, CallerMixin):
         where: Callable[[dict[str, Any]], bool] | None = None,
     ) -> dict[str, Any]:
         """Like ``wait_for_client_event`` for events the simulator sent."""
-        return await self.wait_until(
-            lambda: _nth(self.server_events, type_, count, where),
+        found: dict[str, Any] = await self.wait_until(
+            lambda: _nth(self._state.server_events, type_, count, where),
             timeout=timeout,
             what=f"server event #{count} {type_!r}",
         )
+        return found
 
     async def wait_for_request(
         self, action: str, *, timeout: float = 2.0, count: int = 1
@@ -209,7 +297,7 @@ class SimCall(ClientEventsMixin, ResponseMixin, CallerMixin):
             found = self.requests_for(action)
             return found[count - 1] if len(found) >= count else None
 
-        return await self.wait_until(check, timeout=timeout, what=f"REST {action} #{count}")
+        return await self._state.wait_until(check, timeout, f"REST {action} #{count}")
 
     async def wait_connected(self, *, timeout: float = 2.0) -> None:
         await self.wait_until(lambda: self.connected, timeout=timeout, what="sideband connect")
@@ -217,8 +305,8 @@ class SimCall(ClientEventsMixin, ResponseMixin, CallerMixin):
     async def wait_ended(self, *, timeout: float = 2.0) -> str:
         """Wait for the call to end; returns the reason (``hangup``, ``transferred``,
         ``rejected``, ``caller_hangup``, ``not_answered``...)."""
-        return await self.wait_until(
-            lambda: self.end_reason if self.ended else None, timeout=timeout, what="call end"
+        return await self._state.wait_until(
+            lambda: self._state.end_reason if self._state.ended else None, timeout, "call end"
         )
 
     async def wait_idle(self, *, timeout: float = 2.0) -> None:
@@ -229,139 +317,66 @@ class SimCall(ClientEventsMixin, ResponseMixin, CallerMixin):
         sends ``response.create`` the call may still look idle. Wait for the client event
         (``wait_for_client_event``) or a server event first.
         """
-        await self.wait_until(
-            lambda: self._active is None and not self._playing and not self._nudge_pending,
-            timeout=timeout,
-            what="model idle",
-        )
+        await self.wait_until(lambda: self._state.idle, timeout=timeout, what="model idle")
 
-    def _describe(self) -> str:
-        recent = ", ".join(self.server_event_types()[-4:]) or "none"
-        got = ", ".join(self.client_event_types()[-4:]) or "none"
-        return (
-            f"call {self.call_id} state={self.state}, last client events: {got}; "
-            f"last server events: {recent}"
-        )
+    # ------------------------------------------------------------------ the caller
 
-    def _changed(self) -> None:
-        self._waiters.notify()
+    async def say(self, text: str) -> None:
+        """The caller speaks (see ``Caller.say``); returns once the caller's events are
+        out, the response continues in the background."""
+        await self._caller.say(text)
 
-    # ------------------------------------------------------------------ lifecycle
+    async def press(self, digit: str) -> None:
+        """The caller presses a key (DTMF)."""
+        await self._caller.press(digit)
 
-    def _accept(self, body: dict[str, Any]) -> None:
-        self.accept_body = copy.deepcopy(body)
-        session = default_session(self._sim.ids.session(), int(time.time()))
-        # Problems were checked by the REST handler; this applies the body.
-        apply_session_fields(session, body, prefix="", initial=True)
-        self.session = session
-        self.state = "accepted"
-        self.accepted_at = self._sim.now()
-        if self._ring_timer is not None:
-            self._ring_timer.cancel()
-        self._changed()
+    async def stay_silent(self) -> bool:
+        """The caller says nothing for ``idle_timeout_ms`` (see ``Caller.stay_silent``);
+        False (and a warning) when no idle timeout can fire."""
+        return await self._caller.stay_silent()
 
-    def _end(self, reason: str, *, drop_after_s: float = 0.0) -> None:
-        """End the call now; drop its sockets (no close frame) after ``drop_after_s``."""
-        if self.ended:
-            return
-        self.state = "ended"
-        self.end_reason = reason
-        self.ended_at = self._sim.now()
-        if self._ring_timer is not None:
-            self._ring_timer.cancel()
-        for task in list(self._tasks):
-            task.cancel()
-        self._active = None
-        self._playing = []
-        self._nudge_pending = False
-        if drop_after_s > 0:
-            asyncio.get_running_loop().call_later(drop_after_s, self._drop_all)
-        else:
-            self._drop_all()
-        log.debug("sim call %s ended: %s", self.call_id, reason)
-        self._changed()
+    async def hang_up(self) -> None:
+        """The caller hangs up: the sideband drops without a close frame and the call is
+        gone (REST calls for it answer 404)."""
+        await self._caller.hang_up()
 
-    def _drop_all(self) -> None:
-        for conn in self._connections:
-            if not conn.dropped:
-                conn.drop()
-        self._changed()
+    # ------------------------------------------------------------------ the model
 
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+    def release(self) -> None:
+        """Let a response scripted with ``hold=True`` finish."""
+        self._responses.release()
 
-    def _faults_for(self, name: str) -> Faults:
-        """The ``Faults`` whose setting ``name`` applies: this call's, else the simulator's."""
-        return Faults.applying(self.faults, self._sim.faults, name)
-
-    def _warn(self, message: str) -> None:
-        log.debug("sim call %s: %s", self.call_id, message)
-        self.warnings.append(message)
-        self._changed()
-
-    # ------------------------------------------------------------------ sideband I/O
-
-    def _attach(self, conn: SidebandConnection) -> None:
-        self._connections.append(conn)
-        assert self.session is not None
-        # Whether a sideband attaching to a SIP call receives session.created is not
-        # confirmed; sending it matches the WebSocket API and the Agents SDK's behaviour.
-        self._emit({"type": "session.created", "session": copy.deepcopy(self.session)})
-        self._changed()
-
-    def _detach(self, conn: SidebandConnection) -> None:
-        conn.dropped = True
-        self._changed()
+    # ------------------------------------------------------------------ the sideband
 
     def emit(self, event: dict[str, Any]) -> None:
         """Send any server event exactly as given (no ``event_id`` is added)."""
-        self._send(event)
+        self._sideband.send(event)
 
-    def _append_item(self, item: dict[str, Any]) -> str | None:
-        """Put an item at the end of the conversation; returns the id of the one before it
-        (the ``previous_item_id`` of the events that announce it)."""
-        previous = self._items[-1] if self._items else None
-        self._items.append(item["id"])
-        self._item_bodies[item["id"]] = item
-        return previous
+    def emit_text(self, text: str) -> None:
+        """Send a raw text frame, e.g. something that is not JSON (not recorded)."""
+        self._sideband.send_raw_text(text)
 
-    def _emit(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Send a server event with a fresh ``event_id`` first, as the real API does."""
-        full = {"type": event["type"], "event_id": self._sim.ids.event()}
-        full.update({k: v for k, v in event.items() if k != "type"})
-        self._send(full)
-        return full
+    def close_sideband(self, code: int = 1000, reason: str = "") -> None:
+        """Close the sideband with a proper close frame; the call stays up."""
+        self._sideband.close(code, reason)
 
-    def _send(self, event: dict[str, Any]) -> None:
-        self.server_events.append(Recorded(self._sim.now(), event))
-        for conn in self._connections:
-            conn.send(event)
-        self._changed()
+    def drop_sideband(self, code: int | None = None) -> None:
+        """The sideband fails while the SIP call stays up, as a network failure or a
+        server restart would. ``code`` None (or 1006): the TCP connection is cut without
+        a close frame (the client sees 1006); a code such as 1011: that close frame is
+        sent, then the connection closes. The call, its conversation and its state carry
+        on: a new sideband to the same call id is accepted and gets the events from then
+        on (those emitted meanwhile reach nobody)."""
+        self._sideband.drop(code)
 
-    def _error(
-        self,
-        message: str,
-        *,
-        code: str | None = None,
-        param: str | None = None,
-        client_event_id: str | None = None,
-        type_: str = "invalid_request_error",
-    ) -> None:
-        self._emit(
-            {
-                "type": "error",
-                "error": {
-                    "type": type_,
-                    "code": code,
-                    "message": message,
-                    "param": param,
-                    "event_id": client_event_id,
-                },
-            }
-        )
+    def _end(self, reason: str, *, drop_after_s: float = 0.0) -> None:
+        # Kept for tests written before ``call.control`` existed; use ``control.end``.
+        self.control.end(reason, drop_after_s=drop_after_s)
+
+
+# What the simulator-wide ``sim.responder`` hook is: given the call and what the model
+# was asked for, the turn to play, or None for the default (engine/simulator/model.py).
+Responder = Callable[[SimCall, ResponseRequest], ModelTurn | None]
 
 
 def _nth(

@@ -1,6 +1,7 @@
 """The simulated caller: speech with its VAD events, keys, silences and hanging up.
 
-It is a mixin of ``SimCall`` (engine/simulator/call.py) and works on the call's state.
+``Caller`` is one part of a ``SimCall`` (engine/simulator/call.py): it works on the
+call's ``CallState``; the responses a caller's turn starts are ``Responses``' to run.
 """
 
 from __future__ import annotations
@@ -9,39 +10,54 @@ import asyncio
 import copy
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from engine.simulator.control import CallControl
+from engine.simulator.environment import Environment
 from engine.simulator.model import ResponseRequest
+from engine.simulator.response import Responses
+from engine.simulator.sideband import Sideband
+from engine.simulator.state import CallState
 
-if TYPE_CHECKING:
-    from engine.simulator.server import Simulator
-
-__all__ = ["CALLER_MS_PER_CHAR", "DTMF_EVENTS", "CallerMixin"]
+__all__ = ["CALLER_MS_PER_CHAR", "DTMF_EVENTS", "Caller"]
 
 DTMF_EVENTS = frozenset("0123456789*#ABCD")
 # A rough speech rate to give audio_*_ms fields plausible, deterministic values.
 CALLER_MS_PER_CHAR = 60
 
 
-class CallerMixin:
-    """What the caller of a ``SimCall`` does."""
+class Caller:
+    """What the caller of one call does."""
 
-    _sim: Simulator
-    session: dict[str, Any] | None
+    def __init__(
+        self,
+        state: CallState,
+        env: Environment,
+        sideband: Sideband,
+        responses: Responses,
+        control: CallControl,
+    ) -> None:
+        self._state = state
+        self._env = env
+        self._sideband = sideband
+        self._responses = responses
+        self._control = control
 
     def _require_live(self, action: str) -> None:
-        if self.ended:
-            raise RuntimeError(f"caller cannot {action}: call {self.call_id} has ended")
-        if self.session is None:
-            raise RuntimeError(f"caller cannot {action}: call {self.call_id} is not accepted")
+        if self._state.ended:
+            raise RuntimeError(f"caller cannot {action}: call {self._state.call_id} has ended")
+        if self._state.session is None:
+            raise RuntimeError(
+                f"caller cannot {action}: call {self._state.call_id} is not accepted"
+            )
 
     def _vad(self) -> dict[str, Any] | None:
-        assert self.session is not None
-        return self.session["audio"]["input"].get("turn_detection")
+        assert self._state.session is not None
+        return self._state.session["audio"]["input"].get("turn_detection")
 
     def _transcription_enabled(self) -> bool:
-        assert self.session is not None
-        return bool(self.session["audio"]["input"].get("transcription"))
+        assert self._state.session is not None
+        return bool(self._state.session["audio"]["input"].get("transcription"))
 
     async def say(self, text: str) -> None:
         """The caller speaks ``text``. Emits the VAD events, interrupts the model when
@@ -53,11 +69,11 @@ class CallerMixin:
         if vad is None:
             # With turn_detection null nothing happens until the client commits the
             # buffer, which is meaningless over SIP.
-            self._warn("caller spoke but turn_detection is null: no VAD events")
+            self._state.warn("caller spoke but turn_detection is null: no VAD events")
             return
-        item_id = self._sim.ids.item()
-        start = self._audio_ms
-        self._emit(
+        item_id = self._env.ids.item()
+        start = self._state.audio_ms
+        self._sideband.emit(
             {
                 "type": "input_audio_buffer.speech_started",
                 "audio_start_ms": start,
@@ -65,30 +81,30 @@ class CallerMixin:
             }
         )
         if vad.get("interrupt_response", True):
-            self._interrupt("turn_detected")
-        await self._pace()
-        self._audio_ms += max(300, CALLER_MS_PER_CHAR * len(text)) + int(
+            self._responses.interrupt("turn_detected")
+        await self._responses.pace()
+        self._state.audio_ms += max(300, CALLER_MS_PER_CHAR * len(text)) + int(
             vad.get("silence_duration_ms") or 500
         )
-        self._emit(
+        self._sideband.emit(
             {
                 "type": "input_audio_buffer.speech_stopped",
-                "audio_end_ms": self._audio_ms,
+                "audio_end_ms": self._state.audio_ms,
                 "item_id": item_id,
             }
         )
         item = self._commit_user_item(item_id)
         transcript = self._transcript_emitter(item["id"], text)
-        if vad.get("create_response", True) and self._active is None:
-            hooks = [transcript] if self.transcript_after_response else []
-            if not self.transcript_after_response:
+        if vad.get("create_response", True) and self._state.active is None:
+            hooks = [transcript] if self._state.transcript_after_response else []
+            if not self._state.transcript_after_response:
                 transcript()
-            self._start_response(
+            self._responses.start(
                 ResponseRequest(params={}, trigger="speech", caller_text=text), hooks
             )
         else:
             transcript()
-        await self._pace()
+        await self._responses.pace()
 
     def _commit_user_item(self, item_id: str) -> dict[str, Any]:
         item = {
@@ -100,8 +116,8 @@ class CallerMixin:
             "content": [{"type": "input_audio", "transcript": None}],
             "object": "realtime.item",
         }
-        previous = self._append_item(item)
-        self._emit(
+        previous = self._state.append_item(item)
+        self._sideband.emit(
             {
                 "type": "input_audio_buffer.committed",
                 "previous_item_id": previous,
@@ -109,16 +125,18 @@ class CallerMixin:
             }
         )
         for kind in ("conversation.item.added", "conversation.item.done"):
-            self._emit({"type": kind, "previous_item_id": previous, "item": copy.deepcopy(item)})
+            self._sideband.emit(
+                {"type": kind, "previous_item_id": previous, "item": copy.deepcopy(item)}
+            )
         return item
 
     def _transcript_emitter(self, item_id: str, text: str) -> Callable[[], None]:
         def emit() -> None:
-            if not self._transcription_enabled() or self.ended:
+            if not self._transcription_enabled() or self._state.ended:
                 return
-            model = (self.session or {})["audio"]["input"]["transcription"].get("model")
+            model = (self._state.session or {})["audio"]["input"]["transcription"].get("model")
             if model != "whisper-1":  # whisper-1 sends no deltas
-                self._emit(
+                self._sideband.emit(
                     {
                         "type": "conversation.item.input_audio_transcription.delta",
                         "item_id": item_id,
@@ -126,7 +144,7 @@ class CallerMixin:
                         "delta": text,
                     }
                 )
-            self._emit(
+            self._sideband.emit(
                 {
                     "type": "conversation.item.input_audio_transcription.completed",
                     "item_id": item_id,
@@ -150,14 +168,14 @@ class CallerMixin:
         self._require_live("press a key")
         if digit not in DTMF_EVENTS:
             raise ValueError(f"not a DTMF key: {digit!r} (use 0-9, *, #, A-D)")
-        self._send(
+        self._sideband.send(
             {
                 "type": "input_audio_buffer.dtmf_event_received",
                 "event": digit,
                 "received_at": int(time.time()),
             }
         )
-        await self._pace()
+        await self._responses.pace()
 
     async def stay_silent(self) -> bool:
         """The caller says nothing for ``idle_timeout_ms``: ``timeout_triggered``, an empty
@@ -171,30 +189,30 @@ class CallerMixin:
         vad = self._vad()
         idle = vad.get("idle_timeout_ms") if vad else None
         if not vad or vad.get("type") != "server_vad" or not idle:
-            self._warn("caller stayed silent but no server_vad idle_timeout_ms is set")
+            self._state.warn("caller stayed silent but no server_vad idle_timeout_ms is set")
             return False
-        if self._active is not None or self._playing or self._nudge_pending:
-            self._warn("caller stayed silent while the model was speaking: no idle timeout")
+        if not self._state.idle:
+            self._state.warn("caller stayed silent while the model was speaking: no idle timeout")
             return False
-        start = self._audio_ms
-        self._audio_ms += int(idle)
-        item_id = self._sim.ids.item()
-        self._emit(
+        start = self._state.audio_ms
+        self._state.audio_ms += int(idle)
+        item_id = self._env.ids.item()
+        self._sideband.emit(
             {
                 "type": "input_audio_buffer.timeout_triggered",
                 "item_id": item_id,
                 "audio_start_ms": start,
-                "audio_end_ms": self._audio_ms,
+                "audio_end_ms": self._state.audio_ms,
             }
         )
         self._commit_user_item(item_id)
-        delay = self._sim.timing.nudge_delay_s
+        delay = self._env.timing.nudge_delay_s
         if delay > 0:
-            self._nudge_pending = True
-            self._spawn(self._nudge_after(delay))
+            self._state.nudge_pending = True
+            self._state.spawn(self._nudge_after(delay))
         else:
-            self._start_response(ResponseRequest(params={}, trigger="idle_timeout"))
-        await self._pace()
+            self._responses.start(ResponseRequest(params={}, trigger="idle_timeout"))
+        await self._responses.pace()
         return True
 
     async def _nudge_after(self, delay: float) -> None:
@@ -202,39 +220,17 @@ class CallerMixin:
             await asyncio.sleep(delay)
             # Started before anyone is told the nudge is no longer pending, so a waiter
             # never sees a moment of idleness in between.
-            self._nudge_pending = False
-            if self._active is None and not self._playing:
-                self._start_response(ResponseRequest(params={}, trigger="idle_timeout"))
+            self._state.nudge_pending = False
+            if self._state.active is None and not self._state.audio_queue:
+                self._responses.start(ResponseRequest(params={}, trigger="idle_timeout"))
             # else: a response began meanwhile (the client's, or the caller spoke); one
             # response at a time, so the server does not add its nudge. [inf]
         finally:
-            self._nudge_pending = False
-            self._changed()
+            self._state.nudge_pending = False
+            self._state.changed()
 
     async def hang_up(self) -> None:
         """The caller hangs up: the sideband drops without a close frame and the call is
         gone (REST calls for it answer 404)."""
-        self._end("caller_hangup")
+        self._control.end("caller_hangup")
         await asyncio.sleep(0)
-
-    def emit_text(self, text: str) -> None:
-        """Send a raw text frame, e.g. something that is not JSON (not recorded)."""
-        for conn in self._connections:
-            conn.send_raw_text(text)
-
-    def close_sideband(self, code: int = 1000, reason: str = "") -> None:
-        """Close the sideband with a proper close frame; the call stays up."""
-        for conn in self._connections:
-            conn.close(code, reason)
-
-    def drop_sideband(self, code: int | None = None) -> None:
-        """The sideband fails while the SIP call stays up, as a network failure or a
-        server restart would. ``code`` None (or 1006): the TCP connection is cut without
-        a close frame (the client sees 1006); a code such as 1011: that close frame is
-        sent, then the connection closes. The call, its conversation and its state carry
-        on: a new sideband to the same call id is accepted and gets the events from then
-        on (those emitted meanwhile reach nobody)."""
-        for conn in self._connections:
-            if not conn.dropped:
-                conn.drop(code)
-        self._changed()

@@ -1,23 +1,26 @@
 """Client events on a simulated call's sideband, answered as the real API does: the
 effects, the server events that follow and the errors for mistakes (reference §4.1, §4.8).
 
-It is a mixin of ``SimCall`` (engine/simulator/call.py) and works on the call's state.
+``ClientEvents`` is one part of a ``SimCall`` (engine/simulator/call.py): it works on
+the call's ``CallState``; the responses it starts or cancels are ``Responses``' to run.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from engine.simulator.environment import Environment
+from engine.simulator.faults import Faults
 from engine.simulator.model import ResponseRequest
 from engine.simulator.records import Recorded
+from engine.simulator.response import Responses
 from engine.simulator.session import apply_session_fields
+from engine.simulator.sideband import Sideband
+from engine.simulator.state import CallState
 
-if TYPE_CHECKING:
-    from engine.simulator.server import Simulator
-
-__all__ = ["CLIENT_EVENT_TYPES", "CONTENT_TYPES", "ClientEventsMixin"]
+__all__ = ["CLIENT_EVENT_TYPES", "CONTENT_TYPES", "ClientEvents"]
 
 CLIENT_EVENT_TYPES = (
     "session.update",
@@ -63,36 +66,47 @@ def _content_problem(role: str, content: Any) -> tuple[str, str] | None:
     return None
 
 
-class ClientEventsMixin:
-    """Client events received by a ``SimCall``."""
+class ClientEvents:
+    """What the client sends on one call's sideband, answered as the real API does."""
 
-    _sim: Simulator
-    session: dict[str, Any] | None
+    def __init__(
+        self, state: CallState, env: Environment, sideband: Sideband, responses: Responses
+    ) -> None:
+        self._state = state
+        self._env = env
+        self._sideband = sideband
+        self._responses = responses
 
-    def _on_client_text(self, text: str) -> None:
+    def _faults(self, name: str) -> Faults:
+        return Faults.applying(self._state.faults, self._env.faults, name)
+
+    def receive(self, text: str) -> None:
+        """One text frame from the client: recorded, checked (strict mode) and answered."""
         try:
             event = json.loads(text)
         except json.JSONDecodeError:
-            self.client_events.append(Recorded(self._sim.now(), {"type": None, "raw": text}))
-            self._error("The event is not valid JSON.", code="invalid_json")  # [inf]
+            self._state.client_events.append(Recorded(self._env.now(), {"type": None, "raw": text}))
+            self._sideband.error("The event is not valid JSON.", code="invalid_json")  # [inf]
             return
         if not isinstance(event, dict):
-            self._error("The event must be a JSON object.", code="invalid_event")  # [inf]
+            self._sideband.error("The event must be a JSON object.", code="invalid_event")  # [inf]
             return
-        self.client_events.append(Recorded(self._sim.now(), event))
-        self.violations += self._sim.strict_client_event(event)
-        if self.ended:
+        self._state.client_events.append(Recorded(self._env.now(), event))
+        self._state.violations += self._env.strict.client_event(event)
+        if self._state.ended:
             return
         try:
             self._dispatch(event)
         finally:
-            self._changed()
+            self._state.changed()
 
     def _dispatch(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         eid = event.get("event_id")
         if kind is None:
-            self._error("The 'type' field is missing.", code="invalid_event", client_event_id=eid)
+            self._sideband.error(
+                "The 'type' field is missing.", code="invalid_event", client_event_id=eid
+            )
         elif kind == "session.update":
             self._on_session_update(event)
         elif kind == "response.create":
@@ -105,19 +119,19 @@ class ClientEventsMixin:
             self._on_item_delete(event)
         elif kind == "conversation.item.retrieve":
             item_id = event.get("item_id")
-            if item_id in self._item_bodies:
-                self._emit(
+            if item_id in self._state.item_bodies:
+                self._sideband.emit(
                     {
                         "type": "conversation.item.retrieved",
-                        "item": copy.deepcopy(self._item_bodies[item_id]),
+                        "item": copy.deepcopy(self._state.item_bodies[item_id]),
                     }
                 )
             else:
                 self._item_not_found(item_id, eid)
         elif kind == "conversation.item.truncate":
             item_id = event.get("item_id")
-            if item_id in self._item_bodies:
-                self._emit(
+            if item_id in self._state.item_bodies:
+                self._sideband.emit(
                     {
                         "type": "conversation.item.truncated",
                         "item_id": item_id,
@@ -130,16 +144,15 @@ class ClientEventsMixin:
         elif kind == "output_audio_buffer.clear":
             # Whatever is playing stops at once (cleared, never stopped), also after its
             # response.done. With nothing playing nothing is sent. [inf]
-            for resp in list(self._playing):
-                self._stop_playback(resp, cleared=True)
+            self._responses.clear_audio()
         elif kind in ("input_audio_buffer.append", "input_audio_buffer.commit"):
             # Over SIP the caller's audio comes from the SIP leg; these do nothing useful.
-            self._warn(f"client sent {kind} on a SIP call; audio comes from the SIP leg")
+            self._state.warn(f"client sent {kind} on a SIP call; audio comes from the SIP leg")
         elif kind == "input_audio_buffer.clear":
-            self._emit({"type": "input_audio_buffer.cleared"})
+            self._sideband.emit({"type": "input_audio_buffer.cleared"})
         else:
             supported = ", ".join(f"'{t}'" for t in CLIENT_EVENT_TYPES)
-            self._error(
+            self._sideband.error(
                 f"Invalid value: '{kind}'. Supported values are: {supported}.",
                 code="invalid_value",
                 param="type",
@@ -147,7 +160,7 @@ class ClientEventsMixin:
             )
 
     def _item_not_found(self, item_id: Any, eid: Any) -> None:
-        self._error(
+        self._sideband.error(
             f"Item with item_id not found: {item_id}",  # [inf] exact wording
             code="item_not_found",
             param="item_id",
@@ -157,11 +170,11 @@ class ClientEventsMixin:
     # ------------------------------------------------------------------ client events
 
     def _on_session_update(self, event: dict[str, Any]) -> None:
-        assert self.session is not None
+        assert self._state.session is not None
         eid = event.get("event_id")
         fields = event.get("session")
         if fields is None:
-            self._error(
+            self._sideband.error(
                 "Missing required parameter: 'session'.",
                 code="missing_required_parameter",
                 param="session",
@@ -170,7 +183,7 @@ class ClientEventsMixin:
             return
         if isinstance(fields, dict) and "type" not in fields:
             # The exact message reported in the field (reference §10 #4).
-            self._error(
+            self._sideband.error(
                 "Missing required parameter: 'session.type'.",
                 code="missing_required_parameter",
                 param="session.type",
@@ -178,39 +191,43 @@ class ClientEventsMixin:
             )
             return
         problems = apply_session_fields(
-            self.session,
+            self._state.session,
             fields,
             prefix="session.",
             initial=False,
-            audio_was_produced=self._audio_produced,
+            audio_was_produced=self._state.audio_produced,
         )
         fatal = [p for p in problems if p.fatal]
         for problem in problems:
             if not problem.fatal:
-                self._warn(f"session.update: {problem.message}")
+                self._state.warn(f"session.update: {problem.message}")
         if fatal:
             first = fatal[0]
-            self._error(first.message, code=first.code, param=first.param, client_event_id=eid)
+            self._sideband.error(
+                first.message, code=first.code, param=first.param, client_event_id=eid
+            )
             return
         # session.updated does not echo the client's event_id.
-        self._emit({"type": "session.updated", "session": copy.deepcopy(self.session)})
+        self._sideband.emit(
+            {"type": "session.updated", "session": copy.deepcopy(self._state.session)}
+        )
 
     def _on_response_create(self, event: dict[str, Any]) -> None:
         eid = event.get("event_id")
         params = event.get("response") or {}
         if not isinstance(params, dict):
-            self._error(
+            self._sideband.error(
                 "Invalid type for 'response': expected an object.",
                 code="invalid_type",
                 param="response",
                 client_event_id=eid,
             )
             return
-        failure = self._faults_for("response_create_errors").take_response_create_error()
+        failure = self._faults("response_create_errors").take_response_create_error()
         if failure is not None:
             # Faults.response_create_errors: the platform fails this request. [inf] message
             server = failure == "server_error"
-            self._error(
+            self._sideband.error(
                 "The server had an error while processing your request. Sorry about that!"
                 if server
                 else f"The response could not be created ({failure}).",
@@ -220,38 +237,38 @@ class ClientEventsMixin:
             )
             return
         out_of_band = params.get("conversation") == "none"
-        if self._active is not None and not out_of_band:
+        if self._state.active is not None and not out_of_band:
             # Reference §10 #9; the message is the one widely reported.
-            self._error(
+            self._sideband.error(
                 "Conversation already has an active response in progress: "
-                f"{self._active.id}. Wait until the response is finished before "
+                f"{self._state.active.id}. Wait until the response is finished before "
                 "creating a new one.",
                 code="conversation_already_has_active_response",
                 client_event_id=eid,
             )
             return
-        untagged = self._faults_for("untagged_responses").take_untagged()
-        self._start_response(
+        untagged = self._faults("untagged_responses").take_untagged()
+        self._responses.start(
             ResponseRequest(params=params, trigger="response.create"), untagged=untagged
         )
 
     def _on_response_cancel(self, event: dict[str, Any]) -> None:
         wanted = event.get("response_id")
-        active = self._active
+        active = self._state.active
         if active is None or (wanted and wanted != active.id):
-            self._error(
+            self._sideband.error(
                 "Cancellation failed: no active response found",
                 code="response_cancel_not_active",
                 client_event_id=event.get("event_id"),
             )
             return
-        self._interrupt("client_cancelled")
+        self._responses.interrupt("client_cancelled")
 
     def _on_item_create(self, event: dict[str, Any]) -> None:
         eid = event.get("event_id")
         item = event.get("item")
         if not isinstance(item, dict) or "type" not in item:
-            self._error(
+            self._sideband.error(
                 "Missing required parameter: 'item.type'.",
                 code="missing_required_parameter",
                 param="item.type",
@@ -262,9 +279,9 @@ class ClientEventsMixin:
         kind = item["type"]
         if kind == "function_call_output":
             call_id = item.get("call_id")
-            if call_id not in self._tool_calls:
+            if call_id not in self._state.tool_calls:
                 # The real API answers an unknown call_id with an error. [inf] wording
-                self._error(
+                self._sideband.error(
                     f"Tool call ID '{call_id}' not found in conversation.",
                     code="invalid_tool_call_id",
                     param="item.call_id",
@@ -272,20 +289,20 @@ class ClientEventsMixin:
                 )
                 return
             if not isinstance(item.get("output"), str):
-                self._error(
+                self._sideband.error(
                     "Invalid type for 'item.output': expected a string.",
                     code="invalid_type",
                     param="item.output",
                     client_event_id=eid,
                 )
                 return
-            if call_id in self._tool_outputs:
-                self._warn(f"second function_call_output for {call_id}")
-            self._tool_outputs.add(call_id)
+            if call_id in self._state.tool_outputs:
+                self._state.warn(f"second function_call_output for {call_id}")
+            self._state.tool_outputs.add(call_id)
         elif kind == "message":
             role = item.get("role")
             if role not in ("user", "assistant", "system"):
-                self._error(
+                self._sideband.error(
                     f"Invalid value: '{role}'. Supported values are: 'user', "
                     "'assistant', and 'system'.",
                     code="invalid_value",
@@ -296,38 +313,40 @@ class ClientEventsMixin:
             problem = _content_problem(role, item.get("content"))
             if problem is not None:
                 message, param = problem
-                self._error(message, code="invalid_value", param=param, client_event_id=eid)
+                self._sideband.error(
+                    message, code="invalid_value", param=param, client_event_id=eid
+                )
                 return
-        item.setdefault("id", self._sim.ids.item())
+        item.setdefault("id", self._env.ids.item())
         item.setdefault("object", "realtime.item")
         item.setdefault("status", "completed")
         previous = event.get("previous_item_id")
         if previous is None:
-            previous = self._append_item(item)
+            previous = self._state.append_item(item)
         elif previous == "root":
-            self._items.insert(0, item["id"])
-            self._item_bodies[item["id"]] = item
+            self._state.items.insert(0, item["id"])
+            self._state.item_bodies[item["id"]] = item
             previous = None
         else:
             # Documented: an id that cannot be found is an error and nothing is added.
-            if previous not in self._items:
-                self._error(
+            if previous not in self._state.items:
+                self._sideband.error(
                     f"Item with item_id not found: {previous}",  # [inf] exact wording
                     code="item_not_found",
                     param="previous_item_id",
                     client_event_id=eid,
                 )
                 return
-            self._items.insert(self._items.index(previous) + 1, item["id"])
-            self._item_bodies[item["id"]] = item
-        self._emit(
+            self._state.items.insert(self._state.items.index(previous) + 1, item["id"])
+            self._state.item_bodies[item["id"]] = item
+        self._sideband.emit(
             {
                 "type": "conversation.item.added",
                 "previous_item_id": previous,
                 "item": copy.deepcopy(item),
             }
         )
-        self._emit(
+        self._sideband.emit(
             {
                 "type": "conversation.item.done",
                 "previous_item_id": previous,
@@ -336,19 +355,19 @@ class ClientEventsMixin:
         )
         if (
             kind == "function_call_output"
-            and self._faults_for("auto_response_after_tool_output").auto_response_after_tool_output
-            and self._active is None
+            and self._faults("auto_response_after_tool_output").auto_response_after_tool_output
+            and self._state.active is None
         ):
             # The server's own response: no client metadata, and from its response.created
             # on, the client's response.create is refused as a second active response.
-            self._start_response(ResponseRequest(params={}, trigger="tool_output"))
+            self._responses.start(ResponseRequest(params={}, trigger="tool_output"))
 
     def _on_item_delete(self, event: dict[str, Any]) -> None:
         item_id = event.get("item_id")
-        if item_id not in self._item_bodies:
+        if item_id not in self._state.item_bodies:
             self._item_not_found(item_id, event.get("event_id"))
             return
-        del self._item_bodies[item_id]
-        if item_id in self._items:
-            self._items.remove(item_id)
-        self._emit({"type": "conversation.item.deleted", "item_id": item_id})
+        del self._state.item_bodies[item_id]
+        if item_id in self._state.items:
+            self._state.items.remove(item_id)
+        self._sideband.emit({"type": "conversation.item.deleted", "item_id": item_id})

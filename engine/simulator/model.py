@@ -2,8 +2,9 @@
 
 Tests queue turns on a call (``call.model.speak("Hello")``,
 ``call.model.call_tool("lookup", {"id": 7}, preamble="One moment.")``). When nothing is
-queued, the simulator asks the simulator-wide ``responder`` hook, and failing that speaks
-the text of ``response.instructions`` ("Say exactly: X" speaks X) or a generic line.
+queued, the simulator asks the simulator-wide ``responder`` hook (``Responder``, in
+engine/simulator/call.py), and failing that speaks the text of
+``response.instructions`` ("Say exactly: X" speaks X) or a generic line.
 
 The response the server creates by itself when the caller stays silent (``idle_timeout``)
 does not take from that queue, so a scripted turn is kept for the response the test meant
@@ -16,14 +17,10 @@ from __future__ import annotations
 import json
 import re
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from engine.simulator.call import SimCall
-
-__all__ = ["ModelTurn", "Responder", "ResponseRequest", "ScriptedModel", "ToolCall"]
+__all__ = ["ModelTurn", "ResponseRequest", "ScriptedModel", "ToolCall"]
 
 GENERIC_REPLY = "Okay. How else can I help you?"
 NUDGE_REPLY = "Are you still there?"
@@ -67,9 +64,6 @@ class ResponseRequest:
     params: dict[str, Any]
     trigger: str  # "response.create", "speech", "idle_timeout", "tool_output"
     caller_text: str | None = None
-
-
-Responder = Callable[["SimCall", ResponseRequest], "ModelTurn | None"]
 
 
 class ScriptedModel:

@@ -1,8 +1,9 @@
 """The simulated model's responses: choosing the turn, streaming its items, playback of
 its audio, and interruption (barge-in or ``response.cancel``).
 
-Event shapes and order follow the GA Realtime API (reference §4.2, §4.3, §4.7).
-It is a mixin of ``SimCall`` (engine/simulator/call.py) and works on the call's state.
+Event shapes and order follow the GA Realtime API (reference §4.2, §4.3, §4.7). Every
+server event a response produces, and when, is decided here. ``Responses`` is one part
+of a ``SimCall`` (engine/simulator/call.py): it works on the call's ``CallState``.
 """
 
 from __future__ import annotations
@@ -10,76 +11,58 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from engine.simulator.environment import Environment
 from engine.simulator.model import ModelTurn, ResponseRequest, ToolCall, default_turn
+from engine.simulator.sideband import Sideband
+from engine.simulator.state import CallState, SimResponse
 
-if TYPE_CHECKING:
-    from engine.simulator.server import Simulator
-
-__all__ = ["ASSISTANT_MS_PER_CHAR", "ResponseMixin", "SimResponse"]
+__all__ = ["ASSISTANT_MS_PER_CHAR", "Responses", "SimResponse"]
 
 # A rough speech rate to give audio_*_ms fields plausible, deterministic values.
 ASSISTANT_MS_PER_CHAR = 70
 
 
-@dataclass
-class SimResponse:
-    """One response the simulated model is generating (or whose audio is still playing)."""
+class Responses:
+    """The responses of one call: started by the caller's turn, a client's
+    ``response.create`` or the server itself; one in the conversation at a time
+    (``CallState.active``), their audio queued in one output buffer
+    (``CallState.audio_queue``)."""
 
-    id: str
-    params: dict[str, Any]
-    turn: ModelTurn
-    in_conversation: bool
-    modalities: list[str]
-    trigger: str = "response.create"
-    on_created: list[Callable[[], None]] = field(default_factory=list)
-    output: list[dict[str, Any]] = field(default_factory=list)
-    current: dict[str, Any] | None = None  # the item being generated
-    partial: str = ""  # its transcript / arguments so far
-    output_index: int = 0
-    audio_started: bool = False
-    generated: bool = False  # response.done has been sent
-    spoken_chars: int = 0
-    task: asyncio.Task[None] | None = None
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-    untagged: bool = False  # Faults.untagged_responses: the client's metadata is lost
+    def __init__(self, state: CallState, env: Environment, sideband: Sideband) -> None:
+        self._state = state
+        self._env = env
+        self._sideband = sideband
 
-    @property
-    def audio(self) -> bool:
-        return "audio" in self.modalities
-
-
-class ResponseMixin:
-    """Responses of a ``SimCall``."""
-
-    _sim: Simulator
-    session: dict[str, Any] | None
-    _active: SimResponse | None
-    _playing: list[SimResponse]
+    def _emit(self, event: dict[str, Any]) -> None:
+        self._sideband.emit(event)
 
     def _choose_turn(self, request: ResponseRequest) -> ModelTurn:
         if request.trigger == "idle_timeout":
-            turn = self.model.next_nudge()
+            turn = self._state.model.next_nudge()
         else:
-            turn = self.model.next_turn()
-        if turn is None and self._sim.responder is not None:
-            turn = self._sim.responder(self, request)
+            turn = self._state.model.next_turn()
+        if turn is None:
+            turn = self._env.respond(request)
         return turn if turn is not None else default_turn(request)
 
-    def _start_response(
+    def start(
         self,
         request: ResponseRequest,
         on_created: list[Callable[[], None]] | None = None,
         *,
         untagged: bool = False,
     ) -> SimResponse:
-        assert self.session is not None
+        """Start a response now (``response.created`` is sent before this returns) and
+        generate it in the background. ``on_created`` run right after
+        ``response.created``; ``untagged``: the client's metadata is lost."""
+        session = self._state.session
+        assert session is not None
         params = request.params
-        modalities = params.get("output_modalities") or self.session["output_modalities"]
+        modalities = params.get("output_modalities") or session["output_modalities"]
         resp = SimResponse(
-            id=self._sim.ids.response(),
+            id=self._env.ids.response(),
             params=params,
             turn=self._choose_turn(request),
             in_conversation=params.get("conversation", "auto") != "none",
@@ -88,47 +71,47 @@ class ResponseMixin:
             on_created=on_created or [],
             untagged=untagged,
         )
-        self._check_tools(resp)
+        self._check_tools(resp, session)
         if resp.in_conversation:
-            self._active = resp
+            self._state.active = resp
         # response.created goes out synchronously: from here on the response is active,
         # so a racing response.create is refused exactly as the real server does.
         self._emit({"type": "response.created", "response": self._response_object(resp)})
         for callback in resp.on_created:
             callback()
-        resp.task = self._spawn(self._run_response(resp))
+        resp.task = self._state.spawn(self._run_response(resp))
         return resp
 
-    def _check_tools(self, resp: SimResponse) -> None:
-        assert self.session is not None
-        tools = resp.params.get("tools", self.session.get("tools") or [])
+    def _check_tools(self, resp: SimResponse, session: dict[str, Any]) -> None:
+        tools = resp.params.get("tools", session.get("tools") or [])
         declared = {t.get("name") for t in tools if isinstance(t, dict)}
         for tool in resp.turn.tool_calls:
             if tool.name not in declared:
-                self._warn(f"scripted model called undeclared tool {tool.name!r}")
-        choice = resp.params.get("tool_choice", self.session.get("tool_choice"))
+                self._state.warn(f"scripted model called undeclared tool {tool.name!r}")
+        choice = resp.params.get("tool_choice", session.get("tool_choice"))
         if resp.turn.tool_calls and choice == "none":
-            self._warn("scripted model called a tool although tool_choice is 'none'")
+            self._state.warn("scripted model called a tool although tool_choice is 'none'")
 
     def _response_object(self, resp: SimResponse, status: str = "in_progress") -> dict[str, Any]:
-        assert self.session is not None
-        voice = (resp.params.get("audio") or {}).get("output", {}).get("voice") or self.session[
-            "audio"
-        ]["output"]["voice"]
+        session = self._state.session
+        assert session is not None
+        voice = (resp.params.get("audio") or {}).get("output", {}).get("voice") or session["audio"][
+            "output"
+        ]["voice"]
         return {
             "object": "realtime.response",
             "id": resp.id,
             "status": status,
             "status_details": None,
             "output": [],
-            "conversation_id": self._conversation_id if resp.in_conversation else None,
+            "conversation_id": self._state.conversation_id if resp.in_conversation else None,
             "output_modalities": resp.modalities,
             "max_output_tokens": resp.params.get(
-                "max_output_tokens", self.session.get("max_output_tokens", "inf")
+                "max_output_tokens", session.get("max_output_tokens", "inf")
             ),
             "audio": {
                 "output": {
-                    "format": dict(self.session["audio"]["output"]["format"]),
+                    "format": dict(session["audio"]["output"]["format"]),
                     "voice": voice,
                 }
             },
@@ -136,14 +119,15 @@ class ResponseMixin:
             "metadata": None if resp.untagged else resp.params.get("metadata"),
         }
 
-    async def _pace(self) -> None:
-        await asyncio.sleep(self._sim.timing.delta_interval_s)
+    async def pace(self) -> None:
+        """The pause between two streamed deltas (``Timing.delta_interval_s``)."""
+        await asyncio.sleep(self._env.timing.delta_interval_s)
 
     async def _run_response(self, resp: SimResponse) -> None:
         try:
             if resp.trigger == "idle_timeout":
-                await asyncio.sleep(self._sim.timing.nudge_latency_s)
-            await self._pace()
+                await asyncio.sleep(self._env.timing.nudge_latency_s)
+            await self.pace()
             turn = resp.turn
             if turn.text is not None:
                 await self._generate_message(resp, turn.text, hold=turn.hold)
@@ -169,7 +153,7 @@ class ResponseMixin:
             }
         )
         if resp.in_conversation:
-            previous = self._append_item(item)
+            previous = self._state.append_item(item)
             self._emit(
                 {
                     "type": "conversation.item.added",
@@ -180,7 +164,7 @@ class ResponseMixin:
 
     async def _generate_message(self, resp: SimResponse, text: str, *, hold: bool) -> None:
         item = {
-            "id": self._sim.ids.item(),
+            "id": self._env.ids.item(),
             "type": "message",
             "status": "in_progress",
             "role": "assistant",
@@ -206,7 +190,7 @@ class ResponseMixin:
             resp.partial += chunk
             resp.spoken_chars += len(chunk)
             self._emit({"type": delta_type, **base, "delta": chunk})
-            await self._pace()
+            await self.pace()
             if hold and n == 0:
                 await resp.release.wait()
         self._close_message(resp, status="completed")
@@ -249,8 +233,8 @@ class ResponseMixin:
             }
         )
         if resp.in_conversation:
-            index = self._items.index(item["id"]) if item["id"] in self._items else 0
-            previous = self._items[index - 1] if index > 0 else None
+            index = self._state.items.index(item["id"]) if item["id"] in self._state.items else 0
+            previous = self._state.items[index - 1] if index > 0 else None
             self._emit(
                 {
                     "type": "conversation.item.done",
@@ -263,9 +247,9 @@ class ResponseMixin:
         resp.current = None
 
     async def _generate_tool_call(self, resp: SimResponse, tool: ToolCall) -> None:
-        call_id = tool.call_id or self._sim.ids.tool_call()
+        call_id = tool.call_id or self._env.ids.tool_call()
         item = {
-            "id": self._sim.ids.item(),
+            "id": self._env.ids.item(),
             "type": "function_call",
             "status": "in_progress",
             "name": tool.name,
@@ -274,7 +258,7 @@ class ResponseMixin:
             "object": "realtime.item",
         }
         self._add_output_item(resp, item)
-        self._tool_calls[call_id] = "in_progress"
+        self._state.tool_calls[call_id] = "in_progress"
         arguments = tool.arguments_json()
         for chunk in _fixed_chunks(arguments, 16):
             resp.partial += chunk
@@ -288,7 +272,7 @@ class ResponseMixin:
                     "delta": chunk,
                 }
             )
-            await self._pace()
+            await self.pace()
         self._close_tool_call(resp, status="completed")
 
     def _close_tool_call(self, resp: SimResponse, *, status: str) -> None:
@@ -307,7 +291,7 @@ class ResponseMixin:
         )
         item["arguments"] = resp.partial
         item["status"] = status
-        self._tool_calls[item["call_id"]] = status
+        self._state.tool_calls[item["call_id"]] = status
         self._close_item(resp, item)
 
     def _finish_response(self, resp: SimResponse, status: str, reason: str | None = None) -> None:
@@ -322,8 +306,8 @@ class ResponseMixin:
                 }
         obj["usage"] = _usage(resp)
         resp.generated = True
-        if self._active is resp:
-            self._active = None
+        if self._state.active is resp:
+            self._state.active = None
         self._emit({"type": "response.done", "response": obj})
         self._emit(
             {
@@ -343,42 +327,47 @@ class ResponseMixin:
         # the real server instead sends one stopped when the whole buffer drains is not
         # documented. [inf]
         resp.audio_started = True
-        self._audio_produced = True
-        self._playing.append(resp)
+        self._state.audio_produced = True
+        self._state.audio_queue.append(resp)
         self._emit({"type": "output_audio_buffer.started", "response_id": resp.id})
 
     async def _play_out(self, resp: SimResponse) -> None:
         """Wait for the caller to have heard the response (after whatever plays before it
         in the buffer), then report the buffer drained of it."""
-        await self.wait_until(
-            lambda: resp not in self._playing or self._playing[0] is resp,
+        await self._state.wait_until(
+            lambda: resp not in self._state.audio_queue or self._state.audio_queue[0] is resp,
             timeout=None,
             what="earlier audio played out",
         )
-        if resp not in self._playing:
+        if resp not in self._state.audio_queue:
             return  # cleared meanwhile
-        await asyncio.sleep(self._sim.timing.playback_s(resp.spoken_chars))
-        self._stop_playback(resp, cleared=False)
+        await asyncio.sleep(self._env.timing.playback_s(resp.spoken_chars))
+        self.stop_playback(resp, cleared=False)
 
-    def _stop_playback(self, resp: SimResponse, *, cleared: bool) -> None:
-        if resp not in self._playing:
+    def stop_playback(self, resp: SimResponse, *, cleared: bool) -> None:
+        if resp not in self._state.audio_queue:
             return
-        self._playing.remove(resp)
-        self._audio_ms += ASSISTANT_MS_PER_CHAR * resp.spoken_chars
+        self._state.audio_queue.remove(resp)
+        self._state.audio_ms += ASSISTANT_MS_PER_CHAR * resp.spoken_chars
         if resp.generated and resp.task is not None and resp.task is not asyncio.current_task():
             resp.task.cancel()  # it is only waiting for playback to end
-        (self.cleared if cleared else self.played_out).append(resp.id)
+        (self._state.cleared if cleared else self._state.played_out).append(resp.id)
         kind = "output_audio_buffer.cleared" if cleared else "output_audio_buffer.stopped"
         self._emit({"type": kind, "response_id": resp.id})
 
-    def _interrupt(self, reason: str) -> bool:
+    def clear_audio(self) -> None:
+        """Empty the output buffer: whatever plays stops at once (``cleared``, never
+        ``stopped``), also after its ``response.done``."""
+        for playing in list(self._state.audio_queue):
+            self.stop_playback(playing, cleared=True)
+
+    def interrupt(self, reason: str) -> bool:
         """Cancel the active response (``turn_detected`` or ``client_cancelled``).
         Returns True if something was interrupted."""
-        resp = self._active
+        resp = self._state.active
         if resp is None:
-            if reason == "turn_detected" and self._playing:
-                for playing in list(self._playing):
-                    self._stop_playback(playing, cleared=True)
+            if reason == "turn_detected" and self._state.audio_queue:
+                self.clear_audio()
                 return True
             return False
         if resp.task is not None:
@@ -392,18 +381,17 @@ class ResponseMixin:
         if reason == "turn_detected":
             # Barge-in empties the one output buffer: this response's audio and any an
             # earlier response still had playing (the active one may not speak yet).
-            for playing in list(self._playing):
-                self._stop_playback(playing, cleared=True)
+            self.clear_audio()
         elif resp.audio_started:
             # After response.cancel, audio already generated keeps playing until the
             # client sends output_audio_buffer.clear or it drains.
-            self._spawn(self._play_out(resp))
+            self._state.spawn(self._play_out(resp))
         return True
 
     def release(self) -> None:
         """Let a response scripted with ``hold=True`` finish."""
-        if self._active is not None:
-            self._active.release.set()
+        if self._state.active is not None:
+            self._state.active.release.set()
 
 
 def _chunks(text: str, size: int = 12) -> list[str]:

@@ -12,27 +12,27 @@ import base64
 import json
 import logging
 import time
-from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
 import httpx
 from websockets.datastructures import Headers
-from websockets.frames import Opcode
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request as WsRequest
 from websockets.http11 import Response as WsResponse
 from websockets.server import ServerProtocol
 
 from engine.openai.config import OpenAIConfig
-from engine.simulator.call import SidebandConnection, SimCall
+from engine.simulator.call import Responder, SimCall
 from engine.simulator.carriers import sip_headers_for
+from engine.simulator.connection import SidebandConnection
 from engine.simulator.faults import Faults, RestFault
 from engine.simulator.http import HttpRequest, HttpResponse, HttpServer, json_response
 from engine.simulator.ids import IdFactory
-from engine.simulator.model import Responder
+from engine.simulator.model import ModelTurn, ResponseRequest
 from engine.simulator.records import RestRequest, Waiters
-from engine.simulator.session import check_session_fields
 from engine.simulator.strict import StrictValidator
+from engine.simulator.timing import Timing
 from engine.simulator.webhooks import (
     PlacedCall,
     WebhookSender,
@@ -47,44 +47,9 @@ log = logging.getLogger(__name__)
 ACTIONS = ("accept", "reject", "refer", "hangup")
 
 
-@dataclass
-class Timing:
-    """How fast simulated time runs. The defaults make everything immediate (tests); the
-    demo slows speech down to something a person can follow.
-
-    ``delta_interval_s``: pause between streamed deltas. ``playback_per_char_s`` /
-    ``min_playback_s``: how long the caller takes to hear a response after its
-    ``response.done`` (``output_audio_buffer.stopped`` comes then). ``refer_end_s``:
-    how long after a successful refer the call leaves OpenAI. ``hangup_drop_s``: how
-    long after ``hangup``'s 200 the socket drops. ``nudge_latency_s``: how long the
-    server's own idle-timeout response takes, after its ``response.created``, to start
-    producing output; a real model takes hundreds of milliseconds to its first audio, so
-    a client that cancels the nudge on ``response.created`` stops it before it speaks
-    (cancelling ends the wait at once). ``nudge_delay_s``: how long after
-    ``input_audio_buffer.timeout_triggered`` the nudge's ``response.created`` comes (the
-    real server does not promise it comes at once; a client must not assume it does).
-    ``rest_latency_s`` +
-    ``rest_latency_per_inflight_s`` × (REST requests in flight, this one included): how
-    long a REST request waits before it is handled, so latency grows under a burst as a
-    loaded API's does; the action takes effect after the wait, so a client that gave up
-    meanwhile meets its effect on a retry.
-    """
-
-    delta_interval_s: float = 0.0
-    playback_per_char_s: float = 0.0
-    min_playback_s: float = 0.0
-    refer_end_s: float = 0.05
-    hangup_drop_s: float = 0.0
-    nudge_latency_s: float = 0.1
-    nudge_delay_s: float = 0.0
-    rest_latency_s: float = 0.0
-    rest_latency_per_inflight_s: float = 0.0
-
-    def playback_s(self, chars: int) -> float:
-        return max(self.min_playback_s, chars * self.playback_per_char_s)
-
-
-def _error_body(message: str, type_: str, code: str | None = None, param: str | None = None):
+def _error_body(
+    message: str, type_: str, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
@@ -129,8 +94,6 @@ class Simulator:
         self._waiters = Waiters()
         self._started = False
         self._rest_in_flight = 0
-        # call id -> (until when the target of its last 200 refer rings, that target)
-        self._refer_ringing: dict[str, tuple[float, str]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -141,8 +104,7 @@ class Simulator:
 
     async def stop(self) -> None:
         for call in self.calls.values():
-            for task in list(call._tasks):
-                task.cancel()
+            call.control.stop()
         await self._http.stop()
         if self._client is not None:
             await self._client.aclose()
@@ -209,12 +171,12 @@ class Simulator:
         """Create a pending call without sending a webhook (for adapter tests).
         ``ring_timeout_s``: the caller gives up if it is not accepted in time."""
         call_id = call_id or self.ids.rtc_call()
-        call = SimCall(self, call_id, sip_headers=sip_headers, media_security=media_security)
+        env = _CallEnvironment(self, self._strict)
+        call = SimCall(call_id, env, sip_headers=sip_headers, media_security=media_security)
+        env.call = call
         self.calls[call_id] = call
         if ring_timeout_s is not None:
-            call._ring_timer = asyncio.get_running_loop().call_later(
-                ring_timeout_s, lambda: call.state == "pending" and call._end("not_answered")
-            )
+            call.control.ring_for(ring_timeout_s)
         self._waiters.notify()
         return call
 
@@ -370,8 +332,7 @@ class Simulator:
         self.requests.append(record)
         call = self.calls.get(call_id) if call_id else None
         if call is not None:
-            call.requests.append(record)
-            call._changed()
+            call.control.record_request(record)
         self._rest_in_flight += 1  # this one included, until it is answered
         try:
             response = await self._route(request, record, call)
@@ -380,7 +341,7 @@ class Simulator:
         record.status = response.status
         response.headers.append(("x-request-id", self.ids.request()))
         if call is not None:
-            call._changed()
+            call.control.request_answered(record)
         self._waiters.notify()
         return response
 
@@ -447,7 +408,15 @@ class Simulator:
                     "invalid_request_error",
                 ),
             )
-        return getattr(self, f"_rest_{record.action}")(call, record)
+        match record.action:
+            case "accept":
+                return self._rest_accept(call, record)
+            case "reject":
+                return self._rest_reject(call, record)
+            case "refer":
+                return self._rest_refer(call, record)
+            case _:
+                return self._rest_hangup(call)
 
     def _fault_response(self, fault: RestFault) -> HttpResponse:
         status = fault.status or 500
@@ -457,7 +426,9 @@ class Simulator:
         message = fault.message or HTTPStatus(status).phrase
         return json_response(status, _error_body(message, "invalid_request_error"))
 
-    def _bad_request(self, message: str, *, code: str | None = None, param: str | None = None):
+    def _bad_request(
+        self, message: str, *, code: str | None = None, param: str | None = None
+    ) -> HttpResponse:
         return json_response(400, _error_body(message, "invalid_request_error", code, param))
 
     def _rest_accept(self, call: SimCall, record: RestRequest) -> HttpResponse:
@@ -468,15 +439,9 @@ class Simulator:
             return self._not_ringing(call)
         if not isinstance(body, dict):
             return self._bad_request("Missing required parameter: 'type'.", param="type")
-        call.violations += self._strict.accept_body(body)
-        problems = check_session_fields({}, body, prefix="", initial=True)
-        for problem in problems:
-            if not problem.fatal:
-                call.warnings.append(f"accept: {problem.message}")
-        fatal = [p for p in problems if p.fatal]
-        if fatal:
-            return self._bad_request(fatal[0].message, code=fatal[0].code, param=fatal[0].param)
-        call._accept(body)
+        refused = call.control.accept(body)
+        if refused is not None:
+            return self._bad_request(refused.message, code=refused.code, param=refused.param)
         return HttpResponse(200)
 
     def _rest_reject(self, call: SimCall, record: RestRequest) -> HttpResponse:
@@ -490,8 +455,7 @@ class Simulator:
                 code="invalid_type",
                 param="status_code",
             )
-        call.reject_status = status
-        call._end("rejected")
+        call.control.reject(status)
         return HttpResponse(200)
 
     def _rest_refer(self, call: SimCall, record: RestRequest) -> HttpResponse:
@@ -506,31 +470,13 @@ class Simulator:
         if call.state != "accepted":
             # [inf] wording, after the load-test fake's; a ringing call cannot be referred.
             return self._bad_request("Call is not active (state: ringing).")
-        now = self.now()
-        ringing = self._refer_ringing.get(call.call_id)
-        if ringing is not None and now < ringing[0]:
-            # [inf] OpenAI hands every refer to the trunk and tracks no transfer in
-            # progress, so a second one is answered 200 and the trunk gets a second
-            # REFER: two transfers. Recorded so tests can assert it never happens.
-            call._warn(
-                f"refer to {target} while the refer to {ringing[1]} still rings: "
-                "a second transfer of one call"
-            )
-        call.refer_targets.append(target)
-        ring_s = max(call.faults.refer_ring_s, self.faults.refer_ring_s)
-        self._refer_ringing[call.call_id] = (now + ring_s + self.timing.refer_end_s, target)
-        if call.faults.refer_vanished(target) or self.faults.refer_vanished(target):
-            call.warnings.append(f"refer to {target} vanished: the call stays up")
-        else:
-            # The caller is on hold while the target rings; the call leaves once it answers.
-            delay = ring_s + self.timing.refer_end_s
-            asyncio.get_running_loop().call_later(delay, call._end, "transferred")
+        call.control.refer(target)
         return HttpResponse(200)
 
-    def _rest_hangup(self, call: SimCall, record: RestRequest) -> HttpResponse:
+    def _rest_hangup(self, call: SimCall) -> HttpResponse:
         # A call already ended never gets here: hanging it up again is a 404 ([inf], as
         # for every action on a finished call).
-        call._end("hangup", drop_after_s=max(self.timing.hangup_drop_s, 0.001))
+        call.control.hang_up()
         return HttpResponse(200)
 
     def _not_ringing(self, call: SimCall) -> HttpResponse:
@@ -569,26 +515,19 @@ class Simulator:
             writer.close()
             return
         assert call is not None
-        call.sideband_handshakes.append(
+        call.control.handshake(
             {
                 k.lower(): ("<redacted>" if k.lower() == "authorization" else v)
                 for k, v in request.headers
             }
         )
-        if request.header("openai-beta"):
-            call.warnings.append(
-                "sideband opened with an OpenAI-Beta header: that selects the beta protocol"
-            )
         protocol.send_response(protocol.accept(ws_request))
         conn = SidebandConnection(protocol, writer)
         conn.flush()
-        if self._caller_gone(call) == "close":
-            # The caller hung up while it rang: the handshake went through, then the
-            # socket drops without a close frame, as on any call end. [inf]
-            call._end("caller_hangup")
+        if not call.control.connect(conn):
+            # The caller hung up while it rang: the call is over.
             writer.close()  # after the 101 already written: the peer sees 1006
             return
-        call._attach(conn)
         try:
             while not conn.dropped:
                 data = await reader.read(65536)
@@ -597,13 +536,13 @@ class Simulator:
                 else:
                     protocol.receive_data(data)
                 for event in protocol.events_received():
-                    if event.opcode is Opcode.TEXT or event.opcode is Opcode.BINARY:
-                        call._on_client_text(event.data.decode("utf-8", "replace"))
+                    if isinstance(event, Frame) and event.opcode in (Opcode.TEXT, Opcode.BINARY):
+                        call.control.receive(bytes(event.data).decode("utf-8", "replace"))
                 conn.flush()
                 if not data or protocol.close_expected() or protocol.state.name == "CLOSED":
                     break
         finally:
-            call._detach(conn)
+            call.control.disconnect(conn)
             conn.flush()
 
     def _refuse_sideband(
@@ -616,23 +555,51 @@ class Simulator:
             return 401, _error_body(
                 "Incorrect API key provided.", "invalid_request_error", code="invalid_api_key"
             )
-        if call is not None and call.state == "accepted" and self._caller_gone(call) == "404":
-            # Accept answered 200, but the caller had already hung up. [obs]
-            call._end("caller_hangup")
-        if call is None or call.state != "accepted":
+        if call is None or not call.control.takes_sideband():
             # Unknown, not yet accepted, or finished: 404 call_id_not_found. [obs]
             return 404, _error_body(
                 "Call not found.", "invalid_request_error", code="call_id_not_found"
             )
-        status = call._faults_for("sideband_status").take_sideband_status()
-        if status:
+        status = call.control.sideband_fault()
+        if status is not None:
             kind = "server_error" if status >= 500 else "invalid_request_error"
             return status, _error_body(HTTPStatus(status).phrase, kind)
         return None
 
-    def _caller_gone(self, call: SimCall) -> str | None:
-        """``Faults.caller_gone_on_accept`` for this call ("404", "close" or None)."""
-        return call._faults_for("caller_gone_on_accept").caller_gone_on_accept
+
+class _CallEnvironment:
+    """One call's view of its simulator: the ``Environment`` its parts are given
+    (engine/simulator/environment.py), read live from the simulator's settings."""
+
+    def __init__(self, sim: Simulator, strict: StrictValidator) -> None:
+        self._sim = sim
+        self._strict = strict
+        self.call: SimCall | None = None  # set once the call exists, for the responder
+
+    @property
+    def ids(self) -> IdFactory:
+        return self._sim.ids
+
+    @property
+    def timing(self) -> Timing:
+        return self._sim.timing
+
+    @property
+    def faults(self) -> Faults:
+        return self._sim.faults
+
+    @property
+    def strict(self) -> StrictValidator:
+        return self._strict
+
+    def now(self) -> float:
+        return self._sim.now()
+
+    def respond(self, request: ResponseRequest) -> ModelTurn | None:
+        responder = self._sim.responder
+        if responder is None or self.call is None:
+            return None
+        return responder(self.call, request)
 
 
 def _json_bytes(payload: Any) -> bytes:
