@@ -25,6 +25,7 @@ from starlette.routing import Route
 from .bounded_http import Shards
 from .call.answer import SIP_TEMPORARILY_UNAVAILABLE, Refusal, decide
 from .call.driver import CallDriver
+from .call.incoming import IncomingCall
 from .call.machine import CallMachine
 from .call.platform import Platform
 from .call.session import SessionSpec
@@ -40,7 +41,6 @@ from .openai import (
     CallControlError,
     CallNotFound,
     ConfigError,
-    IncomingCall,
     OpenAIConfig,
     ReplayGuard,
     WebhookRejected,
