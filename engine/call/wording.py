@@ -24,7 +24,12 @@ from typing import Any, NamedTuple
 
 __all__ = [
     "APOLOGISE",
+    "CHANGES_WHERE_IT_GOES",
+    "INVALID_ARGUMENTS",
+    "NOT_A_TRANSFER_ADDRESS",
+    "TOOL_LIMIT_REACHED",
     "TOOL_RAISED",
+    "TRANSFER_UNAVAILABLE",
     "Told",
     "arg_not_in_form",
     "arg_not_one_of",
@@ -36,15 +41,22 @@ __all__ = [
     "connection_broke",
     "cut_short",
     "failure_output",
+    "key_pressed",
+    "keyed_in",
+    "may_not_reach",
+    "missing_arguments",
     "not_prepared",
     "redirect_other_host",
     "refused",
     "server_error",
     "service_of",
+    "stopped_keying",
     "timeout",
     "too_many_redirects",
+    "tool_answered",
     "transfer_refused",
     "unexpected_status",
+    "unknown_tool",
     "unreachable",
 ]
 
@@ -68,6 +80,39 @@ def failure_output(told: Told, *, status: int | None = None, **extra: Any) -> st
     payload["message"] = told.message
     payload.update(extra)
     return json.dumps(payload, ensure_ascii=False)
+
+
+# -- a tool call the engine cannot run -------------------------------------------------------
+
+# The flow's `limits.tool_calls` is reached: this call and every later one is refused.
+TOOL_LIMIT_REACHED = Told(
+    "limit_reached", "No more tools can be used on this call. Apologise to the caller."
+)
+
+
+def unknown_tool(name: str, offered: list[str]) -> Told:
+    """The model called a tool the current state does not offer (``offered``: those it does)."""
+    return Told(
+        "unknown_tool",
+        f"There is no tool named {name!r} right now. The tools you can use "
+        f"are: {', '.join(offered) or 'none'}.",
+    )
+
+
+# The arguments are not JSON, or not a JSON object.
+INVALID_ARGUMENTS = Told(
+    "invalid_arguments",
+    "The arguments were not a valid JSON object. Call the tool again with valid JSON arguments.",
+)
+
+
+def missing_arguments(missing: list[str]) -> Told:
+    """Required parameters the model left out."""
+    return Told(
+        "missing_arguments",
+        f"Missing required arguments: {', '.join(missing)}. Ask the caller for them, "
+        "then call the tool again.",
+    )
 
 
 # -- a tool's outside service (the `http` step) ----------------------------------------------
@@ -174,6 +219,13 @@ TOOL_RAISED = Told("internal", "The tool failed. Apologise and offer another way
 
 # -- transfers -------------------------------------------------------------------------------
 
+# A transfer none of whose targets could be filled in for this call (a template failed or
+# rendered nothing), with no refusal to explain it.
+TRANSFER_UNAVAILABLE = Told(
+    "transfer_unavailable",
+    "The transfer cannot be made right now. Apologise to the caller and offer another way to help.",
+)
+
 
 def transfer_refused(why: str) -> Told:
     """A transfer target failed its check (``engine.call.transfer_guard``); ``why`` is one of
@@ -207,6 +259,34 @@ def arg_not_one_of(name: str, allowed: list[str]) -> str:
 
 def arg_not_in_form(name: str) -> str:
     return f'"{name}" is not in the form this line accepts'
+
+
+# -- notes: what the model is told that is not a tool's answer ------------------------------
+
+
+def key_pressed(key: str) -> str:
+    """Before the tool a keypad key runs."""
+    return f"The caller pressed {key} on the keypad."
+
+
+def keyed_in(name: str, value: str) -> str:
+    """A `collect` entry is complete: its `save_as` name and the digits."""
+    return f"The caller keyed in {name}: {value}."
+
+
+def stopped_keying(name: str, keyed: int, fewest: int) -> str:
+    """A `collect` entry timed out with too few digits (and no `on_timeout` step)."""
+    digits = "digit" if keyed == 1 else "digits"
+    return (
+        f"The caller started keying {name} on the keypad but stopped after {keyed} {digits}; "
+        f"{fewest} are needed."
+    )
+
+
+def tool_answered(name: str, output: str) -> str:
+    """The answer (or failure output) of a tool the engine ran by itself, which has no
+    function call to answer."""
+    return f"The {name} tool answered: {output}"
 
 
 def _cap(text: str) -> str:
