@@ -380,7 +380,7 @@ class Engine:
             self._run_call(call.call_id, snapshot, context, decision.opening)
         )
         self.calls[call.call_id] = task
-        task.add_done_callback(lambda _t, cid=call.call_id: self.calls.pop(cid, None))
+        task.add_done_callback(lambda _task: self.calls.pop(call.call_id, None))
         return 200
 
     async def _accept(
