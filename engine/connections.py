@@ -82,10 +82,10 @@ def guarded_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:
     """uvicorn's HTTP protocol with a header deadline and a connection cap."""
     base: Any = import_from_string(HTTP_PROTOCOLS["auto"])
 
-    class GuardedHTTPProtocol(base):  # type: ignore[misc, valid-type]
+    class GuardedHTTPProtocol(base):
         _deadline: asyncio.TimerHandle | None = None
 
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        def connection_made(self, transport: asyncio.Transport) -> None:
             super().connection_made(transport)
             if len(self.connections) > limits.max_connections:
                 log.warning(
@@ -133,7 +133,9 @@ def serve_config(app: Any, limits: ConnectionLimits, **options: Any) -> uvicorn.
     return uvicorn.Config(
         app,
         http=guarded_protocol(limits),
-        timeout_keep_alive=limits.keep_alive_s,
+        # uvicorn annotates an int but hands it to `loop.call_later`, which takes any float
+        # (the tests keep connections alive for 0.3 s).
+        timeout_keep_alive=limits.keep_alive_s,  # type: ignore[arg-type]
         # asyncio accepts up to `backlog` connections in one go before the loop can close
         # the ones over the cap: with the cap at half the descriptors, a quarter of it keeps
         # a burst of refusals from running the process out of descriptors.

@@ -25,6 +25,7 @@ from starlette.routing import Route
 from .bounded_http import Shards
 from .call.answer import SIP_TEMPORARILY_UNAVAILABLE, Refusal, decide
 from .call.driver import CallDriver
+from .call.incoming import IncomingCall
 from .call.machine import CallMachine
 from .call.platform import Platform
 from .call.session import SessionSpec
@@ -40,7 +41,6 @@ from .openai import (
     CallControlError,
     CallNotFound,
     ConfigError,
-    IncomingCall,
     OpenAIConfig,
     ReplayGuard,
     WebhookRejected,
@@ -380,7 +380,7 @@ class Engine:
             self._run_call(call.call_id, snapshot, context, decision.opening)
         )
         self.calls[call.call_id] = task
-        task.add_done_callback(lambda _t, cid=call.call_id: self.calls.pop(cid, None))
+        task.add_done_callback(lambda _task: self.calls.pop(call.call_id, None))
         return 200
 
     async def _accept(

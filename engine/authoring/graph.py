@@ -539,10 +539,10 @@ def to_dot(graph: Graph) -> str:
         attrs = f"label={_dot_string(node.label)}, {_DOT_SHAPES[node.kind]}"
         lines.append(f"    {node.id} [{attrs}];")
     for edge in graph.edges:
-        attrs = [f"label={_dot_string(edge.label)}"] if edge.label else []
+        edge_attrs = [f"label={_dot_string(edge.label)}"] if edge.label else []
         if _DOT_STYLES[edge.kind]:
-            attrs.append(_DOT_STYLES[edge.kind])
-        suffix = f" [{', '.join(attrs)}]" if attrs else ""
+            edge_attrs.append(_DOT_STYLES[edge.kind])
+        suffix = f" [{', '.join(edge_attrs)}]" if edge_attrs else ""
         lines.append(f"    {edge.source} -> {edge.target}{suffix};")
     lines.append("}")
     return "\n".join(lines) + "\n"

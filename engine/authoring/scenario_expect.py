@@ -8,6 +8,7 @@ gets here.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +153,9 @@ def _hangup(value: bool, observed: Observed, where: Where) -> list[Failure]:
     return [Failure(where, f"hangup: {_q(value)}", happened)]
 
 
-def _transcript(value: tuple[tuple[str, str], ...], observed: Observed, where: Where):
+def _transcript(
+    value: tuple[tuple[str, str], ...], observed: Observed, where: Where
+) -> list[Failure]:
     actual = [(who, text.strip()) for who, text in observed.transcript]
     wanted = [(who, text.strip()) for who, text in value]
     if actual == wanted:
@@ -204,7 +207,8 @@ def _tool_results(value: tuple, observed: Observed, where: Where) -> list[Failur
     return _records("tool_results", observed.tool_results, value, where)
 
 
-_CHECKS = {
+# Each `expect` key's check: (the expected value as read, what happened, where it was written).
+_CHECKS: dict[str, Callable[[Any, Observed, Where], list[Failure]]] = {
     "answered": _answered,
     "rejected": _rejected,
     "flow": _flow,

@@ -1019,6 +1019,7 @@ def _unknown(
     key: bool = False,
 ) -> None:
     guess = did_you_mean(name, pool)
+    hint: str | None
     if guess:
         hint = f'did you mean "{guess}"?'
     else:

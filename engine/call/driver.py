@@ -20,8 +20,9 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from . import wording
 from .actions import Action, CancelTimer, Hangup, Refer, RunHttpTool, StartTimer
 from .events import (
     CallEnded,
@@ -35,18 +36,15 @@ from .events import (
 from .machine import CallMachine
 from .masking import flow_secrets, masked_action
 from .platform import CallGone, CallPlatform, Platform
+from .tool_runner import ToolRunner
 
-__all__ = ["RECONNECT_PAUSE_S", "CallDriver", "ToolRunner"]
+__all__ = ["RECONNECT_PAUSE_S", "CallDriver"]
 
 log = logging.getLogger("engine.call")
 
 # A dropped or refused connection is tried once more after this pause (jittered by up to
 # half again, so calls that dropped together do not come back together).
 RECONNECT_PAUSE_S = 0.25
-
-
-class ToolRunner(Protocol):
-    async def run(self, tool_name: str, request: Any, context: Any) -> Any: ...
 
 
 @dataclass
@@ -216,16 +214,12 @@ class CallDriver:
             )
             self.note(
                 f"tool {action.tool}: {'ok' if result.ok else 'failed'}"
-                + (f" ({result.error})" if getattr(result, "error", None) else "")
+                + (f" ({result.error})" if result.error else "")
             )
-        except Exception as exc:  # the runner should not raise; if it does, the model is told
+        except Exception:  # the runner should not raise; if it does, the model is told
             self._log.exception("tool %s raised", action.tool)
-            output = (
-                '{"ok": false, "error": "internal", "message": "The tool failed. Apologise '
-                'and offer another way to help."}'
-            )
+            output = wording.failure_output(wording.TOOL_RAISED)
             event = ToolFinished(action.call_id, action.tool, output, False)
-            del exc
         await self._feed(event, time.perf_counter())
 
     async def _refer(self, target: str) -> None:

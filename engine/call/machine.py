@@ -38,6 +38,7 @@ from typing import Any
 
 from ..flow.model import Flow, Step, Tool
 from ..flow.templates import TemplateError, render
+from . import wording
 from .actions import (
     Action,
     AddNote,
@@ -78,6 +79,7 @@ from .events import (
 )
 from .session import idle_for, instructions_for, tools_for
 from .transfer_guard import transfer_targets
+from .wording import Told
 
 __all__ = [
     "COLLECT_TIMER",
@@ -424,7 +426,7 @@ class CallMachine:
         tool = self.flow.tools.get(tool_name) if tool_name else None
         if tool is None or tool_name is None:
             return []  # a key that means nothing here
-        note = AddNote(f"The caller pressed {key} on the keypad.")
+        note = AddNote(wording.key_pressed(key))
         return [*self._hush(), note, *self._run_engine_tool(tool_name, tool)]
 
     def _entry_over(self, verdict: str) -> list[Action]:
@@ -435,20 +437,15 @@ class CallMachine:
         actions: list[Action] = [CancelTimer(COLLECT_TIMER)]
         if verdict == "complete":
             self.context["saved"][collect.save_as] = entry.value
-            actions.append(AddNote(f"The caller keyed in {collect.save_as}: {entry.value}."))
+            actions.append(AddNote(wording.keyed_in(collect.save_as, entry.value)))
             then = self.flow.tools.get(collect.then) if collect.then else None
             if then is not None and collect.then is not None:
                 return actions + self._run_engine_tool(collect.then, then)
             return actions + self._ask()[0]
         if collect.on_timeout is not None:
             return actions + self._run_step(collect.on_timeout)
-        count = len(entry.keyed)
-        actions.append(
-            AddNote(
-                f"The caller started keying {collect.save_as} on the keypad but stopped "
-                f"after {count} digit{'s' if count != 1 else ''}; {entry.fewest} are needed."
-            )
-        )
+        note = wording.stopped_keying(collect.save_as, len(entry.keyed), entry.fewest)
+        actions.append(AddNote(note))
         return actions + self._ask()[0]
 
     # -- silence -----------------------------------------------------------------------------
@@ -513,55 +510,32 @@ class CallMachine:
             actions += self._ask()[0]
         return actions
 
-    def _fail(self, call_id: str, error: str, message: str, *, count: bool = True) -> list[Action]:
+    def _fail(self, call_id: str, told: Told, *, count: bool = True) -> list[Action]:
         self._batch_wants_response = True
-        actions: list[Action] = [
-            SendToolOutput(call_id, _output(ok=False, error=error, message=message))
-        ]
+        actions: list[Action] = [SendToolOutput(call_id, wording.failure_output(told))]
         return actions + (self._count_result(ok=False) if count else [])
 
     def _start_tool(self, call: ToolCallRequested) -> list[Action]:
         self._tool_calls += 1
         if self._tool_calls > self.flow.limits.tool_calls:
-            refused = self._fail(
-                call.call_id,
-                "limit_reached",
-                "No more tools can be used on this call. Apologise to the caller.",
-                count=False,
-            )
+            refused = self._fail(call.call_id, wording.TOOL_LIMIT_REACHED, count=False)
             if self._capped:
                 return refused
             self._capped = True
             return refused + self._limit_reached()
         offered = self.flow.tools_of(self.state)
         if call.name not in offered or call.name not in self.flow.tools:
-            names = ", ".join(offered) or "none"
-            return self._fail(
-                call.call_id,
-                "unknown_tool",
-                f"There is no tool named {call.name!r} right now. The tools you can use "
-                f"are: {names}.",
-            )
+            return self._fail(call.call_id, wording.unknown_tool(call.name, offered))
         try:
             args = json.loads(call.arguments or "{}")
         except (ValueError, RecursionError):  # not JSON, or nested too deep to read
             args = None
         if not isinstance(args, dict):
-            return self._fail(
-                call.call_id,
-                "invalid_arguments",
-                "The arguments were not a valid JSON object. Call the tool again with "
-                "valid JSON arguments.",
-            )
+            return self._fail(call.call_id, wording.INVALID_ARGUMENTS)
         tool = self.flow.tools[call.name]
         missing = [n for n, p in tool.parameters.items() if p.required and n not in args]
         if missing:
-            return self._fail(
-                call.call_id,
-                "missing_arguments",
-                f"Missing required arguments: {', '.join(missing)}. Ask the caller for them, "
-                "then call the tool again.",
-            )
+            return self._fail(call.call_id, wording.missing_arguments(missing))
         return self._begin_tool(_PendingTool(call.call_id, call.name, tool, args, True))
 
     def _begin_tool(self, pending: _PendingTool) -> list[Action]:
@@ -607,7 +581,7 @@ class CallMachine:
         if pending.from_model:
             self._batch_wants_response = True
             return [SendToolOutput(pending.call_id, output)]
-        return [AddNote(f"The {pending.name} tool answered: {output}"), *self._ask()[0]]
+        return [AddNote(wording.tool_answered(pending.name, output)), *self._ask()[0]]
 
     def _after_http(self, pending: _PendingTool, output: str, *, http: bool) -> list[Action]:
         tool = pending.tool
@@ -681,15 +655,7 @@ class CallMachine:
         targets, refused = transfer_targets(self.flow, tool, pending.args, context)
         if tool.transfer and not targets:
             if pending.from_model:
-                return self._fail(
-                    pending.call_id,
-                    *refused
-                    or (
-                        "transfer_unavailable",
-                        "The transfer cannot be made right now. Apologise to the caller and "
-                        "offer another way to help.",
-                    ),
-                )
+                return self._fail(pending.call_id, refused or wording.TRANSFER_UNAVAILABLE)
             return self._no_transfer_left(tool.fallback)
         actions: list[Action] = []
         if pending.from_model:

@@ -16,7 +16,7 @@ import dataclasses
 import re
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, overload
 
 from ..flow.model import Flow, HttpRequest
 from ..flow.templates import analyze, has_template
@@ -54,6 +54,12 @@ class Secrets:
 
     def __bool__(self) -> bool:
         return bool(self._values)
+
+    @overload
+    def mask(self, value: str) -> str: ...
+
+    @overload
+    def mask(self, value: Any) -> Any: ...
 
     def mask(self, value: Any) -> Any:
         """``value`` with every secret replaced by ``MASK``: text, and the keys and values of
@@ -140,7 +146,7 @@ def env_values(env: object, names: Iterable[str]) -> list[str]:
     its flow reads, or a plain mapping); a name it does not hold has none."""
     if not hasattr(env, "__getitem__") or not hasattr(env, "__contains__"):
         return []
-    return [str(env[n]) for n in names if n in env]  # type: ignore[index, operator]
+    return [str(env[n]) for n in names if n in env]
 
 
 def masked_action(action: Action, secrets: Secrets) -> Action:

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from .actions import Action
 from .events import CallEvent
+from .incoming import IncomingCall
 from .session import SessionSpec
-
-if TYPE_CHECKING:
-    from ..openai.incoming import IncomingCall
 
 __all__ = ["CallGone", "CallPlatform", "Platform"]
 

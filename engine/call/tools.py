@@ -25,8 +25,9 @@ so the runner treats every interpolated value as data, never structure:
   model hears "timeout" at the deadline while the request ends on httpx's timeouts.
 
 Whatever happens, `run` returns a `ToolResult` whose `output` is JSON telling the model what
-happened in words it can act on (apologise, offer a transfer); it never raises for a failure of
-the outside service. No output or error code contains header values: they may hold secrets.
+happened in words it can act on (apologise, offer a transfer; the words are in
+``engine.call.wording``); it never raises for a failure of the outside service. No output or
+error code contains header values: they may hold secrets.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import json
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -49,7 +50,10 @@ from engine.flow.model import HttpRequest
 from engine.flow.templates import TemplateError, has_template, render
 from engine.flow.urls import fixed_origin
 
+from . import wording
 from .masking import Secrets, credential_values, env_names, env_values, request_texts
+from .tool_runner import ToolResult
+from .wording import Told
 
 __all__ = ["USER_AGENT", "HttpToolRunner", "ToolResult"]
 
@@ -65,28 +69,15 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _HOST = re.compile(r"[A-Za-z0-9._:-]+")
-_APOLOGISE = "Apologise and offer to transfer the caller or try again later."
-
-
-@dataclass(frozen=True, slots=True)
-class ToolResult:
-    """The outcome of one tool run."""
-
-    output: str  # the string sent to the model as the function_call_output (JSON text)
-    ok: bool
-    status: int | None  # HTTP status when one was received
-    saved: Any  # parsed JSON (or text) for `save_as`, None when not ok
-    error: str | None  # short code for logs; never holds secrets or header values
-    elapsed_ms: float
 
 
 class _Failure(Exception):
-    """Ends a run: a code for logs, what the model is told, and any extra output fields."""
+    """Ends a run: what the model is told (its code is also the log's), and any extra output
+    fields."""
 
-    def __init__(self, code: str, message: str, *, status: int | None = None, **extra: Any) -> None:
-        super().__init__(code)
-        self.code = code
-        self.message = message
+    def __init__(self, told: Told, *, status: int | None = None, **extra: Any) -> None:
+        super().__init__(told.error)
+        self.told = told
         self.status = status
         self.extra = extra
 
@@ -138,7 +129,7 @@ class HttpToolRunner:
         secrets: Secrets,
         started: float,
     ) -> ToolResult:
-        service = f'the service of the "{tool_name}" tool'
+        service = wording.service_of(tool_name)
         try:
             prepared = self._prepare(tool_name, request, context)
             secrets.add(credential_values(prepared.headers.items()))
@@ -154,24 +145,15 @@ class HttpToolRunner:
                 deadline_at=deadline,  # the wait for a slot counts against the timeout
             )
         except NoSlot:
-            raise _Failure(
-                "busy", f"Too many calls are using {service} right now. {_APOLOGISE}"
-            ) from None
+            raise _Failure(wording.busy(service)) from None
         except (TimeoutError, httpx.TimeoutException):
-            seconds = _seconds(request.timeout)
-            raise _Failure(
-                "timeout", f"{_cap(service)} did not answer within {seconds}. {_APOLOGISE}"
-            ) from None
+            raise _Failure(wording.timeout(service, request.timeout)) from None
         except (httpx.UnsupportedProtocol, httpx.InvalidURL):
             raise _bad_url(tool_name) from None
         except httpx.ConnectError:
-            raise _Failure(
-                "connection", f"{_cap(service)} could not be reached. {_APOLOGISE}"
-            ) from None
+            raise _Failure(wording.unreachable(service)) from None
         except httpx.HTTPError:  # the connection broke, the answer was not valid HTTP, …
-            raise _Failure(
-                "network", f"The connection to {service} broke before it answered. {_APOLOGISE}"
-            ) from None
+            raise _Failure(wording.connection_broke(service)) from None
         return ToolResult(
             output=_dumps(payload),
             ok=True,
@@ -184,10 +166,7 @@ class HttpToolRunner:
     def _prepare(
         self, tool_name: str, spec: HttpRequest, context: Mapping[str, Any]
     ) -> httpx.Request:
-        not_prepared = _Failure(
-            "template",
-            f'The "{tool_name}" tool could not be prepared, so nothing was sent. {_APOLOGISE}',
-        )
+        not_prepared = _Failure(wording.not_prepared(tool_name))
         if has_template(spec.url) and fixed_origin(spec.url) is None:
             raise _bad_url(tool_name)  # a value could decide the host: lint's `url-host`
         try:
@@ -205,10 +184,7 @@ class HttpToolRunner:
             raise not_prepared from None
         url = _checked_url(url_text, tool_name)
         if any(_unsafe_header(name, value) for name, value in headers.items()):
-            raise _Failure(
-                "bad_header",
-                f'The "{tool_name}" tool could not be prepared, so nothing was sent. {_APOLOGISE}',
-            )
+            raise _Failure(wording.not_prepared(tool_name, "bad_header"))
         if query:
             # Merged by hand: httpx's `params=` would replace a query written in the URL.
             url = url.copy_merge_params(query)
@@ -237,9 +213,7 @@ class HttpToolRunner:
                     request = self._redirect(service, request, response, location, origin, spec)
                     if redirects == self._max_redirects:
                         raise _Failure(
-                            "too_many_redirects",
-                            f"{_cap(service)} redirected too many times. {_APOLOGISE}",
-                            status=response.status_code,
+                            wording.too_many_redirects(service), status=response.status_code
                         )
                     redirects += 1
                     continue
@@ -263,18 +237,9 @@ class HttpToolRunner:
         try:
             url = request.url.join(location)
         except httpx.InvalidURL:
-            raise _Failure(
-                "bad_redirect",
-                f"{_cap(service)} redirected to an address that cannot be called. {_APOLOGISE}",
-                status=status,
-            ) from None
+            raise _Failure(wording.bad_redirect(service), status=status) from None
         if _origin(url) != origin:
-            raise _Failure(
-                "redirect_other_host",
-                f"{_cap(service)} redirected to another host, which is not allowed, so the "
-                f"request was stopped. {_APOLOGISE}",
-                status=status,
-            )
+            raise _Failure(wording.redirect_other_host(service), status=status)
         # As browsers and httpx do: 303 always becomes GET, and 301/302 turn a POST into GET.
         method = request.method
         if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
@@ -321,11 +286,7 @@ def _checked_url(text: str, tool_name: str) -> httpx.URL:
 
 
 def _bad_url(tool_name: str) -> _Failure:
-    return _Failure(
-        "bad_url",
-        f'The "{tool_name}" tool has an address that cannot be called, so nothing was sent. '
-        f"{_APOLOGISE}",
-    )
+    return _Failure(wording.bad_url(tool_name))
 
 
 def _unsafe_header(name: str, value: str) -> bool:
@@ -369,28 +330,20 @@ def _answer(
             return status, {"ok": True, "status": status, "data": data}, data
         payload: dict[str, Any] = {"ok": True, "status": status, "text": text}
         if truncated:
-            payload["text"] = f"{text}\n[cut short: the answer was longer than {cap} bytes]"
+            payload["text"] = f"{text}\n{wording.cut_short(cap)}"
             payload["truncated"] = True
         return status, payload, text
     phrase = f"HTTP {status} {httpx.codes.get_reason_phrase(status)}".rstrip()
     if 400 <= status < 500:
         reason = _reason(data if is_json else text, content_type)
         raise _Failure(
-            "client_error",
-            f"{_cap(service)} refused the request ({phrase}). If its reason explains why, tell "
-            "the caller in plain words; otherwise apologise and offer to transfer the caller.",
+            wording.refused(service, phrase),
             status=status,
             **({"reason": reason} if reason else {}),
         )
     if status >= 500:
-        raise _Failure(
-            "server_error", f"{_cap(service)} failed ({phrase}). {_APOLOGISE}", status=status
-        )
-    raise _Failure(
-        "unexpected_status",
-        f"{_cap(service)} gave an unexpected answer ({phrase}). {_APOLOGISE}",
-        status=status,
-    )
+        raise _Failure(wording.server_error(service, phrase), status=status)
+    raise _Failure(wording.unexpected_status(service, phrase), status=status)
 
 
 def _reason(answer: Any, content_type: str) -> str | None:
@@ -439,32 +392,18 @@ def _reject_constant(name: str) -> Any:
 
 
 def _failed(failure: _Failure, started: float) -> ToolResult:
-    status = failure.status
-    payload: dict[str, Any] = {"ok": False, "error": failure.code}
-    if status is not None:
-        payload["status"] = status
-    payload["message"] = failure.message
-    payload.update(failure.extra)
     return ToolResult(
-        output=_dumps(payload),
+        output=wording.failure_output(failure.told, status=failure.status, **failure.extra),
         ok=False,
-        status=status,
+        status=failure.status,
         saved=None,
-        error=failure.code,
+        error=failure.told.error,
         elapsed_ms=_elapsed(started),
     )
 
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
-
-
-def _cap(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def _seconds(value: float) -> str:
-    return f"{value:g} second" + ("" if value == 1 else "s")
 
 
 def _elapsed(started: float) -> float:

@@ -16,8 +16,8 @@ headers, so a target rendered from them is checked, in this order:
    countries' numbers).
 
 A refused transfer is never sent to the carrier: ``check_transfer`` gives the reason, which
-the machine tells the model (or, for a transfer the engine runs by itself, treats as a target
-that did not take).
+the machine tells the model in the words of ``engine.call.wording`` (or, for a transfer the
+engine runs by itself, treats as a target that did not take).
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ from typing import Any
 from ..flow.model import Flow, Parameter, Tool
 from ..flow.reach import reach_problem, target_shape
 from ..flow.templates import TemplateError, render
+from . import wording
 from .trunk import transfer_uri
+from .wording import Told
 
 __all__ = ["CheckedTransfer", "check_transfer", "transfer_targets"]
 
@@ -53,18 +55,12 @@ class CheckedTransfer:
 
 def transfer_targets(
     flow: Flow, tool: Tool, args: Mapping[str, Any], context: Mapping[str, Any]
-) -> tuple[list[str], tuple[str, str] | None]:
+) -> tuple[list[str], Told | None]:
     """The REFER URIs of ``tool``'s targets that pass, in order, and, when one was refused,
-    the error code and message for the model."""
+    what the model is told."""
     checked = [check_transfer(flow, tool, t, args, context) for t in tool.transfer_targets]
     refused = next((c.refused for c in checked if c.refused), None)
-    told = None
-    if refused is not None:
-        told = (
-            "transfer_refused",
-            f"The transfer was refused: {refused}. Tell the caller you cannot transfer them "
-            "there and offer another way to help.",
-        )
+    told = wording.transfer_refused(refused) if refused is not None else None
     return [c.uri for c in checked if c.uri is not None], told
 
 
@@ -85,13 +81,13 @@ def check_transfer(
         return CheckedTransfer(None)
     shape = target_shape(target)
     if shape is None:
-        return CheckedTransfer(None, "the address it gave is not a valid transfer address")
+        return CheckedTransfer(None, wording.NOT_A_TRANSFER_ADDRESS)
     free = {n for n in args if (p := tool.parameters.get(n)) is None or not p.enum}
     if free and not _same_shape(template, context, free, shape):
-        return CheckedTransfer(None, "the values given would change where the call goes")
+        return CheckedTransfer(None, wording.CHANGES_WHERE_IT_GOES)
     problem = reach_problem(target, flow)
     if problem:
-        return CheckedTransfer(None, f"this line may not transfer there: {problem}")
+        return CheckedTransfer(None, wording.may_not_reach(problem))
     return CheckedTransfer(transfer_uri(target, flow.trunk, context))
 
 
@@ -106,14 +102,14 @@ _TYPES: dict[str, tuple[type, ...]] = {
 def _arg_problem(name: str, value: Any, param: Parameter) -> str | None:
     wrong_bool = isinstance(value, bool) and param.type != "boolean"
     if wrong_bool or not isinstance(value, _TYPES[param.type]):
-        return f'"{name}" must be a {param.type}'
+        return wording.arg_wrong_type(name, param.type)
     text = value if isinstance(value, str) else str(value)
     if len(text) > MAX_VALUE_CHARS:
-        return f'"{name}" is too long'
+        return wording.arg_too_long(name)
     if param.enum and text not in param.enum:
-        return f'"{name}" must be one of: {", ".join(param.enum)}'
+        return wording.arg_not_one_of(name, param.enum)
     if param.pattern and re.fullmatch(param.pattern, text) is None:
-        return f'"{name}" is not in the form this line accepts'
+        return wording.arg_not_in_form(name)
     return None
 
 

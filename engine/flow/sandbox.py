@@ -28,7 +28,7 @@ import math
 import re
 import string
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from contextvars import ContextVar
 from functools import update_wrapper
 from typing import Any
@@ -363,9 +363,9 @@ def _budgeted_range(*args: int) -> range:
     return numbers
 
 
-def _call_node(name: str, args: list[nodes.Expr], lineno: int) -> nodes.Call:
+def _call_node(name: str, args: Sequence[nodes.Node], lineno: int) -> nodes.Call:
     return nodes.Call(
-        nodes.EnvironmentAttribute(name, lineno=lineno), args, [], None, None, lineno=lineno
+        nodes.EnvironmentAttribute(name, lineno=lineno), list(args), [], None, None, lineno=lineno
     )
 
 
@@ -379,7 +379,7 @@ class _Budgeted(NodeTransformer):
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
         self.generic_visit(node)
-        return _call_node("budget_join", list(node.nodes), node.lineno)
+        return _call_node("budget_join", node.nodes, node.lineno)
 
 
 class BudgetedEnvironment(ImmutableSandboxedEnvironment):
@@ -404,7 +404,7 @@ class BudgetedEnvironment(ImmutableSandboxedEnvironment):
         transformer = _Budgeted()
         tree = transformer.visit(source)
         tree.set_environment(self)
-        return super()._generate(tree, *args, **kwargs)  # type: ignore[no-any-return]
+        return super()._generate(tree, *args, **kwargs)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         _spend()

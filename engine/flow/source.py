@@ -91,7 +91,9 @@ class _Composer(
 try:  # libyaml composes the same node graph about ten times faster than pure Python
     from yaml._yaml import CParser as _CParser
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    _CParser = None
+    _HAVE_LIBYAML = False
+else:
+    _HAVE_LIBYAML = True
 
 # libyaml's composer recurses in C with no depth check (100,000 nested `[` crash the
 # process), so it only sees text whose nesting is provably shallow: every level is either a
@@ -127,7 +129,7 @@ def _compose_fast(text: str) -> Node | bool | None:
 
     Every problem is left to the pure-Python composer, whose messages (and marks) the
     diagnostics are written for; the fast path only ever serves files that parse."""
-    if _CParser is None or _fast_declines(text):
+    if not _HAVE_LIBYAML or _fast_declines(text):
         return False
     budget = (_FAST_MAX_NESTING - 2 - text.count("[") - text.count("{")) // 2
     if budget < 1 or re.search(rf"^[ \t?:-]{{{budget},}}", text, re.MULTILINE):
@@ -140,9 +142,9 @@ def _compose_fast(text: str) -> Node | bool | None:
     return root
 
 
-if _CParser is not None:
+if _HAVE_LIBYAML:
 
-    class _FastComposer(_CParser, _CoreResolver):  # type: ignore[misc, valid-type]
+    class _FastComposer(_CParser, _CoreResolver):
         def __init__(self, text: str) -> None:
             _CParser.__init__(self, text)
             _CoreResolver.__init__(self)
@@ -349,7 +351,7 @@ def _compose(file: str, text: str) -> Node | None:
     composer: _Composer | None = None
     try:
         composer = _Composer(text)
-        return composer.get_single_node()  # type: ignore[no-any-return]
+        return composer.get_single_node()
     except yaml.reader.ReaderError as exc:
         # Raised before any parsing: a control character (NUL, BEL, ...) or a lone surrogate.
         line, col = _place(text, exc.position)
@@ -370,10 +372,11 @@ def _compose(file: str, text: str) -> Node | None:
         region = None  # the lines YAML could not read, when the mistake is understood
         span = Span(line, col, line, col + 1)
         hint = _syntax_hint(problem)
-        if "expected a single document" in (exc.context or ""):
+        context = exc.context or ""
+        if "expected a single document" in context:
             message = "a flow file holds one document; remove the `---` and what follows it"
-        elif (exc.context or "").startswith("found duplicate anchor") and exc.context_mark:
-            anchor = exc.context.split(";", 1)[0].removeprefix("found duplicate anchor ")
+        elif context.startswith("found duplicate anchor") and exc.context_mark:
+            anchor = context.split(";", 1)[0].removeprefix("found duplicate anchor ")
             message = (
                 f"the anchor &{anchor.strip(chr(39))} is defined twice "
                 f"(first on line {exc.context_mark.line + 1}); anchor names must differ"

@@ -132,14 +132,17 @@ def analyze(source: str) -> TemplateInfo:
     # `env.items()`: a method called, not a value read (template_safety reports it).
     called = {id(call.node) for call in tree.find_all(nodes.Call)}
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        base = node.node
-        if not isinstance(base, nodes.Name) or id(node) in called:
-            continue
         if isinstance(node, nodes.Getattr):
-            attribute = node.attr
-        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-            attribute = node.arg.value
+            base, attribute = node.node, node.attr
+        elif (
+            isinstance(node, nodes.Getitem)
+            and isinstance(node.arg, nodes.Const)
+            and isinstance(node.arg.value, str)
+        ):
+            base, attribute = node.node, node.arg.value
         else:
+            continue
+        if not isinstance(base, nodes.Name) or id(node) in called:
             continue
         info.uses.append(NameUse(base.name, attribute, node.lineno))
     return info

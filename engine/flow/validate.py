@@ -282,9 +282,9 @@ def _message(doc: SourceDocument, path: DataPath, error: Any) -> tuple[str, str 
             return "merge keys (`<<: *anchor`) are not supported in flow files", None, True
         guess = did_you_mean(str(name), allowed)
         hint = f'did you mean "{guess}"?' if guess else None
-        choices = ", ".join(allowed)
+        keys = ", ".join(allowed)
         where = f" in `{_label(path[:-1])}`" if path[:-1] else ""
-        return f'unknown key "{name}"{where}; the keys allowed here are: {choices}', hint, True
+        return f'unknown key "{name}"{where}; the keys allowed here are: {keys}', hint, True
 
     if kind == "literal_error":
         expected = ctx.get("expected", "")
@@ -470,9 +470,9 @@ def validate_document(doc: SourceDocument) -> tuple[Flow | None, list[Diagnostic
     """Check a parsed document against the flow model."""
     if not isinstance(doc.data, dict):
         what = "empty" if doc.data is None else kind_of(doc.data)
-        hint = "start from an example in flows/: a flow file begins with `name:`"
+        fix = "start from an example in flows/: a flow file begins with `name:`"
         if isinstance(doc.data, list) and doc.data and isinstance(doc.data[0], dict):
-            hint = (
+            fix = (
                 "one file holds one flow: remove the `- ` in front of the first key, and "
                 "the two spaces in front of each line below it"
             )
@@ -483,7 +483,7 @@ def validate_document(doc: SourceDocument) -> tuple[Flow | None, list[Diagnostic
                 "not-a-flow",
                 f"a flow file must be a mapping of keys such as `name:` and `numbers:`, "
                 f"but this file is {what}",
-                hint=hint,
+                hint=fix,
             )
         ]
     try:

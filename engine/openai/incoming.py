@@ -4,6 +4,10 @@ SIP headers arrive as an ordered list of ``{name, value}`` pairs, exactly as in 
 INVITE (minus authorization headers): names keep the sender's case, headers can repeat,
 and a SIP stack may use the compact one-letter forms. ``IncomingCall.header`` hides all
 of that. The values are untrusted: anyone who can reach the trunk can set them.
+
+This is OpenAI's announcement, with its own details (the webhook's id, the media security
+OpenAI reports). The engine itself reads the provider-neutral ``engine.call.IncomingCall``,
+which ``RealtimePlatform.incoming_call`` makes from it.
 """
 
 from __future__ import annotations
@@ -12,44 +16,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..call.incoming import COMPACT_HEADER_NAMES, header_values
+
 __all__ = ["COMPACT_HEADER_NAMES", "INCOMING_CALL_EVENT", "IncomingCall", "parse_incoming_call"]
 
 INCOMING_CALL_EVENT = "realtime.call.incoming"
 
-# Compact forms of SIP header names. RFC 3261 §7.3.3 defines c, e, f, i, k, l, m, s, t, v;
-# the rest come from extensions that phone carriers actually use (REFER, events, session
-# timers, caller preferences, identity), so a header sent in compact form still matches.
-COMPACT_HEADER_NAMES: Mapping[str, str] = {
-    "c": "content-type",
-    "e": "content-encoding",
-    "f": "from",
-    "i": "call-id",
-    "k": "supported",
-    "l": "content-length",
-    "m": "contact",
-    "s": "subject",
-    "t": "to",
-    "v": "via",
-    "o": "event",  # RFC 6665
-    "u": "allow-events",  # RFC 6665
-    "r": "refer-to",  # RFC 3515
-    "b": "referred-by",  # RFC 3892
-    "x": "session-expires",  # RFC 4028
-    "a": "accept-contact",  # RFC 3841
-    "j": "reject-contact",  # RFC 3841
-    "d": "request-disposition",  # RFC 3841
-    "y": "identity",  # RFC 8224
-}
-
-
-def _canonical(name: str) -> str:
-    lowered = name.strip().lower()
-    return COMPACT_HEADER_NAMES.get(lowered, lowered)
-
 
 @dataclass(frozen=True)
 class IncomingCall:
-    """A pending SIP call, waiting for accept or reject.
+    """OpenAI's announcement of a pending SIP call, waiting for accept or reject.
 
     ``call_id`` is OpenAI's id (``rtc_…``): pass it unchanged to every REST call and to
     the sideband. It is not the SIP ``Call-ID`` header, which is the trunk's dialog id.
@@ -65,16 +41,12 @@ class IncomingCall:
     def headers(self, name: str) -> list[str]:
         """Every value of header ``name`` in INVITE order. Case-insensitive; long and
         compact names match each other (``header("From")`` also finds ``f``)."""
-        wanted = _canonical(name)
-        return [value for key, value in self.sip_headers if _canonical(key) == wanted]
+        return header_values(self.sip_headers, name)
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name``, or ``None``."""
-        wanted = _canonical(name)
-        for key, value in self.sip_headers:
-            if _canonical(key) == wanted:
-                return value
-        return None
+        values = header_values(self.sip_headers, name)
+        return values[0] if values else None
 
 
 def parse_incoming_call(event: Mapping[str, Any], webhook_id: str) -> IncomingCall | None:

@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator, Callable, Mapping
 import httpx
 
 from ..bounded_http import Shards
+from ..call.incoming import IncomingCall
 from ..call.session import SessionSpec
 from .call import OpenAICall
 from .config import OpenAIConfig
 from .errors import CallControlTimeout, CallNotFound
-from .incoming import IncomingCall, parse_incoming_call
+from .incoming import parse_incoming_call
 from .protocol import accept_body
 from .rest import CallControl, RetryBudget
 from .sideband import open_sideband
@@ -48,7 +49,12 @@ class RealtimePlatform:
     def incoming_call(self, body: bytes, headers: Mapping[str, str]) -> IncomingCall | None:
         event = verify_webhook(body, headers, self.config.webhook_secret)
         lowered = {k.lower(): v for k, v in headers.items()}
-        return parse_incoming_call(event, lowered.get("webhook-id", ""))
+        announced = parse_incoming_call(event, lowered.get("webhook-id", ""))
+        if announced is None:
+            return None
+        # What the engine needs of OpenAI's announcement; the rest (the webhook's id, the
+        # media security) stays in the adapter.
+        return IncomingCall(announced.call_id, announced.sip_headers)
 
     async def accept(self, call_id: str, session: SessionSpec) -> None:
         await self.control.accept(call_id, accept_body(session))

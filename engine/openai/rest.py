@@ -74,7 +74,8 @@ class RetryBudget:
 
     def pause(self, attempt: int, rng: random.Random) -> float:
         """The pause after failed attempt number ``attempt`` (1-based)."""
-        ceiling = min(self.max_pause_s, self.first_pause_s * 2 ** (attempt - 1))
+        doubling: int = 2 ** (attempt - 1)  # an int: `attempt` is 1 or more
+        ceiling = min(self.max_pause_s, self.first_pause_s * doubling)
         return ceiling * (0.5 + rng.random() / 2)
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from ..diagnostics import Diagnostic, Severity
 from ..model import Flow, Step
+from ..source import DataPath
 from ..validate import did_you_mean
 from . import walk
 from .base import LintContext, rule
@@ -68,7 +69,7 @@ def unknown_state(ctx: LintContext) -> Iterator[Diagnostic]:
                 f'`start` names the state "{ctx.flow.start}", which is not defined',
                 hint=suggest(ctx.flow.start, states),
             )
-    gotos = [
+    gotos: list[tuple[DataPath, str, str | None]] = [
         (("tools", name, "goto"), f'the tool "{name}"', tool.goto)
         for name, tool in ctx.flow.tools.items()
     ]

@@ -14,7 +14,7 @@ import re
 import string
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from jinja2 import TemplateSyntaxError, nodes
 
@@ -216,7 +216,7 @@ def _range_size(node: nodes.Call) -> int | None:
         return 0
 
 
-def _is_range(node: nodes.Node) -> bool:
+def _is_range(node: nodes.Node) -> TypeGuard[nodes.Call]:
     return (
         isinstance(node, nodes.Call)
         and isinstance(node.node, nodes.Name)

@@ -106,12 +106,12 @@ def template_fields(flow: Flow) -> Iterator[TemplateField]:
                 yield TemplateField((*found.path, key), text, None)
     for key in Lines.model_fields:
         yield TemplateField(("lines", key), getattr(flow.lines, key), None)
-    for found in walk.outcomes(flow):
-        if found.outcome.say is not None:
-            yield TemplateField((*found.path, "say"), found.outcome.say, None, OUTCOME_NAMES)
-        if found.outcome.transfer is not None:
-            path = (*found.path, "transfer")
-            yield TemplateField(path, found.outcome.transfer, None, OUTCOME_NAMES)
+    for place in walk.outcomes(flow):
+        if place.outcome.say is not None:
+            yield TemplateField((*place.path, "say"), place.outcome.say, None, OUTCOME_NAMES)
+        if place.outcome.transfer is not None:
+            path = (*place.path, "transfer")
+            yield TemplateField(path, place.outcome.transfer, None, OUTCOME_NAMES)
     if flow.trunk.uri is not None:
         yield TemplateField(("trunk", "uri"), flow.trunk.uri, None, TRUNK_URI_NAMES)
 

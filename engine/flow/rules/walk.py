@@ -81,7 +81,7 @@ def tool_refs(flow: Flow) -> Iterator[ToolRef]:
     """Every place that names a tool, in file order of sections."""
     for state_name, state in flow.states.items():
         for index, name in enumerate(state.tools):
-            path = ("states", state_name, "tools", index)
+            path: DataPath = ("states", state_name, "tools", index)
             yield ToolRef(path, name, f'the state "{state_name}"', False, state_name)
     for index, name in enumerate(flow.global_tools):
         yield ToolRef(("global_tools", index), name, "`global_tools`", False, None)
