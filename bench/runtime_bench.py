@@ -34,8 +34,8 @@ loop is its own (as in production) instead of shared with the simulator; wire ti
 are ``time.monotonic()`` on both sides (CLOCK_MONOTONIC, one clock per machine).
 
 The engine's metrics keep only histogram buckets, so this script wraps
-``engine.metrics.observe`` to keep the exact samples too (its own instrumentation; the
-engine is not changed).
+``engine.metrics.webhook_to_accept`` and ``event_to_action`` to keep the exact samples too
+(its own instrumentation; the engine is not changed).
 """
 
 from __future__ import annotations
@@ -227,7 +227,7 @@ class Results:
         # to the driver handling it.
         self.hops: dict[str, list[float]] = defaultdict(list)
         self.elapsed = 0.0
-        self.counters: dict[str, int] = {}  # the engine's, at the end of the run
+        self.counters: dict[str, float] = {}  # call control's, at the end of the run
         self.lag = LoopLag()
         self.gc = GcPauses()
 
@@ -239,13 +239,19 @@ def instrumented_engine(config: Any, results: Results) -> Engine:
         flows_dir=str(REPO / "flows"), openai=config, clock=lambda: DEMO_CLOCK
     )
     engine = Engine(settings, environ={"ACME_TOKEN": "bench-token"})
-    original = engine.metrics.observe
+    metrics = engine.metrics
+    to_accept, to_action = metrics.webhook_to_accept, metrics.event_to_action
 
-    def observe(name: str, seconds: float) -> None:
-        results.samples[name].append(seconds)
-        original(name, seconds)
+    def webhook_to_accept(seconds: float) -> None:
+        results.samples["webhook_to_accept"].append(seconds)
+        to_accept(seconds)
 
-    engine.metrics.observe = observe  # type: ignore[method-assign]
+    def event_to_action(action: str, seconds: float) -> None:
+        results.samples[f"event_to_{action}"].append(seconds)
+        to_action(action, seconds)
+
+    metrics.webhook_to_accept = webhook_to_accept  # type: ignore[method-assign]
+    metrics.event_to_action = event_to_action  # type: ignore[method-assign]
 
     answer = engine._answer
 
@@ -317,7 +323,7 @@ async def run_shared(calls: int, concurrency: int, results: Results, load: Load)
             results.elapsed = await drive(bench, calls, concurrency)
             await results.lag.stop()
             await wait_calls_over(engine)
-            results.counters = dict(engine.metrics.counters)
+            results.counters = call_control_counts(engine)
     results.wire_accept = bench.wire_accept
     results.wire_refer = bench.wire_refer
     results.failures = bench.failures
@@ -378,13 +384,26 @@ async def run_split(calls: int, concurrency: int, results: Results, load: Load) 
             payload = await receive("done")
             await results.lag.stop()
             await wait_calls_over(engine)
-            results.counters = dict(engine.metrics.counters)
+            results.counters = call_control_counts(engine)
         results.wire_accept, results.wire_refer, results.failures, results.elapsed = payload
     finally:
         process.join(timeout=5)
         if process.is_alive():
             process.kill()
             process.join()
+
+
+def call_control_counts(engine: Engine) -> dict[str, float]:
+    """The engine's non-zero counts of call-control retries and of accepts that failed."""
+    counts = {}
+    for family in engine.metrics.registry.collect():
+        for sample in family.samples:
+            labels = sample.labels
+            if sample.value and sample.name == "engine_openai_rest_total":
+                counts[f"{labels['action']}_{labels['event']}"] = sample.value
+            elif sample.value and labels.get("outcome", "").startswith("accept_"):
+                counts[labels["outcome"]] = sample.value
+    return counts
 
 
 def own(results: Results, name: str) -> list[float]:
@@ -418,13 +437,9 @@ def report(results: Results, calls: int, concurrency: int, split: bool) -> int:
     rate = ok / results.elapsed if results.elapsed else 0.0
     print(f"throughput: {rate:.1f} calls/s ({ok} calls in {results.elapsed:.2f} s)")
     print(f"failed calls: {len(results.failures)}")
-    control = {
-        name: n
-        for name, n in sorted(results.counters.items())
-        if name.startswith("openai_rest:") or name.split(":")[-1].startswith("accept_")
-    }
-    if control:
-        print("  call control: " + ", ".join(f"{k} {v}" for k, v in control.items()))
+    if results.counters:
+        control = sorted(results.counters.items())
+        print("  call control: " + ", ".join(f"{k} {v:g}" for k, v in control))
     counts: dict[str, int] = defaultdict(int)
     for reason in results.failures:
         counts[reason] += 1

@@ -19,7 +19,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .bounded_http import Shards
@@ -36,7 +36,7 @@ from .flow.model import DEFAULT_TRANSCRIPTION_MODEL, Tool
 from .flow.registry import FlowSnapshot, Registry
 from .flow.rules.session import DEPRECATED_TRANSCRIPTION_MODELS
 from .logs import current_call_id
-from .metrics import Metrics
+from .metrics import CONTENT_TYPE, Metrics
 from .openai import (
     CallControlError,
     CallNotFound,
@@ -154,6 +154,7 @@ class Engine:
         self._watcher: asyncio.Task[None] | None = None
         self._probe: asyncio.Task[bool] | None = None
         self._started = False
+        self.metrics.watch_live_calls(lambda: len(self.calls))
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -165,13 +166,14 @@ class Engine:
             rest_timeout_s=settings.rest_timeout_s,
             max_in_flight=settings.openai_concurrency,
             budgets=settings.rest_budgets,
-            on_event=lambda name: self.metrics.count(f"openai_rest:{name}"),
+            on_event=self.metrics.openai_rest,
         )
         self.platform: Platform = self.realtime
         self.tools = HttpToolRunner(
             _client(settings.tool_concurrency), max_in_flight=settings.tool_concurrency
         )
         self._started = True
+        self.metrics.start()  # the event loop's lag
         baseline = self._scan()  # before loading, so a file written meanwhile is seen
         self._reload()
         self._watcher = asyncio.create_task(self._watch(baseline))
@@ -183,6 +185,7 @@ class Engine:
         if self._started:
             await self.realtime.control.aclose()
             await self.tools.http.aclose()
+        await self.metrics.stop()
 
     def openai_reachable(self) -> bool:
         """Whether call control reached OpenAI lately, from the outcomes of its requests; when
@@ -240,6 +243,7 @@ class Engine:
 
         for path in report.loaded:
             log.info("flow loaded: %s", path, extra={"file": path})
+            self.metrics.flow_loaded(path, answering[path].flow.tools)
             for d in report.warnings.get(path, []):
                 problem(logging.WARNING, "flow loaded with a warning", d)
         for path in report.removed:
@@ -289,30 +293,30 @@ class Engine:
     async def webhook(self, request: Request) -> Response:
         received = time.perf_counter()
         if self.draining:
-            self.metrics.count("webhooks:draining")
+            self.metrics.webhook("draining")
             return _problem(503, "the engine is shutting down; deliver again")
         try:
             body = await _read_limited(
                 request, self.settings.max_body_bytes, self.settings.body_timeout_s
             )
         except TimeoutError:
-            self.metrics.count("webhooks:body_timeout")
+            self.metrics.webhook("body_timeout")
             return _problem(408, "the body did not arrive in time")
         if body is None:
-            self.metrics.count("webhooks:too_large")
+            self.metrics.webhook("too_large")
             return _problem(413, "body too large")
         try:
             call = self.platform.incoming_call(body, request.headers)
         except WebhookRejected as exc:
-            self.metrics.count("webhooks:rejected")
+            self.metrics.webhook("unverified")
             log.warning("webhook rejected: %s", exc.reason)
             return _problem(400, "invalid webhook")
         except ValueError as exc:
-            self.metrics.count("webhooks:malformed")
+            self.metrics.webhook("malformed")
             log.warning("webhook malformed: %s", exc)
             return _problem(400, "malformed realtime.call.incoming event")
         if call is None:
-            self.metrics.count("webhooks:ignored")
+            self.metrics.webhook("ignored")
             return Response(status_code=200)
         status = await self._answer_once(call, received)
         return Response(status_code=status)
@@ -321,10 +325,10 @@ class Engine:
         """Concurrent and repeated deliveries of one call share one answer."""
         running = self._answering.get(call.call_id)
         if running is not None:
-            self.metrics.count("webhooks:duplicate")
+            self.metrics.webhook("duplicate")
             return await asyncio.shield(running)
         if self.answered.seen_before(call.call_id):
-            self.metrics.count("webhooks:duplicate")
+            self.metrics.webhook("duplicate")
             return 200
         # Answer inline: a task would wait for a pass of the event loop before its first
         # step, and under load that wait was most of the time from webhook to accept.
@@ -354,21 +358,20 @@ class Engine:
         if isinstance(decision, Refusal):
             level = logging.INFO if decision.expected else logging.ERROR
             log_.log(level, "%s: rejecting with SIP %d", decision.reason, decision.sip_status)
-            self.metrics.count(f"calls:rejected_{decision.kind}")
+            self.metrics.webhook("rejected")
             return await self._reject(call, decision.sip_status, received)
         snapshot, session, context = decision.flow, decision.session, decision.context
         if decision.handoffs:
             log_.info("handed off: %s → %s", " → ".join(decision.handoffs), snapshot.path)
-        self.metrics.observe("webhook_to_accept", time.perf_counter() - received)
+        self.metrics.webhook_to_accept(time.perf_counter() - received)
         outcome = await self._accept(call, session, log_)
         if outcome is not None:
             return outcome
-        self.metrics.count("calls:accepted")
+        self.metrics.webhook("accepted")
         if decision.opening is None:
             log_.info("accepted with flow %s (version %s)", snapshot.path, snapshot.version)
         else:
             ends = "transfer" if decision.opening.transfer is not None else "say"
-            self.metrics.count(f"calls:opening_{ends}")
             log_.info(
                 "accepted with flow %s (version %s) to %s only: %s",
                 snapshot.path,
@@ -399,12 +402,12 @@ class Engine:
             return None
         except CallNotFound:
             log_.info("accept: the call is gone (404); nothing started")
-            self.metrics.count("calls:gone_before_accept")
+            self.metrics.webhook("gone_before_accept")
             return 200
         except CallControlError as exc:
             if exc.uncertain:
                 log_.warning("accept may have taken effect, so no reject; 502 (%s)", exc)
-                self.metrics.count("calls:accept_uncertain")
+                self.metrics.webhook("accept_uncertain")
                 return 502
             status = exc.status
             if status is not None and 400 <= status < 500 and status not in (408, 409, 429):
@@ -412,15 +415,15 @@ class Engine:
                 # could have accepted it: retrying cannot help, and the caller must not be
                 # left ringing.
                 log_.warning("accept refused: %s", exc)
-                self.metrics.count("calls:accept_refused")
+                self.metrics.webhook("accept_refused")
                 return await self._reject(call, SIP_TEMPORARILY_UNAVAILABLE, None)
             log_.warning("accept failed: %s", exc)
-            self.metrics.count("calls:accept_failed")
+            self.metrics.webhook("accept_failed")
             return 502  # OpenAI delivers the webhook again; the call id is free for that retry
 
     async def _reject(self, call: IncomingCall, status: int, received: float | None) -> int:
         if received is not None:
-            self.metrics.observe("webhook_to_accept", time.perf_counter() - received)
+            self.metrics.webhook_to_accept(time.perf_counter() - received)
         try:
             await self.platform.reject(call.call_id, status)
         except CallNotFound:
@@ -439,7 +442,9 @@ class Engine:
     ) -> None:
         log_ = logging.LoggerAdapter(log, {"call_id": call_id})
         machine = CallMachine(snapshot.flow, context, opening=opening)
-        driver = CallDriver(call_id, machine, self.platform, self.tools, on_latency=self._latency)
+        driver = CallDriver(
+            call_id, machine, self.platform, self.tools, on_latency=self.metrics.event_to_action
+        )
         self.drivers[call_id] = driver
         try:
             await driver.run()
@@ -448,15 +453,11 @@ class Engine:
         finally:
             self.drivers.pop(call_id, None)
             self.finished = [*self.finished[-99:], driver]
-            self.metrics.count("calls:ended")
             log_.info(
                 "call ended (%s) after %d event(s)",
                 driver.how_it_ended or "stopped",
                 len(machine.events),
             )
-
-    def _latency(self, kind: str, seconds: float) -> None:
-        self.metrics.observe(f"event_to_{kind}", seconds)
 
     # -- status routes ---------------------------------------------------------------------
     def flows_status(self) -> list[dict[str, Any]]:
@@ -549,8 +550,7 @@ def create_app(engine: Engine) -> Starlette:
         return JSONResponse(engine.flows_status())
 
     async def metrics(request: Request) -> Response:
-        engine.metrics.gauges["calls_active"] = len(engine.calls)
-        return PlainTextResponse(engine.metrics.render())
+        return Response(engine.metrics.render(), media_type=CONTENT_TYPE)
 
     app = Starlette(
         routes=[

@@ -37,6 +37,7 @@ from .session import SessionSpec, instructions_for, session_for, transcription_f
 
 __all__ = [
     "MAX_HANDOFFS",
+    "REFUSAL_KINDS",
     "SIP_NOT_FOUND",
     "SIP_TEMPORARILY_UNAVAILABLE",
     "Answer",
@@ -55,6 +56,7 @@ CLOSED = "closed"  # hours.when_closed says reject
 CALLER_RULE = "caller_rule"  # a callers rule says reject
 HANDOFF = "handoff"  # a flow: hand-off to a flow that is not loaded, or a loop
 FLOW_ERROR = "flow_error"  # hours or caller numbers the engine cannot read (lint stops these)
+REFUSAL_KINDS = frozenset({UNKNOWN_NUMBER, TEMPLATE, CLOSED, CALLER_RULE, HANDOFF, FLOW_ERROR})
 # Kinds that are the flow working as written; the others are problems to look at.
 EXPECTED_KINDS = frozenset({UNKNOWN_NUMBER, CLOSED, CALLER_RULE})
 

@@ -115,8 +115,8 @@ def test_open_until_the_minute_of_closing(rt):
             assert reject.body == {"status_code": 486}
             assert placed.call.reject_status == 486
             assert placed.call.sideband_handshakes == []
-            assert h.engine.metrics.counters["calls:rejected_closed"] == 1
-            assert h.engine.metrics.counters["calls:accepted"] == 1
+            assert h.engine.metrics.value("engine_webhooks_total", outcome="rejected") == 1
+            assert h.engine.metrics.value("engine_webhooks_total", outcome="accepted") == 1
 
     asyncio.run(main())
 
@@ -160,7 +160,7 @@ def test_closed_say_speaks_the_line_with_no_tools_then_hangs_up(rt):
             await call.wait_ended()
             assert call.refer_targets == [] and call.violations == []
             await h.wait_calls_over()
-            assert h.engine.metrics.counters["calls:opening_say"] == 1
+            assert h.engine.metrics.value("engine_webhooks_total", outcome="accepted") == 1
 
     asyncio.run(main())
 
@@ -245,7 +245,7 @@ def test_a_blocked_caller_is_rejected_with_603_during_hours(rt):
                 assert placed.status == 200
                 assert placed.call.requests_for("reject")[0].body == {"status_code": 603}
                 assert placed.call.accept_body is None
-            assert h.engine.metrics.counters["calls:rejected_caller_rule"] == 2
+            assert h.engine.metrics.value("engine_webhooks_total", outcome="rejected") == 2
             # Anyone else is answered.
             call = await h.answered(to=SUPPORT_NUMBER, from_="+14155550100")
             assert call.accept_body["instructions"] == "You are Acme support."
@@ -299,7 +299,7 @@ def test_a_hand_off_loop_is_rejected_480(rt, caplog):
             placed = await h.place(to=SUPPORT_NUMBER)
             assert placed.status == 200
             assert placed.call.requests_for("reject")[0].body == {"status_code": 480}
-            assert h.engine.metrics.counters["calls:rejected_handoff"] == 1
+            assert h.engine.metrics.value("engine_webhooks_total", outcome="rejected") == 1
 
     with caplog.at_level("INFO", logger="engine"):
         asyncio.run(main())
@@ -314,8 +314,7 @@ def test_refusals_are_logged_by_kind(rt, caplog):
             await h.place(to=SUPPORT_NUMBER, from_="+14155550100")
             await h.place(to=SUPPORT_NUMBER, from_=BLOCKED_CALLER)
             metrics = await h.http.get(h.url + "/metrics")
-            assert 'engine_calls_total{outcome="rejected_closed"} 1' in metrics.text
-            assert 'engine_calls_total{outcome="rejected_caller_rule"} 1' in metrics.text
+            assert 'engine_webhooks_total{outcome="rejected"} 2.0' in metrics.text
 
     with caplog.at_level("INFO", logger="engine"):
         asyncio.run(main())

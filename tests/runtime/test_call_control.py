@@ -32,7 +32,10 @@ def test_an_accept_that_took_effect_after_its_timeout_runs_the_call(rt):
             assert call.requests_for("reject") == []  # never rejected once it may be accepted
             await call.wait_connected()
             await call.wait_for_client_event("response.create")  # the greeting
-            assert h.engine.metrics.counters["openai_rest:accept_already_done"] == 1
+            rest = h.engine.metrics.value(
+                "engine_openai_rest_total", action="accept", event="already_done"
+            )
+            assert rest == 1
 
     asyncio.run(main())
 
@@ -47,7 +50,7 @@ def test_an_accept_that_may_have_taken_effect_is_never_rejected(rt):
             placed = await h.place()
             assert placed.status == 502  # OpenAI delivers again
             assert placed.call.requests_for("reject") == []
-            assert h.engine.metrics.counters["calls:accept_uncertain"] == 1
+            assert h.engine.metrics.value("engine_webhooks_total", outcome="accept_uncertain") == 1
 
             h.sim.faults.accept = RestFault(status=400)  # refused, and nothing uncertain
             refused = await h.place()
@@ -68,7 +71,10 @@ def test_a_refer_that_timed_out_makes_one_transfer(rt):
             assert await call.wait_ended(timeout=5) == "transferred"
             assert len(call.requests_for("refer")) == 1
             assert [w for w in call.warnings if "still rings" in w] == []
-            assert h.engine.metrics.counters["openai_rest:refer_uncertain"] == 1
+            rest = h.engine.metrics.value(
+                "engine_openai_rest_total", action="refer", event="uncertain"
+            )
+            assert rest == 1
 
     asyncio.run(main())
 

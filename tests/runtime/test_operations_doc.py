@@ -1,7 +1,8 @@
 """docs/operations.md stays complete and true: every setting the engine reads, every route it
-serves, every metric it counts and every JSON log field it writes is there, found from the
-source and the running code (not from a list kept in this test); the stop timeouts it shows
-outlast the drain; the README's quick start makes a virtual environment and tests as CI does.
+serves and every JSON log field it writes is there, found from the source and the running
+code (not from a list kept in this test); the stop timeouts it shows outlast the drain; the
+README's quick start makes a virtual environment and tests as CI does. (Metrics: their
+table is in docs/runtime.md, held by test_metrics_doc.py.)
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import yaml
 
 from engine.logs import setup_logging
 from engine.openai import OpenAIConfig
-from engine.openai.rest import DEFAULT_BUDGETS
 from engine.server import Engine, EngineSettings, create_app
 
 REPO = Path(__file__).resolve().parents[2]
@@ -88,107 +88,6 @@ def test_every_route_of_the_app_is_documented_with_its_method(tmp_path):
     assert len(served) >= 5, served
     missing = [r for r in served if f"| `{r}` |" not in routes]
     assert not missing, f"served but not in the routes table of docs/operations.md: {missing}"
-
-
-# -- metrics ------------------------------------------------------------------------------
-
-
-def outcome_values(table_text: str, metric: str) -> set[str]:
-    """The `outcome` values the metrics table lists for ``metric`` (rows with an empty first
-    cell continue the metric above)."""
-    values: set[str] = set()
-    current = None
-    for line in table_text.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) < 3 or not line.startswith("|"):
-            continue
-        if cells[0]:
-            current = cells[0].strip("`")
-        if current == metric:
-            values.update(re.findall(r"`([a-z_]+)`", cells[1]))
-    return values
-
-
-def string_pattern(node: ast.expr) -> str | None:
-    """A str constant as it is; an f-string with ``{…}`` where its values go; else None."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    if isinstance(node, ast.JoinedStr):
-        return "".join(
-            part.value if isinstance(part, ast.Constant) else "{}" for part in node.values
-        )
-    return None
-
-
-def calls_named(name: str, on: str = "self") -> Iterator[str]:
-    """The first argument (as ``string_pattern``) of every ``….on.name(…)`` call in engine/."""
-    for _, tree in source_files():
-        for node in ast.walk(tree):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr == name
-                and ast.unparse(node.func.value).split(".")[-1] == on
-                and node.args
-            ):
-                pattern = string_pattern(node.args[0])
-                if pattern is not None:
-                    yield pattern
-
-
-def refusal_kinds() -> set[str]:
-    """The kinds of refusal (engine/call/answer.py's snake_case string constants)."""
-    tree = ast.parse((ENGINE / "call" / "answer.py").read_text(encoding="utf-8"))
-    return {
-        node.value.value
-        for node in tree.body
-        if isinstance(node, ast.Assign)
-        and isinstance(node.value, ast.Constant)
-        and isinstance(node.value.value, str)
-        and re.fullmatch(r"[a-z_]+", node.value.value)
-    }
-
-
-def expand(pattern: str, values: dict[str, set[str]]) -> set[str]:
-    """``pattern``'s ``{}`` filled from ``values`` (keyed by the text before it)."""
-    if "{}" not in pattern:
-        return {pattern}
-    before, _, after = pattern.partition("{}")
-    key = next((k for k in values if before.endswith(k)), None)
-    assert key is not None, f"no known values for {pattern!r}: teach this test where they are"
-    return {before + value + after for value in values[key]}
-
-
-def test_every_metric_the_engine_counts_is_documented():
-    metrics = section("Metrics")
-    actions = set(DEFAULT_BUDGETS)
-    rest_events = set()
-    for pattern in calls_named("_event"):
-        rest_events |= expand(pattern, {"": actions})
-    assert {"accept_retry", "refer_uncertain"} <= rest_events, rest_events  # the scan works
-
-    counted: dict[str, set[str]] = {}
-    for pattern in calls_named("count", on="metrics"):
-        name, _, outcome = pattern.partition(":")
-        if name == "openai_rest":
-            counted.setdefault(name, set()).update(rest_events)
-            continue
-        kinds = {"rejected_": refusal_kinds(), "opening_": {"say", "transfer"}}
-        counted.setdefault(name, set()).update(expand(outcome, kinds))
-    assert {"webhooks", "calls", "openai_rest"} <= set(counted), counted
-
-    for name, outcomes in counted.items():
-        metric = f"engine_{name}_total"
-        listed = outcome_values(metrics, metric)
-        assert outcomes - listed == set(), f"{metric}: outcomes counted but not documented"
-
-    observed = set()
-    for pattern in calls_named("observe", on="metrics"):
-        observed |= expand(pattern, {"event_to_": set(calls_named("_measure"))})
-    assert "webhook_to_accept" in observed and "event_to_refer" in observed, observed
-    for name in observed:
-        assert f"`engine_{name}_seconds`" in metrics, name
-    assert "`engine_calls_active`" in metrics
 
 
 # -- logs ---------------------------------------------------------------------------------
