@@ -81,6 +81,13 @@ def service_app(seen: list[dict[str, Any]], other: list[str]) -> Starlette:
             return PlainTextResponse("x" * 100_000)
         if path == "/big.json":
             return JSONResponse({"items": ["y" * 100] * 1000})
+        if path.startswith("/bytes/"):  # a text answer of exactly that many bytes
+            return PlainTextResponse("x" * int(path.removeprefix("/bytes/")))
+        if path.startswith("/hops/"):  # that many redirects on this host, then an answer
+            left = int(path.removeprefix("/hops/"))
+            if left:
+                return RedirectResponse(f"/hops/{left - 1}", status_code=302)
+            return JSONResponse({"arrived": True})
         if path == "/old":
             return RedirectResponse("/new", status_code=302)
         if path == "/new":
@@ -471,6 +478,19 @@ def test_an_answer_over_the_cap_is_truncated_and_still_ok() -> None:
     assert text.saved == "x" * 1024
 
 
+def test_by_default_an_answer_of_16_kib_is_read_whole_and_one_byte_more_is_cut() -> None:
+    async def scenario() -> tuple[ToolResult, ToolResult]:
+        async with serving(service_app([], [])) as base:
+            whole = await run_against(spec(f"{base}/bytes/16384"), make_context())
+            over = await run_against(spec(f"{base}/bytes/16385"), make_context())
+        return whole, over
+
+    whole, over = asyncio.run(scenario())
+    assert output(whole) == {"ok": True, "status": 200, "text": "x" * 16384}
+    assert output(over)["truncated"] is True
+    assert over.saved == "x" * 16384
+
+
 # --- redirects -------------------------------------------------------------------------------
 
 
@@ -529,6 +549,20 @@ def test_redirects_stop_after_the_limit() -> None:
     result, seen = asyncio.run(scenario())
     assert len(seen) == 3  # the request and two redirects
     assert (result.ok, result.error, result.status) == (False, "too_many_redirects", 302)
+
+
+def test_by_default_three_redirects_are_followed_and_a_fourth_is_not() -> None:
+    async def scenario() -> tuple[ToolResult, ToolResult, list[dict[str, Any]]]:
+        seen: list[dict[str, Any]] = []
+        async with serving(service_app(seen, [])) as base:
+            three = await run_against(spec(f"{base}/hops/3"), make_context())
+            four = await run_against(spec(f"{base}/hops/4"), make_context())
+        return three, four, seen
+
+    three, four, seen = asyncio.run(scenario())
+    assert (three.ok, three.saved) == (True, {"arrived": True})
+    assert (four.ok, four.error, four.status) == (False, "too_many_redirects", 302)
+    assert len(seen) == 4 + 4  # each: the request and three redirects; the fourth not followed
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from engine.simulator import Timing
+from engine.simulator import ModelTurn, Timing, ToolCall
 
 SLOW_AUDIO = {"timing": Timing(playback_per_char_s=0.004, min_playback_s=0.1)}
 ACTIVE = "conversation_already_has_active_response"
@@ -92,6 +92,33 @@ def test_goto_updates_session_then_outputs_then_one_response(rt):
             assert _outputs(call) == [{"ok": True}]
             assert not any(e["error"].get("code") == ACTIVE for e in call.server_events_of("error"))
             assert call.violations == [] and not call.ended
+
+    asyncio.run(main())
+
+
+def test_a_tool_call_of_a_response_cut_at_its_token_limit_runs(rt):
+    # A response that ends `incomplete` (max_output_tokens) after its function call was
+    # complete: the call is whole and was the model's choice, so the tool runs.
+    async def main():
+        async with rt(repo_flows=True) as h:
+            call = await h.answered()
+            tool = ToolCall("tech_help", {})
+            call.model.queue(ModelTurn(text="Let me see.", tool_calls=(tool,), status="incomplete"))
+            await call.say("My gadget is broken")
+            await call.wait_for_client_event("response.create", count=2)
+            await call.wait_idle()
+            (done,) = [
+                e
+                for e in call.server_events_of("response.done")
+                if e["response"]["output"][-1:]
+                and e["response"]["output"][-1]["type"] == "function_call"
+            ]
+            assert done["response"]["status"] == "incomplete"
+            assert _outputs(call) == [{"ok": True}]
+            assert (
+                "Help with the product"
+                in call.client_events_of("session.update")[0]["session"]["instructions"]
+            )
 
     asyncio.run(main())
 
