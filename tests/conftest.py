@@ -1,14 +1,22 @@
-"""Fixtures every test folder may use."""
+"""Fixtures every test folder may use. Plain helper functions are in tests/helpers.py, the
+runtime harness in tests/harness.py."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from engine.logs import setup_logging
+
+from harness import Harness, harness
+from helpers import serving
 
 
 def _engine_logging(fmt: str) -> Iterator[io.StringIO]:
@@ -38,3 +46,16 @@ def text_log() -> Iterator[io.StringIO]:
 def json_log() -> Iterator[io.StringIO]:
     """What the engine logs in its JSON format."""
     yield from _engine_logging("json")
+
+
+@pytest.fixture
+def rt(tmp_path: Path) -> Callable[..., contextlib.AbstractAsyncContextManager[Harness]]:
+    """``async with rt(flows={...}) as h:`` — the simulator and the engine on loopback, on
+    this test's temporary flows folder (tests/harness.py)."""
+    return functools.partial(harness, tmp_path)
+
+
+@pytest.fixture
+def serve() -> Callable[[Any], contextlib.AbstractAsyncContextManager[str]]:
+    """``async with serve(app) as base_url:`` — an outside HTTP service on loopback."""
+    return serving

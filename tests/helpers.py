@@ -10,6 +10,7 @@ path). Fixtures are in tests/conftest.py; these are plain functions.
 - ``free_port`` / ``refused_port``: a loopback port for a child to listen on, and one that
   refuses connections for as long as it is held.
 - ``engine_cli``: ``engine …`` run in this process: exit code, stdout, stderr.
+- ``tool_outputs``: what the model was told of its tool calls on a simulated call.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import asyncio
 import contextlib
 import inspect
 import io
+import json
 import selectors
 import socket
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
@@ -33,6 +35,7 @@ __all__ = [
     "run",
     "run_virtual",
     "serving",
+    "tool_outputs",
     "wait_for",
 ]
 
@@ -152,3 +155,13 @@ def engine_cli(*argv: str) -> tuple[int, str, str]:
         except SystemExit as exit_:  # argparse's own usage errors
             code = int(exit_.code or 0)
     return code, out.getvalue(), err.getvalue()
+
+
+def tool_outputs(call: Any) -> list[dict[str, Any]]:
+    """What the model was told on this simulated call, one ``function_call_output`` (parsed)
+    after another."""
+    return [
+        json.loads(e["item"]["output"])
+        for e in call.client_events_of("conversation.item.create")
+        if e["item"]["type"] == "function_call_output"
+    ]

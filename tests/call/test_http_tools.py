@@ -6,13 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -21,6 +19,8 @@ from starlette.routing import Route
 from engine import __version__
 from engine.call.tools import HttpToolRunner, ToolResult
 from engine.flow.model import HttpRequest
+
+from helpers import refused_port, serving
 
 SECRET = "s3cr3t-token-value"
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -101,23 +101,6 @@ def service_app(seen: list[dict[str, Any]], other: list[str]) -> Starlette:
     return Starlette(routes=[Route("/{rest:path}", endpoint, methods=ALL_METHODS)])
 
 
-@contextlib.asynccontextmanager
-async def serving(app: Starlette) -> AsyncIterator[str]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()  # raises why it did not start
-        await asyncio.sleep(0.005)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
 Responder = Callable[[asyncio.StreamWriter, asyncio.Event], Awaitable[None]]
 
 
@@ -159,12 +142,6 @@ async def drip(writer: asyncio.StreamWriter, stop: asyncio.Event) -> None:
         writer.write(b"x")
         await writer.drain()
         await asyncio.sleep(0.1)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def run_against(
@@ -633,9 +610,10 @@ def test_a_server_that_drips_bytes_is_cut_off_at_the_tool_timeout() -> None:
 
 
 def test_a_closed_port_is_a_connection_failure() -> None:
-    result = asyncio.run(
-        run_against(spec(f"http://127.0.0.1:{closed_port()}/orders/1", timeout=2.0), make_context())
-    )
+    with refused_port() as port:
+        result = asyncio.run(
+            run_against(spec(f"http://127.0.0.1:{port}/orders/1", timeout=2.0), make_context())
+        )
     assert (result.ok, result.status, result.error) == (False, None, "connection")
     assert output(result) == {
         "ok": False,

@@ -5,7 +5,6 @@ import random
 
 import httpx
 import pytest
-from helpers import refused_port, run, run_virtual
 
 from engine.bounded_http import SHARD_SIZE, Shards
 from engine.openai import (
@@ -17,6 +16,8 @@ from engine.openai import (
 )
 from engine.openai.rest import DEFAULT_BUDGETS, MIN_ATTEMPT_S, RetryBudget
 from engine.simulator import RestFault, Simulator, Timing
+
+from helpers import refused_port, run, run_virtual
 
 SESSION = {"type": "realtime", "model": "gpt-realtime", "instructions": "Be brief."}
 

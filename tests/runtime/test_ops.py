@@ -81,30 +81,19 @@ def test_flows_and_metrics_show_no_secrets(rt):
 def test_hot_reload_new_flow_then_broken_version_keeps_old(rt):
     async def main():
         async with rt(repo_flows=False) as h:
-
-            async def flow_status():
-                response = await h.http.get(h.url + "/flows")
-                return {f["file"].rsplit("/", 1)[-1]: f for f in response.json()}
-
-            async def until(predicate, what):
-                loop = asyncio.get_running_loop()
-                deadline = loop.time() + 2.5
-                while True:
-                    status = await flow_status()
-                    if predicate(status):
-                        return status
-                    assert loop.time() < deadline, f"timed out waiting for {what}: {status}"
-                    await asyncio.sleep(0.05)
-
             h.write_flow("new.yaml", NEW_FLOW)
-            await until(lambda s: "new.yaml" in s and s["new.yaml"]["version"], "new flow")
+            await h.wait_flow_status(
+                lambda s: "new.yaml" in s and s["new.yaml"]["version"], "new flow"
+            )
             placed = await h.place(to="+18005550003")
             assert placed.status == 200
             assert placed.call.accept_body["instructions"].startswith("Version one agent.")
-            old_version = (await flow_status())["new.yaml"]["version"]
+            old_version = (await h.flow_status())["new.yaml"]["version"]
 
             h.write_flow("new.yaml", BROKEN_FLOW)
-            status = await until(lambda s: s["new.yaml"]["problems"], "the problem reported")
+            status = await h.wait_flow_status(
+                lambda s: s["new.yaml"]["problems"], "the problem reported"
+            )
             assert status["new.yaml"]["version"] == old_version
             assert any("nowhere" in p["message"] for p in status["new.yaml"]["problems"])
             placed = await h.place(to="+18005550003")

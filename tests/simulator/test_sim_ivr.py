@@ -12,6 +12,8 @@ from engine.openai.errors import CallControlError
 from engine.openai.rest import RetryBudget
 from engine.simulator import ModelTurn, RestFault, Simulator, Timing
 
+from helpers import run
+
 IDLE = {"type": "server_vad", "idle_timeout_ms": 8000}
 IDLE_SESSION = {"type": "realtime", "audio": {"input": {"turn_detection": IDLE}}}
 NOTE = {
@@ -23,10 +25,6 @@ NOTE = {
     },
 }
 CANCEL_AND_CLEAR = [{"type": "response.cancel"}, {"type": "output_audio_buffer.clear"}]
-
-
-def run(coro, timeout=10):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
 def idle_update(idle_ms, **extra):

@@ -18,15 +18,13 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from engine.simulator import Faults, ModelTurn, Simulator, Timing
 
+from helpers import run
+
 IDLE_SESSION = {
     "type": "realtime",
     "audio": {"input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 8000}}},
 }
 TOOL_SESSION = {"type": "realtime", "tools": [{"type": "function", "name": "lookup"}]}
-
-
-def run(coro, timeout=10):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
 def since(call, start):

@@ -7,9 +7,7 @@ import pytest
 
 from engine.simulator import RestFault, Simulator, Timing
 
-
-def run(coro, timeout=10):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
+from helpers import run
 
 
 async def with_sim(test, **kwargs):
