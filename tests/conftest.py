@@ -7,6 +7,7 @@ import contextlib
 import functools
 import io
 import logging
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,27 @@ from engine.logs import setup_logging
 
 from harness import Harness, harness
 from helpers import serving
+
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost", None})
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Tests reach nothing off loopback: a name lookup of any other host fails (as an
+    unknown name would), and the test fails at its end naming the hosts it tried."""
+    tried: list[str] = []
+    real = socket.getaddrinfo
+
+    def loopback_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else host
+        if name not in _LOOPBACK:
+            tried.append(str(name))
+            raise socket.gaierror(socket.EAI_NONAME, f"{name}: off loopback in tests")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", loopback_getaddrinfo)
+    yield
+    assert not tried, f"the test looked up hosts off loopback: {sorted(set(tried))}"
 
 
 def _engine_logging(fmt: str) -> Iterator[io.StringIO]:

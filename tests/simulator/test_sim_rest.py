@@ -163,7 +163,8 @@ def test_refer_before_accept_is_refused():
             json={"target_uri": "tel:+1"},
             headers=auth(sim),
         )
-        assert_openai_error(response, 400)
+        assert "state: ringing" in assert_openai_error(response, 400)["message"]
+        assert call.refer_targets == [] and call.state == "pending"
 
     run(with_sim(test))
 
