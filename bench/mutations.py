@@ -93,6 +93,33 @@ MUTATIONS = (
         ("tests/call/test_machine_ivr.py",),
     ),
     Mutation(
+        "keys pressed during a transfer are acted on",
+        "engine/call/machine.py",
+        "            return []  # a transfer or hangup is under way: keys change nothing now",
+        "            pass",
+        (
+            "tests/runtime/test_ivr.py::test_keys_during_a_transfer_and_after_the_hangup_change_nothing",
+        ),
+    ),
+    Mutation(
+        "a tool's answer leaves its filler's timer running",
+        "engine/call/machine.py",
+        "        return [CancelTimer(filler_timer(call_id))]",
+        "        return []",
+        ("tests/runtime/test_ivr.py::test_a_slow_tool_gets_its_filler_and_a_fast_one_does_not",),
+    ),
+    Mutation(
+        "the simulator ends a call whose refer vanished",
+        "engine/simulator/server.py",
+        'call.warnings.append(f"refer to {target} vanished: the call stays up")',
+        'call.warnings.append(f"refer to {target} vanished: the call stays up"); '
+        'asyncio.get_running_loop().call_later(self.timing.refer_end_s, call._end, "transferred")',
+        (
+            "tests/simulator/test_sim_rest.py::test_refer_ends_the_call_shortly_after_unless_it_vanishes",
+            "tests/simulator/test_sim_ivr.py",
+        ),
+    ),
+    Mutation(
         "collect's on_timeout step never runs",
         "engine/call/machine.py",
         "if collect.on_timeout is not None:",

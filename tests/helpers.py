@@ -11,6 +11,8 @@ path). Fixtures are in tests/conftest.py; these are plain functions.
   refuses connections for as long as it is held.
 - ``engine_cli``: ``engine …`` run in this process: exit code, stdout, stderr.
 - ``tool_outputs``: what the model was told of its tool calls on a simulated call.
+- ``outlast_a_transfer``: return once a transfer asked for now has taken its call, so a
+  refer made before it that did not end its call never will (no sleep needed to show it).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ __all__ = [
     "VirtualClockLoop",
     "engine_cli",
     "free_port",
+    "outlast_a_transfer",
     "refused_port",
     "run",
     "run_virtual",
@@ -165,3 +168,21 @@ def tool_outputs(call: Any) -> list[dict[str, Any]]:
         for e in call.client_events_of("conversation.item.create")
         if e["item"]["type"] == "function_call_output"
     ]
+
+
+async def outlast_a_transfer(sim: Any, target: str = "tel:+18005550199") -> None:
+    """Transfer a control call of simulator ``sim`` and wait until it has left. The
+    simulator ends a transferred call on a loop timer set when its refer is answered, and
+    timers fire in order: so once this returns, any refer answered before it (without a
+    longer ``refer_ring_s``) has ended its call if it ever will. ``target`` must not be one
+    the simulator's own faults make vanish."""
+    import httpx
+
+    from engine.openai import CallControl
+
+    control = sim.new_call()
+    async with httpx.AsyncClient(trust_env=False) as http:
+        calls = CallControl(http, sim.config())
+        await calls.accept(control.call_id, {"type": "realtime"})
+        await calls.refer(control.call_id, target)
+    assert await control.wait_ended(timeout=5) == "transferred"

@@ -12,7 +12,7 @@ from engine.openai.errors import CallControlError
 from engine.openai.rest import RetryBudget
 from engine.simulator import ModelTurn, RestFault, Simulator, Timing
 
-from helpers import run
+from helpers import outlast_a_transfer, run
 
 IDLE = {"type": "server_vad", "idle_timeout_ms": 8000}
 IDLE_SESSION = {"type": "realtime", "audio": {"input": {"turn_detection": IDLE}}}
@@ -386,8 +386,16 @@ def test_a_system_note_joins_the_conversation_without_a_response(live):
             assert item["id"].startswith("item_") and item["status"] == "completed"
             done = await call.wait_for_server_event("conversation.item.done")
             assert done["item"] == item
-            await asyncio.sleep(0.02)
-            assert "response.created" not in call.server_event_types()
+            # Client events are taken in order: a response the note started would be
+            # created before the one asked for after it.
+            await sb.send({"type": "response.create"})
+            await call.wait_for_server_event("response.done")
+            created = call.server_events_of("response.created")
+            assert len(created) == 1
+            assert (
+                created[0]["response"]["id"]
+                == call.server_events_of("response.done")[0]["response"]["id"]
+            )
 
     run(main())
 
@@ -546,7 +554,7 @@ def test_refer_vanishes_as_a_count_fails_the_first_target_and_lets_the_next_take
         async with live() as (sim, call, _sb, _r), httpx.AsyncClient() as http:
             call.faults.refer_vanishes = 1
             await refer(sim, http, call, "tel:+18005550001")
-            await asyncio.sleep(sim.timing.refer_end_s * 3)
+            await outlast_a_transfer(sim)
             assert call.state == "accepted"
             assert call.warnings[-1] == "refer to tel:+18005550001 vanished: the call stays up"
             assert call.faults.refer_vanishes == 0
@@ -563,7 +571,7 @@ def test_refer_vanishes_as_a_set_of_targets(live):
             sim.faults.refer_vanishes = {"sip:desk@pbx.example.com", "tel:+18005550001"}
             for target in ("sip:desk@pbx.example.com", "tel:+18005550001"):
                 await refer(sim, http, call, target)
-            await asyncio.sleep(sim.timing.refer_end_s * 3)
+            await outlast_a_transfer(sim)
             assert call.state == "accepted"
             await refer(sim, http, call, "tel:+18005550002")
             assert await call.wait_ended() == "transferred"
@@ -577,7 +585,7 @@ def test_refer_vanishes_true_keeps_every_call_up_and_false_lets_them_go(live):
             call.faults.refer_vanishes = True
             for n in range(3):
                 await refer(sim, http, call, f"tel:+1800555000{n}")
-            await asyncio.sleep(sim.timing.refer_end_s * 3)
+            await outlast_a_transfer(sim)
             assert call.state == "accepted"
             assert len([w for w in call.warnings if "vanished" in w]) == 3
             call.faults.refer_vanishes = False
@@ -609,7 +617,7 @@ def test_the_nudge_after_a_vanished_refer_still_comes(live):
         async with live(IDLE_SESSION) as (sim, call, _sb, _r), httpx.AsyncClient() as http:
             call.faults.refer_vanishes = True
             await refer(sim, http, call, "tel:+18005550001")
-            await asyncio.sleep(sim.timing.refer_end_s * 2)
+            await outlast_a_transfer(sim)
             assert await call.stay_silent() is True
             await call.wait_for_server_event("response.done")
 

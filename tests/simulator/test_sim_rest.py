@@ -7,7 +7,7 @@ import pytest
 
 from engine.simulator import RestFault, Simulator, Timing
 
-from helpers import run
+from helpers import outlast_a_transfer, run
 
 
 async def with_sim(test, **kwargs):
@@ -145,7 +145,7 @@ def test_refer_ends_the_call_shortly_after_unless_it_vanishes():
             assert ok.status_code == 200
             assert call.refer_targets == ["tel:+1"]
             if vanish:
-                await asyncio.sleep(sim.timing.refer_end_s * 3)
+                await outlast_a_transfer(sim)
                 assert call.state == "accepted"
                 assert any("vanished" in w for w in call.warnings)
             else:
