@@ -20,7 +20,7 @@ from engine import __version__
 from engine.call.tools import HttpToolRunner, ToolResult
 from engine.flow.model import HttpRequest
 
-from helpers import refused_port, run, serving
+from helpers import refused_port, run, serving, wait_for
 
 SECRET = "s3cr3t-token-value"
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -693,17 +693,14 @@ def test_a_cancelled_burst_of_slow_tools_leaves_the_pool_empty_and_usable() -> N
                     asyncio.create_task(runner.run("lookup_order", slow_spec, make_context()))
                     for _ in range(20)
                 ]
-                await asyncio.sleep(0.05)  # some running, the rest queued for a slot
+                # every slot busy, the rest queued for one
+                await wait_for(lambda: runner.http.in_flight == 3, 5, "three runs in flight")
                 for task in runs[::2]:
                     task.cancel()
                 results = await asyncio.gather(*runs, return_exceptions=True)
                 finished = [r for r in results if isinstance(r, ToolResult)]
                 assert finished and all(r.error in ("timeout", "busy") for r in finished)
-                loop = asyncio.get_running_loop()
-                deadline = loop.time() + 5
-                while runner.http.in_flight and loop.time() < deadline:
-                    await asyncio.sleep(0.01)
-                assert runner.http.in_flight == 0
+                await wait_for(lambda: runner.http.in_flight == 0, 5, "the slots to be free")
                 assert runner.http.pool_requests() == 0
                 stuck = [
                     c for c in runner.http.pool_connections() if not (c.is_idle() or c.is_closed())

@@ -17,7 +17,7 @@ from engine.openai import (
 from engine.openai.rest import DEFAULT_BUDGETS, MIN_ATTEMPT_S, RetryBudget
 from engine.simulator import RestFault, Simulator, Timing
 
-from helpers import refused_port, run, run_virtual
+from helpers import refused_port, run, run_virtual, wait_for
 
 SESSION = {"type": "realtime", "model": "gpt-realtime", "instructions": "Be brief."}
 
@@ -398,18 +398,13 @@ def test_cancelled_requests_leave_the_pool_empty_and_usable():
                 sim.faults.accept = RestFault(hang_s=0.3)
                 calls = [sim.new_call() for _ in range(30)]
                 tasks = [asyncio.create_task(control.accept(c.call_id, SESSION)) for c in calls]
-                while len(sim.requests) < 4:
-                    await asyncio.sleep(0.005)
+                await wait_for(lambda: len(sim.requests) >= 4, 5, "every slot busy")
                 for task in tasks[::2]:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 # The requests nobody waits for any more finish on their own (httpx's
                 # timeouts), and only then free their slots.
-                loop = asyncio.get_running_loop()
-                deadline = loop.time() + 5
-                while control.in_flight and loop.time() < deadline:
-                    await asyncio.sleep(0.01)
-                assert control.in_flight == 0
+                await wait_for(lambda: control.in_flight == 0, 5, "the slots to be free")
                 assert control.http.pool_requests() == 0
                 stuck = [c for c in control.http.pool_connections()
                          if not (c.is_idle() or c.is_closed())]  # fmt: skip

@@ -2,8 +2,6 @@
 notes, idle timeouts set and changed mid-call, the server's nudge, keys pressed while the
 agent talks, and transfers that take or vanish."""
 
-import asyncio
-
 import httpx
 import pytest
 
@@ -12,7 +10,7 @@ from engine.openai.errors import CallControlError
 from engine.openai.rest import RetryBudget
 from engine.simulator import ModelTurn, RestFault, Simulator, Timing
 
-from helpers import outlast_a_transfer, run
+from helpers import outlast_a_transfer, run, wait_for
 
 IDLE = {"type": "server_vad", "idle_timeout_ms": 8000}
 IDLE_SESSION = {"type": "realtime", "audio": {"input": {"turn_detection": IDLE}}}
@@ -497,9 +495,7 @@ def test_press_mid_response_reports_the_key_and_leaves_the_response_alone(live):
                 dtmf = "input_audio_buffer.dtmf_event_received"
                 return [e["event"] for e in received if e["type"] == dtmf]
 
-            async with asyncio.timeout(2):
-                while len(keys()) < 4:
-                    await asyncio.sleep(0.002)
+            await wait_for(lambda: len(keys()) == 4, 2, "four keys", interval=0.002)
             assert keys() == ["1", "4", "2", "#"]
 
     run(main())
@@ -538,15 +534,10 @@ def test_a_refer_ends_the_call_and_drops_the_sideband_shortly_after(live):
             assert call.state == "accepted"
             assert await call.wait_ended() == "transferred"
             assert call.ended_at - call.requests_for("refer")[0].at >= 0.05
-            await asyncio.wait_for(_closed(sb), 2)
+            await wait_for(lambda: sb.closed, 2, "the sideband to close", interval=0.005)
             assert sb.close_code in (None, 1006)  # no close frame, as on the real service
 
     run(main())
-
-
-async def _closed(sideband):
-    while not sideband.closed:
-        await asyncio.sleep(0.005)
 
 
 def test_refer_vanishes_as_a_count_fails_the_first_target_and_lets_the_next_take(live):
