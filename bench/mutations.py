@@ -2,10 +2,10 @@
 test that targets it.
 
 Each mutation below is a behaviour a test is meant to guard, broken by one textual change to
-one file. The script copies the project (``engine/``, ``tests/``, ``flows/``, ``schemas/``,
-``docs/``, ``pyproject.toml``…) to a temporary folder, checks the targeted tests pass there
-unchanged, then applies each mutation in turn, runs its targeted tests, and puts the file back.
-A mutation no test fails is *missed*: the behaviour it names can break with the suite green.
+one file. The script copies the work tree to a temporary folder, checks the targeted tests
+pass there unchanged, then applies each mutation in turn, runs its targeted tests, and puts
+the file back. A mutation no test fails is *missed*: the behaviour it names can break with
+the suite green. The first eight are the ones issue #15 found the suite blind to.
 
     python bench/mutations.py            # every mutation, its targeted tests
     python bench/mutations.py --full     # each mutation against the whole suite (slow)
@@ -30,7 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-COPIED = ("engine", "tests", "flows", "schemas", "docs", "pyproject.toml", "README.md")
+LEFT_OUT = (
+    ".git",
+    "__pycache__",
+    "*.pyc",
+    ".pytest_cache",
+    ".hypothesis",
+    "*.egg-info",
+    ".ruff_cache",
+)
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,41 @@ MUTATIONS = (
         ("tests/call/test_machine_ivr.py",),
     ),
     Mutation(
+        "collect's on_timeout step never runs",
+        "engine/call/machine.py",
+        "if collect.on_timeout is not None:",
+        "if False:",
+        ("tests/call/test_machine_ivr.py",),
+    ),
+    Mutation(
+        "the heard-timer cap has no ceiling",
+        "engine/call/machine.py",
+        "cap = min(max(seconds, _HEARD_MIN_S), _HEARD_MAX_S)",
+        "cap = max(seconds, _HEARD_MIN_S)",
+        ("tests/call/test_machine.py", "tests/call/test_machine_platform.py"),
+    ),
+    Mutation(
+        "an HTTP tool follows a redirect to another host",
+        "engine/call/tools.py",
+        "if _origin(url) != origin:",
+        "if False:",
+        ("tests/call/test_http_tools.py",),
+    ),
+    Mutation(
+        "a REFER that may have gone out is sent again",
+        "engine/openai/rest.py",
+        'if action == "refer" and exc.maybe_sent:',
+        "if False:",
+        ("tests/openai/test_openai_rest.py",),
+    ),
+    Mutation(
+        "a hangup answered 404 is an error",
+        "engine/openai/rest.py",
+        '                    if action == "hangup":\n                        self._event("hangup_gone")',
+        '                    if False:\n                        self._event("hangup_gone")',
+        ("tests/openai/test_openai_rest.py",),
+    ),
+    Mutation(
         "keys pressed during a transfer are acted on",
         "engine/call/machine.py",
         "            return []  # a transfer or hangup is under way: keys change nothing now",
@@ -119,25 +162,12 @@ MUTATIONS = (
             "tests/simulator/test_sim_ivr.py",
         ),
     ),
-    Mutation(
-        "collect's on_timeout step never runs",
-        "engine/call/machine.py",
-        "if collect.on_timeout is not None:",
-        "if False:",
-        ("tests/call/test_machine_ivr.py",),
-    ),
 )
 
 
 def copy_project(into: Path) -> None:
-    for name in COPIED:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(
-                source, into / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-            )
-        elif source.exists():
-            shutil.copy2(source, into / name)
+    """The work tree as it is (uncommitted changes too), without git and caches."""
+    shutil.copytree(ROOT, into, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*LEFT_OUT))
 
 
 def run_tests(folder: Path, tests: tuple[str, ...], *, full: bool) -> tuple[int, str]:
