@@ -1,14 +1,44 @@
-"""Fixtures every test folder may use."""
+"""Fixtures every test folder may use. Plain helper functions are in tests/helpers.py, the
+runtime harness in tests/harness.py."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
 import logging
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from engine.logs import setup_logging
+
+from harness import Harness, harness
+from helpers import serving
+
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost", None})
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Tests reach nothing off loopback: a name lookup of any other host fails (as an
+    unknown name would), and the test fails at its end naming the hosts it tried."""
+    tried: list[str] = []
+    real = socket.getaddrinfo
+
+    def loopback_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else host
+        if name not in _LOOPBACK:
+            tried.append(str(name))
+            raise socket.gaierror(socket.EAI_NONAME, f"{name}: off loopback in tests")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", loopback_getaddrinfo)
+    yield
+    assert not tried, f"the test looked up hosts off loopback: {sorted(set(tried))}"
 
 
 def _engine_logging(fmt: str) -> Iterator[io.StringIO]:
@@ -38,3 +68,16 @@ def text_log() -> Iterator[io.StringIO]:
 def json_log() -> Iterator[io.StringIO]:
     """What the engine logs in its JSON format."""
     yield from _engine_logging("json")
+
+
+@pytest.fixture
+def rt(tmp_path: Path) -> Callable[..., contextlib.AbstractAsyncContextManager[Harness]]:
+    """``async with rt(flows={...}) as h:`` — the simulator and the engine on loopback, on
+    this test's temporary flows folder (tests/harness.py)."""
+    return functools.partial(harness, tmp_path)
+
+
+@pytest.fixture
+def serve() -> Callable[[Any], contextlib.AbstractAsyncContextManager[str]]:
+    """``async with serve(app) as base_url:`` — an outside HTTP service on loopback."""
+    return serving

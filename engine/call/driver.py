@@ -69,6 +69,12 @@ class CallDriver:
         # in a note, a tool output, a line or the instructions.
         self._secrets = flow_secrets(self.machine.flow, self.machine.context.get("env"))
 
+    @property
+    def pending_timers(self) -> list[str]:
+        """The timers set and neither fired nor cancelled yet, by name: a timer no longer
+        here will never fire (what tests read to show a line will not come)."""
+        return list(self._timers)
+
     def note(self, what: str) -> None:
         self._log.info(what)
 

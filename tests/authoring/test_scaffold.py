@@ -15,6 +15,8 @@ from engine.authoring import scaffold
 from engine.cli import main as cli_main
 from engine.flow.lint import collect_files, lint_files
 
+from helpers import engine_cli
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -164,13 +166,6 @@ def _doc_commands() -> list[str]:
     return commands
 
 
-def _engine(argv: list[str]) -> tuple[int, str]:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-        code = cli_main(argv)
-    return code, out.getvalue()
-
-
 def test_docs_authoring_md_from_an_empty_folder(tmp_path: Path) -> None:
     commands = _doc_commands()
     ran = []
@@ -185,7 +180,7 @@ def test_docs_authoring_md_from_an_empty_folder(tmp_path: Path) -> None:
                     (tmp_path / folder).mkdir(parents=True, exist_ok=True)
             continue
         assert argv[0] == "engine", command
-        code, out = _engine(argv[1:])
+        code, out, _ = engine_cli(*argv[1:])
         assert code == 0, f"{command}: exit {code}\n{out}"
         if target:
             (tmp_path / target).write_text(out, encoding="utf-8")

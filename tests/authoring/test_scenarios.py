@@ -546,9 +546,7 @@ yaml_values = st.recursive(
 def test_mutated_scenario_files_never_raise(flows: Path, text: str) -> None:
     path = flows / "bank-line.test.yaml"
     path.write_text(text)
-    result = run_file(path)
-    scenarios._text([result])
-    scenarios._json([result])
+    _reported_whole(run_file(path))
 
 
 @settings(
@@ -558,8 +556,21 @@ def test_mutated_scenario_files_never_raise(flows: Path, text: str) -> None:
 def test_random_scenario_data_never_raises(flows: Path, data: object) -> None:
     path = flows / "acme-support.test.yaml"
     path.write_text(json.dumps(data))  # JSON is YAML
-    result = run_file(path)
-    scenarios._text([result])
+    _reported_whole(run_file(path))
+
+
+def _reported_whole(result: scenarios.FileOutcome) -> None:
+    """Whatever a scenario file holds, running it tells something about it, and both reports
+    tell every scenario: a PASS or FAIL line each, one JSON item each (and one per mistake)."""
+    assert result.outcomes or result.diagnostics, "a file with nothing to report"
+    text = scenarios._text([result])
+    marks = [line for line in text.splitlines() if line.startswith(("PASS ", "FAIL "))]
+    assert len(marks) == len(result.outcomes) + (not result.outcomes)
+    for outcome in result.outcomes:
+        assert f"{outcome.file}:{outcome.line} " in text
+    items = json.loads(scenarios._json([result]))
+    assert len(items) == len(result.outcomes) + len(result.diagnostics)
+    assert all(isinstance(item["passed"], bool) for item in items)
 
 
 # -- IVR: keys, silences, time, transfers ------------------------------------------------------

@@ -6,13 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -21,6 +19,8 @@ from starlette.routing import Route
 from engine import __version__
 from engine.call.tools import HttpToolRunner, ToolResult
 from engine.flow.model import HttpRequest
+
+from helpers import refused_port, run, serving, wait_for
 
 SECRET = "s3cr3t-token-value"
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -81,6 +81,13 @@ def service_app(seen: list[dict[str, Any]], other: list[str]) -> Starlette:
             return PlainTextResponse("x" * 100_000)
         if path == "/big.json":
             return JSONResponse({"items": ["y" * 100] * 1000})
+        if path.startswith("/bytes/"):  # a text answer of exactly that many bytes
+            return PlainTextResponse("x" * int(path.removeprefix("/bytes/")))
+        if path.startswith("/hops/"):  # that many redirects on this host, then an answer
+            left = int(path.removeprefix("/hops/"))
+            if left:
+                return RedirectResponse(f"/hops/{left - 1}", status_code=302)
+            return JSONResponse({"arrived": True})
         if path == "/old":
             return RedirectResponse("/new", status_code=302)
         if path == "/new":
@@ -92,23 +99,6 @@ def service_app(seen: list[dict[str, Any]], other: list[str]) -> Starlette:
         return PlainTextResponse("no such page", status_code=404)
 
     return Starlette(routes=[Route("/{rest:path}", endpoint, methods=ALL_METHODS)])
-
-
-@contextlib.asynccontextmanager
-async def serving(app: Starlette) -> AsyncIterator[str]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()  # raises why it did not start
-        await asyncio.sleep(0.005)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 Responder = Callable[[asyncio.StreamWriter, asyncio.Event], Awaitable[None]]
@@ -152,12 +142,6 @@ async def drip(writer: asyncio.StreamWriter, stop: asyncio.Event) -> None:
         writer.write(b"x")
         await writer.drain()
         await asyncio.sleep(0.1)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def run_against(
@@ -471,6 +455,19 @@ def test_an_answer_over_the_cap_is_truncated_and_still_ok() -> None:
     assert text.saved == "x" * 1024
 
 
+def test_by_default_an_answer_of_16_kib_is_read_whole_and_one_byte_more_is_cut() -> None:
+    async def scenario() -> tuple[ToolResult, ToolResult]:
+        async with serving(service_app([], [])) as base:
+            whole = await run_against(spec(f"{base}/bytes/16384"), make_context())
+            over = await run_against(spec(f"{base}/bytes/16385"), make_context())
+        return whole, over
+
+    whole, over = asyncio.run(scenario())
+    assert output(whole) == {"ok": True, "status": 200, "text": "x" * 16384}
+    assert output(over)["truncated"] is True
+    assert over.saved == "x" * 16384
+
+
 # --- redirects -------------------------------------------------------------------------------
 
 
@@ -531,6 +528,20 @@ def test_redirects_stop_after_the_limit() -> None:
     assert (result.ok, result.error, result.status) == (False, "too_many_redirects", 302)
 
 
+def test_by_default_three_redirects_are_followed_and_a_fourth_is_not() -> None:
+    async def scenario() -> tuple[ToolResult, ToolResult, list[dict[str, Any]]]:
+        seen: list[dict[str, Any]] = []
+        async with serving(service_app(seen, [])) as base:
+            three = await run_against(spec(f"{base}/hops/3"), make_context())
+            four = await run_against(spec(f"{base}/hops/4"), make_context())
+        return three, four, seen
+
+    three, four, seen = asyncio.run(scenario())
+    assert (three.ok, three.saved) == (True, {"arrived": True})
+    assert (four.ok, four.error, four.status) == (False, "too_many_redirects", 302)
+    assert len(seen) == 4 + 4  # each: the request and three redirects; the fourth not followed
+
+
 @pytest.mark.parametrize(
     ("status", "method", "body"),
     [
@@ -573,7 +584,8 @@ def test_a_server_that_never_answers_times_out() -> None:
         async with raw_server(never_answer) as base:
             return await run_against(spec(f"{base}/orders/1", timeout=0.5), make_context())
 
-    result = asyncio.run(scenario())
+    # The server would hold the request forever: returning at all shows the deadline works.
+    result = run(scenario(), timeout=20)
     assert (result.ok, result.status, result.error, result.saved) == (False, None, "timeout", None)
     assert output(result) == {
         "ok": False,
@@ -581,9 +593,6 @@ def test_a_server_that_never_answers_times_out() -> None:
         "message": 'The service of the "lookup_order" tool did not answer within 0.5 seconds. '
         "Apologise and offer to transfer the caller or try again later.",
     }
-    # Not a speed check: the server would hold the request forever, so returning at all
-    # (well before the test's own limit, on a loaded machine too) shows the deadline works.
-    assert result.elapsed_ms < 20_000
 
 
 def test_a_server_that_drips_bytes_is_cut_off_at_the_tool_timeout() -> None:
@@ -591,17 +600,18 @@ def test_a_server_that_drips_bytes_is_cut_off_at_the_tool_timeout() -> None:
         async with raw_server(drip) as base:
             return await run_against(spec(f"{base}/orders/1", timeout=0.6), make_context())
 
-    result = asyncio.run(scenario())
+    # The whole body would take 100 s to drip: ending within the test's bound shows the
+    # overall deadline.
+    result = run(scenario(), timeout=20)
     assert (result.ok, result.error) == (False, "timeout")
     assert "0.6 seconds" in output(result)["message"]
-    # The whole body would take 100 s to drip; ending far sooner shows the overall deadline.
-    assert result.elapsed_ms < 20_000
 
 
 def test_a_closed_port_is_a_connection_failure() -> None:
-    result = asyncio.run(
-        run_against(spec(f"http://127.0.0.1:{closed_port()}/orders/1", timeout=2.0), make_context())
-    )
+    with refused_port() as port:
+        result = asyncio.run(
+            run_against(spec(f"http://127.0.0.1:{port}/orders/1", timeout=2.0), make_context())
+        )
     assert (result.ok, result.status, result.error) == (False, None, "connection")
     assert output(result) == {
         "ok": False,
@@ -683,17 +693,14 @@ def test_a_cancelled_burst_of_slow_tools_leaves_the_pool_empty_and_usable() -> N
                     asyncio.create_task(runner.run("lookup_order", slow_spec, make_context()))
                     for _ in range(20)
                 ]
-                await asyncio.sleep(0.05)  # some running, the rest queued for a slot
+                # every slot busy, the rest queued for one
+                await wait_for(lambda: runner.http.in_flight == 3, 5, "three runs in flight")
                 for task in runs[::2]:
                     task.cancel()
                 results = await asyncio.gather(*runs, return_exceptions=True)
                 finished = [r for r in results if isinstance(r, ToolResult)]
                 assert finished and all(r.error in ("timeout", "busy") for r in finished)
-                loop = asyncio.get_running_loop()
-                deadline = loop.time() + 5
-                while runner.http.in_flight and loop.time() < deadline:
-                    await asyncio.sleep(0.01)
-                assert runner.http.in_flight == 0
+                await wait_for(lambda: runner.http.in_flight == 0, 5, "the slots to be free")
                 assert runner.http.pool_requests() == 0
                 stuck = [
                     c for c in runner.http.pool_connections() if not (c.is_idle() or c.is_closed())

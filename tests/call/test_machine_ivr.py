@@ -259,8 +259,17 @@ def test_on_timeout_step_runs_when_the_caller_stops_short():
     text = IVR.replace("      then: check\n", "      on_timeout: {say: Please try again.}\n")
     m = started(machine(text, state="account"))
     m.handle(KeypadPressed("5"))
-    m.handle(KeypadPressed("#"))  # too few at the finish key
+    short = m.handle(KeypadPressed("#"))  # too few at the finish key
+    assert [a.say for a in asks(short)] == ["Please try again."]
+    assert not any(isinstance(a, AddNote) for a in short)  # the step speaks, not the model
     assert m.handle(TimerFired(COLLECT_TIMER)) == []  # the entry is over already
+    settle(m, short)
+    # and when the keys just stop, the timer ends the entry the same way
+    m.handle(KeypadPressed("5"))
+    late = m.handle(TimerFired(COLLECT_TIMER))
+    assert CancelTimer(COLLECT_TIMER) in late
+    assert [a.say for a in asks(late)] == ["Please try again."]
+    assert "account" not in m.context["saved"]
 
 
 def test_the_first_digit_stops_the_agent_talking():
@@ -317,6 +326,18 @@ def test_speaking_starts_the_ladder_again_and_the_last_step_repeats():
     settle(m, again)
     settle(m, m.handle(CallerSilent()))
     assert m.handle(CallerSilent())[0] == AddNote("Ask again in simpler words.")
+
+
+def test_a_silence_line_still_queued_is_dropped_when_the_caller_speaks():
+    for speaks in (False, True):
+        m = started(machine())
+        m.handle(ResponseStarted("resp_busy"))  # a response runs: the step's line must queue
+        assert asks(m.handle(CallerSilent())) == []
+        if speaks:
+            m.handle(CallerStartedSpeaking())  # "are you still there?" is moot now
+        after = asks(m.handle(ResponseFinished("resp_busy", "completed")))
+        expected = [] if speaks else ["Are you still there?"]
+        assert [a.say for a in after] == expected, speaks
 
 
 def test_silence_while_a_tool_runs_is_not_counted_but_the_nudge_is_cancelled():

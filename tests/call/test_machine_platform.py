@@ -326,3 +326,18 @@ def test_the_cap_on_waiting_for_a_line_counts_audio_still_playing_ahead_of_it():
     out = m.handle(ResponseFinished("resp_line", "completed"))  # the preamble still plays
     (cap,) = [a for a in out if isinstance(a, StartTimer) and a.name == HEARD_TIMER]
     assert cap.seconds == (120 + len("Connecting you.")) / 12 + 2
+
+
+def test_the_cap_on_waiting_for_a_line_is_thirty_seconds_at_most():
+    m = started(machine())
+    # A monologue of 100 s at 12 characters a second still plays when the line is done.
+    m.handle(ResponseStarted("resp_long"))
+    m.handle(AgentSaid("resp_long", "x" * 1200))
+    m.handle(AudioStarted("resp_long"))
+    m.handle(ToolCallRequested("resp_long", "c1", "operator", "{}"))
+    (line,) = asks(m.handle(ResponseFinished("resp_long", "completed")))
+    m.handle(ResponseStarted("resp_line", line.request))
+    m.handle(AgentSaid("resp_line", "Connecting you."))
+    out = m.handle(ResponseFinished("resp_line", "completed"))
+    (cap,) = [a for a in out if isinstance(a, StartTimer) and a.name == HEARD_TIMER]
+    assert cap.seconds == 30.0  # a platform that never reports the audio stopped

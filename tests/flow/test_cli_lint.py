@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import re
@@ -13,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, main
+from engine.cli import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE
+
+from helpers import engine_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,17 +38,6 @@ WARNING_ONLY = CLEAN + (
 )
 
 
-def run(*argv: str) -> tuple[int, str, str]:
-    """Exit code, stdout and stderr of `engine` run in this process."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(argv))
-        except SystemExit as exit_:  # argparse's own usage errors
-            code = int(exit_.code or 0)
-    return code, out.getvalue(), err.getvalue()
-
-
 def write(folder: Path, name: str, text: str) -> Path:
     path = folder / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,7 +59,7 @@ def test_exit_codes_are_documented_constants() -> None:
 
 def test_clean_file_exits_0(tmp_path: Path) -> None:
     path = write(tmp_path, "clean.yaml", CLEAN)
-    code, out, err = run("lint", str(path))
+    code, out, err = engine_cli("lint", str(path))
     assert code == 0
     assert out == "no problems found in 1 file\n"
     assert err == ""
@@ -78,7 +67,7 @@ def test_clean_file_exits_0(tmp_path: Path) -> None:
 
 def test_error_exits_1(tmp_path: Path) -> None:
     path = write(tmp_path, "broken.yaml", BROKEN)
-    code, out, _ = run("lint", str(path))
+    code, out, _ = engine_cli("lint", str(path))
     assert code == 1
     assert out.rstrip().endswith("1 error in 1 file")
 
@@ -86,7 +75,7 @@ def test_error_exits_1(tmp_path: Path) -> None:
 def test_one_bad_file_among_good_ones_exits_1(tmp_path: Path) -> None:
     write(tmp_path, "a.yaml", CLEAN)
     write(tmp_path, "b.yaml", BROKEN.replace("+18005551212", "+18005550000"))
-    code, out, _ = run("lint", str(tmp_path))
+    code, out, _ = engine_cli("lint", str(tmp_path))
     assert code == 1
     assert "1 error in 2 files" in out
     assert "a.yaml:" not in out
@@ -94,22 +83,22 @@ def test_one_bad_file_among_good_ones_exits_1(tmp_path: Path) -> None:
 
 def test_warning_only_exits_0_without_strict_and_1_with_it(tmp_path: Path) -> None:
     path = write(tmp_path, "warn.yaml", WARNING_ONLY)
-    code, out, _ = run("lint", str(path))
+    code, out, _ = engine_cli("lint", str(path))
     assert code == 0
     assert ": warning: " in out and "[template-env]" in out
     assert out.rstrip().endswith("1 warning in 1 file")
-    code, _, _ = run("lint", "--strict", str(path))
+    code, _, _ = engine_cli("lint", "--strict", str(path))
     assert code == 1
-    code, _, _ = run("lint", str(path), "--strict", "--format", "json")
+    code, _, _ = engine_cli("lint", str(path), "--strict", "--format", "json")
     assert code == 1
 
 
 def test_strict_on_a_clean_file_exits_0(tmp_path: Path) -> None:
-    assert run("lint", "--strict", str(write(tmp_path, "c.yaml", CLEAN)))[0] == 0
+    assert engine_cli("lint", "--strict", str(write(tmp_path, "c.yaml", CLEAN)))[0] == 0
 
 
 def test_missing_path_exits_2(tmp_path: Path) -> None:
-    code, out, err = run("lint", str(tmp_path / "nope.yaml"))
+    code, out, err = engine_cli("lint", str(tmp_path / "nope.yaml"))
     assert code == 2
     assert out == ""
     assert "nope.yaml: no such file or folder" in err
@@ -117,7 +106,7 @@ def test_missing_path_exits_2(tmp_path: Path) -> None:
 
 def test_missing_path_next_to_a_good_one_exits_2(tmp_path: Path) -> None:
     good = write(tmp_path, "ok.yaml", CLEAN)
-    code, _, err = run("lint", str(good), str(tmp_path / "typo"))
+    code, _, err = engine_cli("lint", str(good), str(tmp_path / "typo"))
     assert code == 2
     assert "typo" in err
 
@@ -126,7 +115,7 @@ def test_missing_path_next_to_a_good_one_exits_2(tmp_path: Path) -> None:
 def test_no_yaml_files_exits_2(tmp_path: Path, contents: dict[str, str]) -> None:
     for name, text in contents.items():
         write(tmp_path, name, text)
-    code, out, err = run("lint", str(tmp_path))
+    code, out, err = engine_cli("lint", str(tmp_path))
     assert code == 2
     assert out == ""
     assert "no flow files" in err
@@ -144,26 +133,26 @@ def test_no_yaml_files_exits_2(tmp_path: Path, contents: dict[str, str]) -> None
     ],
 )
 def test_usage_errors_exit_2(argv: list[str]) -> None:
-    code, out, err = run(*argv)
+    code, out, err = engine_cli(*argv)
     assert code == 2
     assert out == ""
     assert err  # says what is wrong
 
 
 def test_an_unknown_rule_to_ignore_says_which_it_may_be() -> None:
-    code, out, err = run("lint", "--ignore", "template-evn", "x.yaml")
+    code, out, err = engine_cli("lint", "--ignore", "template-evn", "x.yaml")
     assert (code, out) == (EXIT_USAGE, "")
     assert '"template-evn" is not a lint rule' in err and '"template-env"' in err
 
 
 def test_no_path_lints_the_flows_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    code, out, err = run("lint")
+    code, out, err = engine_cli("lint")
     assert code == EXIT_USAGE
     assert "flows: no such file or folder" in err
     write(tmp_path, "flows/a.yaml", CLEAN)
     write(tmp_path, "flows/b.yaml", BROKEN.replace("+18005551212", "+18005550000"))
-    code, out, _ = run("lint")
+    code, out, _ = engine_cli("lint")
     assert code == EXIT_PROBLEMS
     assert out.startswith("flows/b.yaml:7:13: ") and out.endswith("1 error in 2 files\n")
 
@@ -204,7 +193,7 @@ JSON_KEYS = {
 def test_json_format_shape(tmp_path: Path) -> None:
     broken = write(tmp_path, "broken.yaml", BROKEN)
     warn = write(tmp_path, "warn.yaml", WARNING_ONLY.replace("+18005551212", "+18005550000"))
-    code, out, _ = run("lint", "--format", "json", str(broken), str(warn))
+    code, out, _ = engine_cli("lint", "--format", "json", str(broken), str(warn))
     assert code == 1
     items = json.loads(out)  # the whole of stdout is one JSON document: no summary line
     assert isinstance(items, list) and len(items) == 2
@@ -229,32 +218,32 @@ def test_json_format_shape(tmp_path: Path) -> None:
 
 def test_every_format_links_to_the_rule(tmp_path: Path) -> None:
     path = write(tmp_path, "warn.yaml", WARNING_ONLY)
-    _, text, _ = run("lint", str(path))
+    _, text, _ = engine_cli("lint", str(path))
     assert "  = see docs/lint-rules.md#template-env\n" in text
-    _, github, _ = run("lint", "--format", "github", str(path))
+    _, github, _ = engine_cli("lint", "--format", "github", str(path))
     assert github.splitlines()[0].endswith("(see docs/lint-rules.md#template-env)")
-    _, out, _ = run("lint", "--format", "json", str(path))
+    _, out, _ = engine_cli("lint", "--format", "json", str(path))
     assert [item["url"] for item in json.loads(out)] == ["docs/lint-rules.md#template-env"]
     # The anchor is a heading of the page it names.
     assert "\n## template-env\n" in (ROOT / "docs" / "lint-rules.md").read_text(encoding="utf-8")
 
 
 def test_json_format_when_clean_is_an_empty_list(tmp_path: Path) -> None:
-    code, out, _ = run("lint", "--format", "json", str(write(tmp_path, "c.yaml", CLEAN)))
+    code, out, _ = engine_cli("lint", "--format", "json", str(write(tmp_path, "c.yaml", CLEAN)))
     assert code == 0
     assert json.loads(out) == []
 
 
 def test_json_keeps_non_ascii_text(tmp_path: Path) -> None:
     path = write(tmp_path, "café.yaml", BROKEN.replace("name: Acme", "name: Café ☕"))
-    _, out, _ = run("lint", "--format", "json", str(path))
+    _, out, _ = engine_cli("lint", "--format", "json", str(path))
     assert json.loads(out)[0]["file"] == str(path)
     assert "café" in out  # not \\u escapes
 
 
 def test_text_format(tmp_path: Path) -> None:
     path = write(tmp_path, "broken.yaml", BROKEN)
-    code, out, _ = run("lint", str(path))
+    code, out, _ = engine_cli("lint", str(path))
     assert code == 1
     lines = out.splitlines()
     assert re.fullmatch(rf"{re.escape(str(path))}:7:13: .+ \[schema\]", lines[0]), lines[0]
@@ -270,7 +259,7 @@ def test_text_format(tmp_path: Path) -> None:
 
 def test_text_format_hint_line(tmp_path: Path) -> None:
     path = write(tmp_path, "n.yaml", CLEAN.replace('["+18005551212"]', "[+18005551212]"))
-    _, out, _ = run("lint", str(path))
+    _, out, _ = engine_cli("lint", str(path))
     lines = out.splitlines()
     assert lines[0].startswith(f"{path}:2:11: ")
     assert lines[3] == "  |           ^~~~~~~~~~~~"
@@ -281,7 +270,7 @@ def test_text_format_hint_line(tmp_path: Path) -> None:
 def test_text_format_lists_problems_by_file_then_line(tmp_path: Path) -> None:
     a = write(tmp_path, "a.yaml", "name: a\nnumbers: [\n")
     b = write(tmp_path, "b.yaml", CLEAN.replace("name: Acme\n", "").replace("1212", "0000"))
-    _, out, _ = run("lint", str(b), str(a))
+    _, out, _ = engine_cli("lint", str(b), str(a))
     heads = [line for line in out.splitlines() if re.match(r"^\S+:\d+:\d+: ", line)]
     assert [h.split(":", 1)[0] for h in heads] == sorted(h.split(":", 1)[0] for h in heads)
     assert str(a) in heads[0] and str(b) in heads[-1]
@@ -290,7 +279,7 @@ def test_text_format_lists_problems_by_file_then_line(tmp_path: Path) -> None:
 def test_cross_file_duplicate_number_names_the_other_file(tmp_path: Path) -> None:
     first = write(tmp_path, "a-first.yaml", CLEAN)
     second = write(tmp_path, "b-second.yaml", CLEAN.replace("name: Acme", "name: Copy"))
-    code, out, _ = run("lint", "--format", "json", str(tmp_path))
+    code, out, _ = engine_cli("lint", "--format", "json", str(tmp_path))
     assert code == 1
     [item] = json.loads(out)
     assert item["rule"] == "duplicate-number"
@@ -302,7 +291,7 @@ def test_cross_file_duplicate_number_names_the_other_file(tmp_path: Path) -> Non
 
 def test_same_file_named_twice_is_not_a_duplicate(tmp_path: Path) -> None:
     path = write(tmp_path, "a.yaml", CLEAN)
-    code, out, _ = run("lint", str(tmp_path), str(path), str(tmp_path / "." / "a.yaml"))
+    code, out, _ = engine_cli("lint", str(tmp_path), str(path), str(tmp_path / "." / "a.yaml"))
     assert code == 0, out
     assert out == "no problems found in 1 file\n"
 
@@ -312,14 +301,14 @@ def test_folders_are_searched_recursively_for_yaml_and_yml(tmp_path: Path) -> No
     write(tmp_path, "sub/two.yml", CLEAN.replace("1212", "0001"))
     write(tmp_path, "sub/deeper/three.yaml", CLEAN.replace("1212", "0002"))
     write(tmp_path, "sub/readme.md", "# not a flow")
-    code, out, _ = run("lint", str(tmp_path))
+    code, out, _ = engine_cli("lint", str(tmp_path))
     assert code == 0
     assert out == "no problems found in 3 files\n"
 
 
 def test_a_named_file_is_linted_whatever_its_extension(tmp_path: Path) -> None:
     path = write(tmp_path, "flow.txt", BROKEN)
-    assert run("lint", str(path))[0] == 1
+    assert engine_cli("lint", str(path))[0] == 1
 
 
 def test_an_unreadable_file_is_a_problem_not_a_crash(tmp_path: Path) -> None:
@@ -327,7 +316,7 @@ def test_an_unreadable_file_is_a_problem_not_a_crash(tmp_path: Path) -> None:
         pytest.skip("root reads any file")
     path = write(tmp_path, "secret.yaml", CLEAN)
     path.chmod(0)
-    code, out, _ = run("lint", str(path))
+    code, out, _ = engine_cli("lint", str(path))
     assert code == 1
     assert "cannot read the file" in out
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 
 import pytest
 
-from engine.cli import main
 from engine.flow.lint import lint_text
+
+from helpers import engine_cli
 
 FLOW = """\
 name: Acme
@@ -94,13 +93,6 @@ def test_the_words_inside_a_value_are_not_a_comment() -> None:
     assert rules(text) == [(9, "template-env"), (12, "template-vars")]
 
 
-def run(*argv: str) -> tuple[int, str]:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-        code = main(list(argv))
-    return code, out.getvalue()
-
-
 def test_ignore_on_the_command_line_silences_a_rule_in_every_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -109,11 +101,11 @@ def test_ignore_on_the_command_line_silences_a_rule_in_every_file(
     (tmp_path / "b.yaml").write_text(
         FLOW.replace("{{ vars.who }}", "you").replace("1212", "0000"), encoding="utf-8"
     )
-    code, out = run("lint", "--strict", str(tmp_path))
+    code, out, _ = engine_cli("lint", "--strict", str(tmp_path))
     assert code == 1 and out.count("[template-env]") == 2
-    code, out = run("lint", "--strict", "--ignore", "template-env", str(tmp_path))
+    code, out, _ = engine_cli("lint", "--strict", "--ignore", "template-env", str(tmp_path))
     assert (code, out) == (0, "no problems found in 2 files\n")
-    code, out = run(
+    code, out, _ = engine_cli(
         "lint",
         "--format",
         "json",
@@ -135,7 +127,7 @@ def test_a_comment_silences_a_problem_found_across_files(tmp_path: Path) -> None
         ),
         encoding="utf-8",
     )
-    code, out = run("lint", "--format", "json", "--ignore", "template-env", str(tmp_path))
+    code, out, _ = engine_cli("lint", "--format", "json", "--ignore", "template-env", str(tmp_path))
     assert code == 1  # the template-vars errors
     assert {item["rule"] for item in json.loads(out)} == {"template-vars"}
 

@@ -8,9 +8,7 @@ import pytest
 from engine.openai import CallControl, CallNotFound, OpenAIConfig, SidebandError, open_sideband
 from engine.simulator import Simulator
 
-
-def run(coro, timeout=10):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
+from helpers import run
 
 
 async def accepted_call(sim, session=None):

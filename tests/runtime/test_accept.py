@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from engine.openai.rest import RetryBudget
@@ -89,14 +88,13 @@ def test_accept_500_always_answers_webhook_5xx(rt):
 def test_accept_hanging_answers_webhook_5xx_in_time(rt):
     async def main():
         async with rt(repo_flows=True, rest_timeout_s=0.3, rest_budgets=QUICK) as h:
-            h.sim.faults.accept = RestFault(hang_s=3)
-            started = time.monotonic()
+            h.sim.faults.accept = RestFault(hang_s=60)
             placed = await h.place()
-            elapsed = time.monotonic() - started
             assert placed.status is not None and placed.status >= 500
-            # The accept hangs for 3 s each time; answering soon after the engine's accept
-            # budget is over (plus slack for a loaded machine) shows the retries are bounded.
-            assert elapsed < 6
+            # Every accept still hangs when the webhook is answered: the engine gave up
+            # within its budget instead of waiting for OpenAI to answer.
+            accepts = placed.call.requests_for("accept")
+            assert accepts and all(r.status is None for r in accepts)
             assert h.engine.calls == {}
 
     asyncio.run(main())

@@ -12,18 +12,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from engine.simulator import Timing
+from engine.simulator import ModelTurn, Timing, ToolCall
+
+from helpers import tool_outputs
 
 SLOW_AUDIO = {"timing": Timing(playback_per_char_s=0.004, min_playback_s=0.1)}
 ACTIVE = "conversation_already_has_active_response"
-
-
-def _outputs(call) -> list[dict]:
-    return [
-        json.loads(e["item"]["output"])
-        for e in call.client_events_of("conversation.item.create")
-        if e["item"]["type"] == "function_call_output"
-    ]
 
 
 def _after(call, type_: str, n: int) -> list[str]:
@@ -89,9 +83,36 @@ def test_goto_updates_session_then_outputs_then_one_response(rt):
             assert "Help with the product" in session["instructions"]
             names = [t["name"] for t in session["tools"]]
             assert names == ["to_billing", "to_engineer", "request_callback", "goodbye"]
-            assert _outputs(call) == [{"ok": True}]
+            assert tool_outputs(call) == [{"ok": True}]
             assert not any(e["error"].get("code") == ACTIVE for e in call.server_events_of("error"))
             assert call.violations == [] and not call.ended
+
+    asyncio.run(main())
+
+
+def test_a_tool_call_of_a_response_cut_at_its_token_limit_runs(rt):
+    # A response that ends `incomplete` (max_output_tokens) after its function call was
+    # complete: the call is whole and was the model's choice, so the tool runs.
+    async def main():
+        async with rt(repo_flows=True) as h:
+            call = await h.answered()
+            tool = ToolCall("tech_help", {})
+            call.model.queue(ModelTurn(text="Let me see.", tool_calls=(tool,), status="incomplete"))
+            await call.say("My gadget is broken")
+            await call.wait_for_client_event("response.create", count=2)
+            await call.wait_idle()
+            (done,) = [
+                e
+                for e in call.server_events_of("response.done")
+                if e["response"]["output"][-1:]
+                and e["response"]["output"][-1]["type"] == "function_call"
+            ]
+            assert done["response"]["status"] == "incomplete"
+            assert tool_outputs(call) == [{"ok": True}]
+            assert (
+                "Help with the product"
+                in call.client_events_of("session.update")[0]["session"]["instructions"]
+            )
 
     asyncio.run(main())
 
@@ -170,7 +191,7 @@ def test_bad_tool_call_tells_the_model_and_goes_on(rt, name, arguments, error):
             await call.say("Hello?")
             await call.wait_for_client_event("response.create", count=2)
             await call.wait_idle()
-            (output,) = _outputs(call)
+            (output,) = tool_outputs(call)
             assert output["ok"] is False and output["error"] == error
             assert _after(call, "response.create", 1) == [
                 "conversation.item.create",
@@ -225,7 +246,7 @@ def test_http_tool(rt, serve, order_id, ok, expect):
             call.model.call_tool("lookup_order", {"order_id": order_id})
             await call.say("Where is my order?")
             await call.wait_for_client_event("response.create", count=2, timeout=4)
-            (output,) = _outputs(call)
+            (output,) = tool_outputs(call)
             assert output["ok"] is ok, output
             text = json.dumps(output)
             if expect:

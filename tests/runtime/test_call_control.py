@@ -18,6 +18,8 @@ from engine.openai.rest import RetryBudget
 from engine.server import EngineSettings
 from engine.simulator import RestFault, Timing
 
+from helpers import wait_for
+
 LATE = 3.0  # a fault's answer comes this late: long after the engine's 0.3 s attempt
 
 
@@ -118,11 +120,7 @@ def test_readyz_fails_when_openai_cannot_be_reached(rt):
                 response = await h.http.get(h.url + "/readyz")
                 return response if response.status_code == 503 else None
 
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 5
-            while (response := await unready()) is None and loop.time() < deadline:
-                await asyncio.sleep(0.02)
-            assert response is not None, "/readyz kept answering 200 with OpenAI unreachable"
+            response = await wait_for(unready, 5, "/readyz to answer 503", interval=0.02)
             assert response.json()["openai_reachable"] is False
             assert response.json()["draining"] is False
 

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import re
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -54,23 +53,6 @@ start: nowhere
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
-async def status_of(h: Any) -> dict[str, dict[str, Any]]:
-    response = await h.http.get(h.url + "/flows")
-    assert response.status_code == 200
-    return {f["file"].rsplit("/", 1)[-1]: f for f in response.json()}
-
-
-async def until_status(h: Any, predicate: Any, what: str) -> dict[str, dict[str, Any]]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 5
-    while True:
-        status = await status_of(h)
-        if predicate(status):
-            return status
-        assert loop.time() < deadline, f"timed out waiting for {what}: {status}"
-        await asyncio.sleep(0.05)
-
-
 def records(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.LogRecord]:
     return [r for r in caplog.records if text in r.getMessage()]
 
@@ -78,7 +60,7 @@ def records(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.LogReco
 def test_flows_gives_loaded_at_in_iso_utc_and_each_problems_hint(rt):
     async def main():
         async with rt(flows={"line.yaml": LINE, "broken.yaml": BROKEN}) as h:
-            status = await status_of(h)
+            status = await h.flow_status()
             loaded_at = status["line.yaml"]["loaded_at"]
             assert ISO_UTC.match(loaded_at), loaded_at
             assert datetime.fromisoformat(loaded_at).utcoffset() == timedelta(0)
@@ -94,13 +76,13 @@ def test_a_file_refused_for_a_taken_number_then_deleted_leaves_flows(rt):
     async def main():
         async with rt(flows={"line.yaml": LINE}) as h:
             thief = h.write_flow("zz-thief.yaml", THIEF)
-            status = await until_status(
-                h, lambda s: "zz-thief.yaml" in s, "the refused file to show"
+            status = await h.wait_flow_status(
+                lambda s: "zz-thief.yaml" in s, "the refused file to show"
             )
             rules = [p["rule"] for p in status["zz-thief.yaml"]["problems"]]
             assert rules == ["duplicate-number"]
             thief.unlink()
-            await until_status(h, lambda s: "zz-thief.yaml" not in s, "the deleted file to go")
+            await h.wait_flow_status(lambda s: "zz-thief.yaml" not in s, "the deleted file to go")
             placed = await h.place(to="+18005550001")
             assert placed.status == 200
             assert placed.call.accept_body["instructions"].startswith("You answer the line.")
@@ -141,7 +123,7 @@ def test_problems_are_logged_with_file_rule_and_line_as_fields(rt, caplog):
 
     async def main():
         async with rt(flows={"desk.yaml": UNUSED_TOOL, "broken.yaml": BROKEN}) as h:
-            assert (await status_of(h))["desk.yaml"]["version"]  # loaded despite its warning
+            assert (await h.flow_status())["desk.yaml"]["version"]  # loaded despite its warning
 
     asyncio.run(main())
     [warning] = records(caplog, "flow loaded with a warning")

@@ -8,14 +8,15 @@ behaviour is the one a caller gets.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from engine.call.events import KeypadPressed, TimerFired
 from engine.flow.model import Lines
 from engine.simulator import Timing
 
@@ -197,22 +198,27 @@ def test_keys_during_a_transfer_and_after_the_hangup_change_nothing(rt):
     async def main() -> None:
         async with rt(flows={"bank.yaml": bank_flow()}) as h:
             call = await h.answered(NUMBER)
+            call.faults.refer_ring_s = 0.3  # the call stays up while the target rings
+            machine = h.engine.drivers[call.call_id].machine
             await call.press("0")
             await call.wait_for_request("refer", timeout=3)
             before = call.client_event_types()
             await call.press("1")  # while the transfer is under way
-            await asyncio.sleep(0.1)
-            assert call.client_event_types() == before
+            await h.wait_for(lambda: KeypadPressed("1") in machine.events, 3, "the key taken")
             assert await call.wait_ended(timeout=3) == "transferred"
+            await h.wait_calls_over()  # the engine is done with the call: it sends no more
+            assert machine.events.index(KeypadPressed("1")) < len(machine.events) - 1
+            assert call.client_event_types() == before
 
             second = await h.answered(NUMBER)
             second.model.call_tool("goodbye", {})
             await second.say("Bye.")
             await second.wait_for_request("hangup", timeout=3)
+            assert await second.wait_ended(timeout=3) == "hangup"
             count = len(second.client_event_types())
-            with contextlib.suppress(Exception):  # the simulator may refuse: the call is over
-                await second.press("1")
-            await asyncio.sleep(0.1)
+            with pytest.raises(RuntimeError, match="has ended"):
+                await second.press("1")  # a key after the hangup does not even reach us
+            await h.wait_calls_over()
             assert len(second.client_event_types()) == count
 
     asyncio.run(main())
@@ -399,6 +405,7 @@ def test_a_slow_tool_gets_its_filler_and_a_fast_one_does_not(rt, serve):
                 )
                 async with rt(flows={"bank.yaml": flow}) as h:
                     call = await h.answered(NUMBER)
+                    driver = h.engine.drivers[call.call_id]
                     call.model.call_tool("slow_lookup", {})
                     await call.say("Look it up please.")
                     await call.wait_for_client_event(
@@ -406,7 +413,15 @@ def test_a_slow_tool_gets_its_filler_and_a_fast_one_does_not(rt, serve):
                         where=lambda e: e["item"]["type"] == "function_call_output",
                         timeout=3,
                     )
-                    await asyncio.sleep(0.3)  # past the filler's time, had it been due
+                    # The answer cancels the filler's timer before it is handed on: a timer
+                    # neither fired nor pending never will.
+                    fired = [
+                        e
+                        for e in driver.machine.events
+                        if isinstance(e, TimerFired) and "filler" in str(e.name)
+                    ]
+                    assert bool(fired) is expected, (delay, driver.machine.events)
+                    assert not [t for t in driver.pending_timers if "filler" in str(t)]
                     await call.wait_idle()
                     has_filler = "One moment while I look that up." in said(call)
                     assert has_filler is expected, (delay, said(call))

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
-EXAMPLE_FLOWS = [
-    p
-    for p in (Path(__file__).resolve().parents[2] / "flows").glob("*.yaml")
-    if not p.name.endswith(".test.yaml")
-]
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from harness import REPO_FLOWS
+
+EXAMPLE_FLOWS = [p for p in REPO_FLOWS.glob("*.yaml") if not p.name.endswith(".test.yaml")]
 
 NEW_FLOW = """\
 name: New line v1
@@ -53,27 +55,39 @@ def test_readyz_503_without_flows(rt):
     asyncio.run(main())
 
 
-def test_flows_and_metrics_show_no_secrets(rt):
+def test_flows_and_metrics_show_no_secrets(rt, serve):
+    seen: list[str] = []
+
+    async def order(request: Request) -> Response:
+        """acme-support's order service, on loopback."""
+        seen.append(request.headers["authorization"])
+        return JSONResponse({"order": request.path_params["order_id"], "status": "shipped"})
+
     async def main():
         env = {"ACME_TOKEN": "supersecret"}
-        async with rt(repo_flows=True, environ=env) as h:
-            call = await h.answered()
-            call.model.call_tool("lookup_order", {"order_id": "A1"})
-            await call.say("Where is my order?")
-            await call.wait_for_client_event("response.create", count=2, timeout=5)
-            response = await h.http.get(h.url + "/flows")
-            assert response.status_code == 200
-            flows = {f["file"].rsplit("/", 1)[-1]: f for f in response.json()}
-            assert set(flows) == {p.name for p in EXAMPLE_FLOWS}
-            assert flows["acme-support.yaml"]["numbers"] == ["+18005551212", "+442071234567"]
-            assert flows["catch-all.yaml"]["numbers"] == ["*"]
-            assert all(f["version"] and f["problems"] == [] for f in flows.values())
-            metrics = await h.http.get(h.url + "/metrics")
-            assert metrics.status_code == 200 and metrics.text
-            for text in (response.text, metrics.text):
-                assert "supersecret" not in text
-                assert h.sim.api_key not in text
-                assert h.sim.webhook_secret not in text
+        acme = (REPO_FLOWS / "acme-support.yaml").read_text(encoding="utf-8")
+        async with serve(Starlette(routes=[Route("/orders/{order_id}", order)])) as base:
+            local = {"acme-support.yaml": acme.replace("https://orders.acme.example", base)}
+            async with rt(repo_flows=True, flows=local, environ=env) as h:
+                call = await h.answered()
+                call.model.call_tool("lookup_order", {"order_id": "A1"})
+                await call.say("Where is my order?")
+                await call.wait_for_client_event("response.create", count=2, timeout=5)
+                assert seen == ["Bearer supersecret"]  # the secret was used on the call
+                response = await h.http.get(h.url + "/flows")
+                assert response.status_code == 200
+                flows = {f["file"].rsplit("/", 1)[-1]: f for f in response.json()}
+                assert set(flows) == {p.name for p in EXAMPLE_FLOWS}
+                acme_numbers = flows["acme-support.yaml"]["numbers"]
+                assert acme_numbers == ["+18005551212", "+442071234567"]
+                assert flows["catch-all.yaml"]["numbers"] == ["*"]
+                assert all(f["version"] and f["problems"] == [] for f in flows.values())
+                metrics = await h.http.get(h.url + "/metrics")
+                assert metrics.status_code == 200 and metrics.text
+                for text in (response.text, metrics.text):
+                    assert "supersecret" not in text
+                    assert h.sim.api_key not in text
+                    assert h.sim.webhook_secret not in text
 
     asyncio.run(main())
 
@@ -81,30 +95,19 @@ def test_flows_and_metrics_show_no_secrets(rt):
 def test_hot_reload_new_flow_then_broken_version_keeps_old(rt):
     async def main():
         async with rt(repo_flows=False) as h:
-
-            async def flow_status():
-                response = await h.http.get(h.url + "/flows")
-                return {f["file"].rsplit("/", 1)[-1]: f for f in response.json()}
-
-            async def until(predicate, what):
-                loop = asyncio.get_running_loop()
-                deadline = loop.time() + 2.5
-                while True:
-                    status = await flow_status()
-                    if predicate(status):
-                        return status
-                    assert loop.time() < deadline, f"timed out waiting for {what}: {status}"
-                    await asyncio.sleep(0.05)
-
             h.write_flow("new.yaml", NEW_FLOW)
-            await until(lambda s: "new.yaml" in s and s["new.yaml"]["version"], "new flow")
+            await h.wait_flow_status(
+                lambda s: "new.yaml" in s and s["new.yaml"]["version"], "new flow"
+            )
             placed = await h.place(to="+18005550003")
             assert placed.status == 200
             assert placed.call.accept_body["instructions"].startswith("Version one agent.")
-            old_version = (await flow_status())["new.yaml"]["version"]
+            old_version = (await h.flow_status())["new.yaml"]["version"]
 
             h.write_flow("new.yaml", BROKEN_FLOW)
-            status = await until(lambda s: s["new.yaml"]["problems"], "the problem reported")
+            status = await h.wait_flow_status(
+                lambda s: s["new.yaml"]["problems"], "the problem reported"
+            )
             assert status["new.yaml"]["version"] == old_version
             assert any("nowhere" in p["message"] for p in status["new.yaml"]["problems"])
             placed = await h.place(to="+18005550003")

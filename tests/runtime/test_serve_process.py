@@ -13,10 +13,8 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,8 @@ import pytest
 
 from engine.simulator import SimCall, Simulator
 
+from helpers import free_port, wait_for
+
 REPO = Path(__file__).resolve().parents[2]
 ACME = "+18005551212"
 VALID_SECRET = "whsec_c2ltdWxhdG9yLXdlYmhvb2stc2lnbmluZy1rZXktMDE="
@@ -34,12 +34,6 @@ VALID_SECRET = "whsec_c2ltdWxhdG9yLXdlYmhvb2stc2lnbmluZy1rZXktMDE="
 pytestmark = pytest.mark.skipif(
     not hasattr(signal, "SIGTERM") or sys.platform == "win32", reason="POSIX signals"
 )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def base_env(**overrides: str) -> dict[str, str]:
@@ -114,7 +108,6 @@ CONFIG_ERRORS = {
 @pytest.mark.parametrize("case", list(CONFIG_ERRORS))
 def test_config_error_exits_2_with_one_line_naming_the_variable(case, tmp_path):
     settings, variable = CONFIG_ERRORS[case]
-    started = time.monotonic()
     result = subprocess.run(
         serve_command(REPO / "flows", free_port()),
         env=base_env(**settings),
@@ -123,12 +116,10 @@ def test_config_error_exits_2_with_one_line_naming_the_variable(case, tmp_path):
         text=True,
         timeout=20,
     )
-    elapsed = time.monotonic() - started
     assert result.returncode == 2, (result.returncode, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert variable in lines[0]
-    assert elapsed < 10, f"start-up failure took {elapsed:.1f}s"
     for secret in (API_KEY, BAD_SECRET, VALID_SECRET, BAD_SECRET.removeprefix("whsec_")):
         assert secret not in result.stderr
         assert secret not in result.stdout
@@ -189,10 +180,10 @@ class Served:
         return out
 
     async def wait_log(self, predicate: Callable[[dict[str, Any]], bool], timeout: float) -> None:
-        await until(lambda: any(predicate(e) for e in self.log_lines()), timeout, "a log line")
+        await wait_for(lambda: any(predicate(e) for e in self.log_lines()), timeout, "a log line")
 
     async def wait_exit(self, timeout: float) -> int:
-        await until(lambda: self.process.poll() is not None, timeout, "the process to exit")
+        await wait_for(lambda: self.process.poll() is not None, timeout, "the process to exit")
         return int(self.process.returncode)
 
     async def answered(self) -> SimCall:
@@ -203,17 +194,6 @@ class Served:
         await call.wait_for_client_event("response.create", timeout=5)  # the greeting
         await call.wait_idle(timeout=5)
         return call
-
-
-async def until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @contextlib.asynccontextmanager
@@ -247,10 +227,7 @@ async def served(tmp_path: Path, **env: str) -> AsyncIterator[Served]:
                     return (await http.get(served_.url + "/healthz")).status_code == 200
                 return False
 
-            deadline = time.monotonic() + 15
-            while not await healthy():
-                assert time.monotonic() < deadline, "engine serve never answered /healthz"
-                await asyncio.sleep(0.05)
+            await wait_for(healthy, 15, "engine serve to answer /healthz", interval=0.05)
             yield served_
         finally:
             if process.poll() is None:
@@ -298,18 +275,16 @@ def test_full_call_logs_its_call_id_on_every_line_and_no_secret(tmp_path):
 
 def test_sigterm_drains_a_live_call_then_exits_on_its_own(tmp_path):
     async def main():
-        async with served(tmp_path, ENGINE_DRAIN_TIMEOUT="10") as s:
+        # A drain deadline far beyond the test's waits: an exit seen here came from the call
+        # ending, not from the deadline.
+        async with served(tmp_path, ENGINE_DRAIN_TIMEOUT="600") as s:
             call = await s.answered()
             s.process.send_signal(signal.SIGTERM)
-            signalled = time.monotonic()
 
             async def not_ready() -> bool:
                 return (await s.http.get(s.url + "/readyz")).status_code == 503
 
-            deadline = time.monotonic() + 5
-            while not await not_ready():
-                assert time.monotonic() < deadline, "/readyz kept answering 200 after SIGTERM"
-                await asyncio.sleep(0.02)
+            await wait_for(not_ready, 5, "/readyz to answer 503 after SIGTERM", interval=0.02)
             ready = await s.http.get(s.url + "/readyz")
             assert ready.json()["draining"] is True and ready.json()["live_calls"] == 1
             assert (await s.http.get(s.url + "/healthz")).status_code == 200
@@ -325,8 +300,11 @@ def test_sigterm_drains_a_live_call_then_exits_on_its_own(tmp_path):
             assert refer.status == 200
             assert await call.wait_ended(timeout=5) == "transferred"
 
-            assert await s.wait_exit(8) == 0
-            assert time.monotonic() - signalled < 8, "exit waited for the drain timeout"
+            assert await s.wait_exit(20) == 0
+            messages = [e["message"] for e in s.log_lines()]
+            assert "draining: waiting for 1 live call(s)" in messages
+            assert not any("drain deadline" in m for m in messages)
+            assert call.requests_for("hangup") == []
 
     asyncio.run(main())
 
@@ -336,11 +314,13 @@ def test_sigterm_with_a_call_that_never_ends_exits_after_the_drain_timeout(tmp_p
         async with served(tmp_path, ENGINE_DRAIN_TIMEOUT="1") as s:
             call = await s.answered()
             s.process.send_signal(signal.SIGTERM)
-            signalled = time.monotonic()
             assert await s.wait_exit(8) == 0
-            took = time.monotonic() - signalled
-            assert 0.8 <= took < 8, f"exited {took:.2f}s after SIGTERM"
-            await call.wait_until(lambda: not call.connected, timeout=3, what="sideband closed")
-            assert not call.ended or call.end_reason != "transferred"
+            # The deadline cut the call, and the engine hung it up before exiting rather than
+            # leaving it up at OpenAI with nobody steering it.
+            messages = [e["message"] for e in s.log_lines()]
+            waiting = messages.index("draining: waiting for 1 live call(s)")
+            assert messages.index("drain deadline: hanging up 1 call(s)") > waiting
+            assert [r.status for r in call.requests_for("hangup")] == [200]
+            assert await call.wait_ended(timeout=3) == "hangup"
 
     asyncio.run(main())

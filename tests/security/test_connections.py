@@ -22,6 +22,8 @@ from engine.runner import running_engine
 from engine.server import Engine, EngineSettings
 from engine.simulator import Simulator
 
+from helpers import wait_for
+
 FLOW = """\
 name: Line
 numbers: ["+18005551212"]
@@ -80,8 +82,7 @@ def test_slow_connections_are_closed_and_webhooks_still_answered(tmp_path: Path)
                 assert placed.status == 200
                 await placed.call.wait_connected()
                 await placed.call.hang_up()
-                while engine.calls:
-                    await asyncio.sleep(0.01)
+                await wait_for(lambda: not engine.calls, 5, "the call to end")
 
     asyncio.run(asyncio.wait_for(main(), 60))
 

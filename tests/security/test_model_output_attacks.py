@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+from helpers import tool_outputs
+
 NUMBER = "+18005550173"
 FLOW = f"""\
 name: Deep
@@ -25,7 +27,7 @@ tools:
 DEPTH = 100_000
 
 
-def test_arguments_nested_100000_deep_fail_the_tool_not_the_call(rt, tool_outputs):
+def test_arguments_nested_100000_deep_fail_the_tool_not_the_call(rt):
     # 200 kB of brackets: the simulator streams them in 16-character deltas, as OpenAI does.
     arguments = "[" * DEPTH + "]" * DEPTH
 

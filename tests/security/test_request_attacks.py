@@ -14,6 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from helpers import tool_outputs
+
 NUMBER = "+18005550171"
 ATTACK = "x/../../admin?role=root&a="
 
@@ -103,7 +105,7 @@ async def _run_tool(h, tool: str, args: dict | str | None = None, **place) -> ob
     return call
 
 
-def test_a_display_name_fills_one_path_segment(rt, serve, tool_outputs):
+def test_a_display_name_fills_one_path_segment(rt, serve):
     async def main() -> None:
         seen: list[dict] = []
         async with serve(recording_service(seen)) as base, rt(flows={"c.yaml": flow(base)}) as h:
@@ -154,7 +156,7 @@ def test_none_and_false_are_empty_in_a_url(rt, serve):
     asyncio.run(main())
 
 
-def test_a_header_value_cannot_add_a_header(rt, serve, tool_outputs):
+def test_a_header_value_cannot_add_a_header(rt, serve):
     async def main() -> None:
         seen: list[dict] = []
         async with serve(recording_service(seen)) as base, rt(flows={"c.yaml": flow(base)}) as h:
@@ -186,9 +188,7 @@ def logged():
         logger.removeHandler(handler)
 
 
-def test_a_non_ascii_header_value_fails_the_tool_without_a_traceback(
-    rt, serve, tool_outputs, logged
-):
+def test_a_non_ascii_header_value_fails_the_tool_without_a_traceback(rt, serve, logged):
     async def main() -> None:
         seen: list[dict] = []
         async with serve(recording_service(seen)) as base, rt(flows={"c.yaml": flow(base)}) as h:
@@ -202,7 +202,7 @@ def test_a_non_ascii_header_value_fails_the_tool_without_a_traceback(
     assert [r for r in logged if r.exc_info] == []
 
 
-def test_a_value_cannot_change_the_json_body(rt, serve, tool_outputs):
+def test_a_value_cannot_change_the_json_body(rt, serve):
     async def main() -> None:
         seen: list[dict] = []
         name = "Ada}, {admin: true"  # a SIP display name holds no unescaped quote

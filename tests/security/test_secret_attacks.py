@@ -11,6 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from helpers import tool_outputs
+
 NUMBER = "+18005550172"
 TOKEN = "acme-0123456789-secret-token"
 ENVIRON = {"ACME_TOKEN": TOKEN}
@@ -55,7 +57,7 @@ tools:
 """
 
 
-async def _told(h, kind: str, tool_outputs) -> tuple[object, dict, str]:
+async def _told(h, kind: str) -> tuple[object, dict, str]:
     call = await h.answered(NUMBER)
     call.model.call_tool("check", {"kind": kind})
     await call.say("Check my account")
@@ -65,10 +67,10 @@ async def _told(h, kind: str, tool_outputs) -> tuple[object, dict, str]:
     return call, output, sent
 
 
-def test_a_refusal_gives_a_short_reason_not_the_echoed_headers(rt, serve, tool_outputs):
+def test_a_refusal_gives_a_short_reason_not_the_echoed_headers(rt, serve):
     async def main() -> None:
         async with serve(ECHO) as base, rt(flows={"e.yaml": flow(base)}, environ=ENVIRON) as h:
-            _, output, sent = await _told(h, "json-refusal", tool_outputs)
+            _, output, sent = await _told(h, "json-refusal")
             assert output["status"] == 400 and output["reason"] == "bad request"
             assert "headers" not in json.dumps(output)
             assert TOKEN not in sent
@@ -76,10 +78,10 @@ def test_a_refusal_gives_a_short_reason_not_the_echoed_headers(rt, serve, tool_o
     asyncio.run(main())
 
 
-def test_a_text_refusal_reason_has_the_token_masked(rt, serve, tool_outputs):
+def test_a_text_refusal_reason_has_the_token_masked(rt, serve):
     async def main() -> None:
         async with serve(ECHO) as base, rt(flows={"e.yaml": flow(base)}, environ=ENVIRON) as h:
-            _, output, sent = await _told(h, "text-refusal", tool_outputs)
+            _, output, sent = await _told(h, "text-refusal")
             assert output["status"] == 401
             assert output["reason"] == "Unauthorized: Authorization: [secret]"
             assert TOKEN not in sent
@@ -87,10 +89,10 @@ def test_a_text_refusal_reason_has_the_token_masked(rt, serve, tool_outputs):
     asyncio.run(main())
 
 
-def test_an_echoed_token_is_masked_in_the_answer_and_what_is_saved(rt, serve, tool_outputs):
+def test_an_echoed_token_is_masked_in_the_answer_and_what_is_saved(rt, serve):
     async def main() -> None:
         async with serve(ECHO) as base, rt(flows={"e.yaml": flow(base)}, environ=ENVIRON) as h:
-            call, output, _ = await _told(h, "ok", tool_outputs)
+            call, output, _ = await _told(h, "ok")
             echoed = output["data"]["you_sent"]
             assert echoed["authorization"] == "[secret]"
             assert echoed["x-api-key"] == "[secret]"

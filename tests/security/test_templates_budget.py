@@ -26,6 +26,8 @@ from engine.runner import running_engine
 from engine.server import Engine, EngineSettings
 from engine.simulator import Simulator
 
+from helpers import wait_for
+
 CONTEXT = {
     "caller": {"number": "+14155550100", "name": "Ann"},
     "saved": {"orders": {"list": [{"id": n} for n in range(2_000)]}},
@@ -235,8 +237,7 @@ def test_a_runaway_render_refuses_its_call_and_others_go_on(tmp_path: Path) -> N
                 await accepted.call.wait_connected()
                 assert healthy.status_code == 200
                 await accepted.call.hang_up()
-                while engine.calls:
-                    await asyncio.sleep(0.01)
+                await wait_for(lambda: not engine.calls, 5, "the call to end")
 
     asyncio.run(asyncio.wait_for(main(), 30))
 

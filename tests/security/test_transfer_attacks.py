@@ -7,6 +7,8 @@ import asyncio
 
 import pytest
 
+from helpers import tool_outputs
+
 NUMBER = "+18005550170"
 
 EXTENSION_FLOW = f"""\
@@ -58,7 +60,7 @@ async def _transfer(h, tool: str, args: dict):
         ("to_number", {"digits": "442071234567"}),  # another country than the flow's
     ],
 )
-def test_a_steered_transfer_is_refused_and_the_model_told(rt, tool_outputs, tool, args):
+def test_a_steered_transfer_is_refused_and_the_model_told(rt, tool, args):
     async def main() -> None:
         async with rt(flows={"x.yaml": EXTENSION_FLOW}) as h:
             call = await _transfer(h, tool, args)
@@ -110,7 +112,7 @@ trunk:
         ("449095550100", False),  # UK premium rate: "+44…" is not listed
     ],
 )
-def test_trunk_allow_caps_what_a_transfer_may_reach(rt, tool_outputs, digits, allowed):
+def test_trunk_allow_caps_what_a_transfer_may_reach(rt, digits, allowed):
     async def main() -> None:
         async with rt(flows={"x.yaml": ALLOW_FLOW}) as h:
             call = await _transfer(h, "to_number", {"digits": digits})

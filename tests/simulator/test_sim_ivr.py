@@ -2,8 +2,6 @@
 notes, idle timeouts set and changed mid-call, the server's nudge, keys pressed while the
 agent talks, and transfers that take or vanish."""
 
-import asyncio
-
 import httpx
 import pytest
 
@@ -11,6 +9,8 @@ from engine.openai import CallControl
 from engine.openai.errors import CallControlError
 from engine.openai.rest import RetryBudget
 from engine.simulator import ModelTurn, RestFault, Simulator, Timing
+
+from helpers import outlast_a_transfer, run, wait_for
 
 IDLE = {"type": "server_vad", "idle_timeout_ms": 8000}
 IDLE_SESSION = {"type": "realtime", "audio": {"input": {"turn_detection": IDLE}}}
@@ -23,10 +23,6 @@ NOTE = {
     },
 }
 CANCEL_AND_CLEAR = [{"type": "response.cancel"}, {"type": "output_audio_buffer.clear"}]
-
-
-def run(coro, timeout=10):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
 def idle_update(idle_ms, **extra):
@@ -388,8 +384,16 @@ def test_a_system_note_joins_the_conversation_without_a_response(live):
             assert item["id"].startswith("item_") and item["status"] == "completed"
             done = await call.wait_for_server_event("conversation.item.done")
             assert done["item"] == item
-            await asyncio.sleep(0.02)
-            assert "response.created" not in call.server_event_types()
+            # Client events are taken in order: a response the note started would be
+            # created before the one asked for after it.
+            await sb.send({"type": "response.create"})
+            await call.wait_for_server_event("response.done")
+            created = call.server_events_of("response.created")
+            assert len(created) == 1
+            assert (
+                created[0]["response"]["id"]
+                == call.server_events_of("response.done")[0]["response"]["id"]
+            )
 
     run(main())
 
@@ -491,9 +495,7 @@ def test_press_mid_response_reports_the_key_and_leaves_the_response_alone(live):
                 dtmf = "input_audio_buffer.dtmf_event_received"
                 return [e["event"] for e in received if e["type"] == dtmf]
 
-            async with asyncio.timeout(2):
-                while len(keys()) < 4:
-                    await asyncio.sleep(0.002)
+            await wait_for(lambda: len(keys()) == 4, 2, "four keys", interval=0.002)
             assert keys() == ["1", "4", "2", "#"]
 
     run(main())
@@ -532,15 +534,10 @@ def test_a_refer_ends_the_call_and_drops_the_sideband_shortly_after(live):
             assert call.state == "accepted"
             assert await call.wait_ended() == "transferred"
             assert call.ended_at - call.requests_for("refer")[0].at >= 0.05
-            await asyncio.wait_for(_closed(sb), 2)
+            await wait_for(lambda: sb.closed, 2, "the sideband to close", interval=0.005)
             assert sb.close_code in (None, 1006)  # no close frame, as on the real service
 
     run(main())
-
-
-async def _closed(sideband):
-    while not sideband.closed:
-        await asyncio.sleep(0.005)
 
 
 def test_refer_vanishes_as_a_count_fails_the_first_target_and_lets_the_next_take(live):
@@ -548,7 +545,7 @@ def test_refer_vanishes_as_a_count_fails_the_first_target_and_lets_the_next_take
         async with live() as (sim, call, _sb, _r), httpx.AsyncClient() as http:
             call.faults.refer_vanishes = 1
             await refer(sim, http, call, "tel:+18005550001")
-            await asyncio.sleep(sim.timing.refer_end_s * 3)
+            await outlast_a_transfer(sim)
             assert call.state == "accepted"
             assert call.warnings[-1] == "refer to tel:+18005550001 vanished: the call stays up"
             assert call.faults.refer_vanishes == 0
@@ -565,7 +562,7 @@ def test_refer_vanishes_as_a_set_of_targets(live):
             sim.faults.refer_vanishes = {"sip:desk@pbx.example.com", "tel:+18005550001"}
             for target in ("sip:desk@pbx.example.com", "tel:+18005550001"):
                 await refer(sim, http, call, target)
-            await asyncio.sleep(sim.timing.refer_end_s * 3)
+            await outlast_a_transfer(sim)
             assert call.state == "accepted"
             await refer(sim, http, call, "tel:+18005550002")
             assert await call.wait_ended() == "transferred"
@@ -579,7 +576,7 @@ def test_refer_vanishes_true_keeps_every_call_up_and_false_lets_them_go(live):
             call.faults.refer_vanishes = True
             for n in range(3):
                 await refer(sim, http, call, f"tel:+1800555000{n}")
-            await asyncio.sleep(sim.timing.refer_end_s * 3)
+            await outlast_a_transfer(sim)
             assert call.state == "accepted"
             assert len([w for w in call.warnings if "vanished" in w]) == 3
             call.faults.refer_vanishes = False
@@ -611,7 +608,7 @@ def test_the_nudge_after_a_vanished_refer_still_comes(live):
         async with live(IDLE_SESSION) as (sim, call, _sb, _r), httpx.AsyncClient() as http:
             call.faults.refer_vanishes = True
             await refer(sim, http, call, "tel:+18005550001")
-            await asyncio.sleep(sim.timing.refer_end_s * 2)
+            await outlast_a_transfer(sim)
             assert await call.stay_silent() is True
             await call.wait_for_server_event("response.done")
 

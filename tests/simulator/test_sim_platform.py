@@ -18,15 +18,13 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from engine.simulator import Faults, ModelTurn, Simulator, Timing
 
+from helpers import run, wait_for
+
 IDLE_SESSION = {
     "type": "realtime",
     "audio": {"input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 8000}}},
 }
 TOOL_SESSION = {"type": "realtime", "tools": [{"type": "function", "name": "lookup"}]}
-
-
-def run(coro, timeout=10):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
 def since(call, start):
@@ -177,9 +175,12 @@ def test_clear_after_response_done_cuts_the_audio_and_it_never_stops(live):
             await call.wait_idle()
             assert call.server_event_types()[start:] == ["output_audio_buffer.cleared"]
             assert "output_audio_buffer.stopped" not in call.server_event_types()
-            async with asyncio.timeout(2):
-                while received[-1]["type"] != "output_audio_buffer.cleared":
-                    await asyncio.sleep(0.002)
+            await wait_for(
+                lambda: received[-1]["type"] == "output_audio_buffer.cleared",
+                2,
+                "the audio cleared",
+                interval=0.002,
+            )
             assert_well_formed(call)
 
     run(main())

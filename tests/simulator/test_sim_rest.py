@@ -7,9 +7,7 @@ import pytest
 
 from engine.simulator import RestFault, Simulator, Timing
 
-
-def run(coro, timeout=10):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
+from helpers import outlast_a_transfer, run
 
 
 async def with_sim(test, **kwargs):
@@ -147,7 +145,7 @@ def test_refer_ends_the_call_shortly_after_unless_it_vanishes():
             assert ok.status_code == 200
             assert call.refer_targets == ["tel:+1"]
             if vanish:
-                await asyncio.sleep(sim.timing.refer_end_s * 3)
+                await outlast_a_transfer(sim)
                 assert call.state == "accepted"
                 assert any("vanished" in w for w in call.warnings)
             else:
@@ -165,7 +163,8 @@ def test_refer_before_accept_is_refused():
             json={"target_uri": "tel:+1"},
             headers=auth(sim),
         )
-        assert_openai_error(response, 400)
+        assert "state: ringing" in assert_openai_error(response, 400)["message"]
+        assert call.refer_targets == [] and call.state == "pending"
 
     run(with_sim(test))
 

@@ -1,12 +1,13 @@
 """The simulator's sideband: event shapes, order, the scripted model and caller."""
 
-import asyncio
 import re
 
 import httpx
 import pytest
 
 from engine.simulator import ModelTurn, Timing, ToolCall
+
+from helpers import run, wait_for
 
 SPOKEN_RESPONSE = [
     "response.created",
@@ -24,17 +25,6 @@ SPOKEN_RESPONSE = [
     "rate_limits.updated",
     "output_audio_buffer.stopped",
 ]
-
-
-def run(coro, timeout=10):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
-
-
-async def eventually(predicate, timeout=2.0):
-    """Poll a condition on the client side (the simulator cannot notify about those)."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.002)
 
 
 def squash(types):
@@ -61,7 +51,7 @@ def test_session_created_has_the_real_shape_and_the_accepted_config(live):
             },
         }
         async with live(session) as (_sim, call, _sb, received):
-            await eventually(lambda: received)
+            await wait_for(lambda: received, 2, "an event", interval=0.002)
             event = received[0]
             assert event == call.server_events[0].event
             assert event["type"] == "session.created"
@@ -171,7 +161,9 @@ def test_spoken_response_lifecycle_in_the_real_order(live):
             assert transcript["transcript"] == "Hello!"
             deltas = call.server_events_of("response.output_audio_transcript.delta")
             assert "".join(d["delta"] for d in deltas) == "Hello!"
-            await eventually(lambda: len(received) == len(call.server_events))
+            await wait_for(
+                lambda: len(received) == len(call.server_events), 2, "every event", interval=0.002
+            )
             assert received == [r.event for r in call.server_events]
 
     run(main())
@@ -455,7 +447,7 @@ def test_dtmf_event_has_the_documented_shape(live):
             event = await call.wait_for_server_event("input_audio_buffer.dtmf_event_received")
             assert set(event) == {"type", "event", "received_at"}
             assert event["event"] == "5" and isinstance(event["received_at"], int)
-            await eventually(lambda: len(received) == 3)
+            await wait_for(lambda: len(received) == 3, 2, "three events", interval=0.002)
             assert [e.get("event") for e in received[1:]] == ["5", "#"]
             with pytest.raises(ValueError):
                 await call.press("x")

@@ -1,12 +1,12 @@
 """Strict mode: the adapter's traffic checked against the official SDK's types."""
 
-import asyncio
-
 import httpx
 import pytest
 
 from engine.openai import CallControl, open_sideband
 from engine.simulator import Simulator
+
+from helpers import run
 
 pytest.importorskip("openai", minversion="3.52")
 
@@ -39,10 +39,6 @@ SESSION = {
     ],
     "tool_choice": "auto",
 }
-
-
-def run(coro, timeout=10):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
 def test_reference_traffic_has_no_violations():

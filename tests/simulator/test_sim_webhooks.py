@@ -12,9 +12,7 @@ from engine.openai import ReplayGuard, WebhookRejected, parse_incoming_call, ver
 from engine.simulator import CARRIERS, USER_AGENT, Simulator
 from engine.simulator.http import HttpResponse, HttpServer
 
-
-def run(coro, timeout=10):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
+from helpers import run
 
 
 class Receiver:

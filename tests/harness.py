@@ -1,21 +1,17 @@
-"""Runtime harness: the simulator and the engine on loopback, against a temporary flows folder.
+"""The runtime harness: the simulator and the engine on loopback, against a temporary flows
+folder. Tests get it from the ``rt`` fixture (tests/conftest.py)::
 
-Tests are plain functions that call ``asyncio.run``; each builds its world with ``harness``::
-
-    def test_x(tmp_path):
+    def test_x(rt):
         async def main():
-            async with harness(tmp_path, flows={"a.yaml": FLOW}) as h:
+            async with rt(flows={"a.yaml": FLOW}) as h:
                 placed = await h.place(to="+18005550001")
         asyncio.run(main())
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
 import shutil
-import socket
 import textwrap
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -24,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from engine.runner import running_engine
 from engine.server import Engine, EngineSettings
 from engine.simulator import PlacedCall, SimCall, Simulator
 
-REPO_FLOWS = Path(__file__).resolve().parents[2] / "flows"
+from helpers import wait_for
+
+REPO_FLOWS = Path(__file__).resolve().parents[1] / "flows"
 # Tuesday 3 March 2026, 10:00 in New York: every example flow is open. Calls in these tests
 # would otherwise meet acme-support's closed hours at night; tests of the hours set their own.
 OPEN_HOURS = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
@@ -66,26 +63,31 @@ class Harness:
         path.write_text(textwrap.dedent(text), encoding="utf-8")
         return path
 
-    wait_for = staticmethod(lambda *a, **k: wait_for(*a, **k))
+    wait_for = staticmethod(wait_for)
 
     async def wait_calls_over(self, timeout: float = 3.0) -> None:
         await wait_for(lambda: not self.engine.calls, timeout, "engine.calls to empty")
 
+    async def flow_status(self) -> dict[str, dict[str, Any]]:
+        """``GET /flows``: each flow file's status, by file name."""
+        response = await self.http.get(self.url + "/flows")
+        assert response.status_code == 200
+        return {f["file"].rsplit("/", 1)[-1]: f for f in response.json()}
+
+    async def wait_flow_status(
+        self, predicate: Callable[[dict[str, dict[str, Any]]], Any], what: str, timeout: float = 5.0
+    ) -> dict[str, dict[str, Any]]:
+        """Poll ``/flows`` until ``predicate`` holds of it (the reload is the engine's own
+        timer); returns the status it held of."""
+
+        async def holds() -> dict[str, dict[str, Any]] | None:
+            status = await self.flow_status()
+            return status if predicate(status) else None
+
+        return await wait_for(holds, timeout, what, interval=0.05)
+
     def rest_requests(self) -> list[Any]:
         return list(self.sim.requests) + [r for c in self.sim.calls.values() for r in c.requests]
-
-
-async def wait_for(predicate: Callable[[], Any], timeout: float = 3.0, what: str = "") -> Any:
-    """Poll a condition of the engine (which has no waiters of its own), bounded."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 @contextlib.asynccontextmanager
@@ -123,36 +125,3 @@ async def harness(
                         await call.hang_up()
                 with contextlib.suppress(TimeoutError):
                     await wait_for(lambda: not engine.calls, 2.0, "calls to end")
-
-
-@pytest.fixture
-def rt(tmp_path: Path) -> Callable[..., contextlib.AbstractAsyncContextManager[Harness]]:
-    """``async with rt(flows={...}) as h:`` — a harness on this test's temporary folder."""
-    return functools.partial(harness, tmp_path)
-
-
-@contextlib.asynccontextmanager
-async def serving(app: Any) -> AsyncIterator[str]:
-    """Run an ASGI app (an outside service a tool calls) on a free loopback port; yields its
-    base URL, and stops it on the way out."""
-    import uvicorn  # only the tests that need an outside service pay for it
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        server.force_exit = True
-        await task
-        sock.close()
-
-
-@pytest.fixture
-def serve() -> Callable[[Any], contextlib.AbstractAsyncContextManager[str]]:
-    """``async with serve(app) as base_url:`` — an outside HTTP service on loopback."""
-    return serving
