@@ -10,6 +10,11 @@ drops while the call may still be up (we did not hang up, and no REFER is out: a
 is the transfer taking the call), it is opened once more, and if that fails too the call is
 hung up. A connection that the platform refuses because the call
 is gone (``CallGone``) ends the call at once.
+
+Beside it, an optional ``CallObserver`` (the call's recorder, ``engine.records``) is shown
+each event with the actions the machine answered it with: the one seam records are fed
+through. It must be cheap and must not raise; if it does raise, it is dropped, the call
+goes on.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from .machine import CallMachine
 from .masking import flow_secrets, masked_action
 from .platform import CallGone, CallPlatform, Platform
 
-__all__ = ["RECONNECT_PAUSE_S", "CallDriver", "ToolRunner"]
+__all__ = ["RECONNECT_PAUSE_S", "CallDriver", "CallObserver", "ToolRunner"]
 
 log = logging.getLogger("engine.call")
 
@@ -49,6 +54,12 @@ class ToolRunner(Protocol):
     async def run(self, tool_name: str, request: Any, context: Any) -> Any: ...
 
 
+class CallObserver(Protocol):
+    def saw(self, event: CallEvent, actions: list[Action]) -> None:
+        """``event`` was handed to the machine, which answered with ``actions`` (about to be
+        carried out). Called in the order events happen, on the event loop: no I/O."""
+
+
 @dataclass
 class CallDriver:
     call_id: str
@@ -57,6 +68,7 @@ class CallDriver:
     tools: ToolRunner
     on_latency: Callable[[str, float], None] | None = None  # (action kind, seconds)
     reconnects: int = 1  # how many times a lost connection is opened again
+    observer: CallObserver | None = None
 
     def __post_init__(self) -> None:
         self._lock = asyncio.Lock()
@@ -65,6 +77,7 @@ class CallDriver:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._link: CallPlatform | None = None  # the open connection, when there is one
         self._hung_up = False  # we asked the platform to end the call
+        self._hangup_how = "hung_up"  # who asked: the flow, or (below) the engine
         self.how_it_ended: str | None = None
         self._log = logging.LoggerAdapter(log, {"call_id": self.call_id})
         # The flow's secrets never reach the model, whatever a template or a service put
@@ -90,6 +103,7 @@ class CallDriver:
         until the platform has taken the hangup or the call is gone."""
         self._log.warning("hanging up: %s", reason)
         self._hung_up = True
+        self._hangup_how = "engine_shutdown"
         await self._rest_hangup()
 
     async def _steer(self) -> None:
@@ -111,7 +125,8 @@ class CallDriver:
                 await self._end(
                     "the call is gone"
                     if opened_once
-                    else "the caller hung up before the call could be steered"
+                    else "the caller hung up before the call could be steered",
+                    self._gone_how(),
                 )
                 return
             except Exception as exc:  # any failure to open is the same to the call
@@ -122,11 +137,12 @@ class CallDriver:
             if self._ended.is_set():
                 return
             if self._hung_up:
-                await self._end(reason)  # the hangup we asked for took: the socket closed
+                # The hangup we asked for took: the socket closed.
+                await self._end(reason, self._hangup_how)
                 return
             if self.machine.referred and opened_once:
                 # The call left OpenAI for the transfer target: nothing left to steer.
-                await self._end("transferred")
+                await self._end("transferred", "transferred")
                 return
             if tries > 0:
                 self._log.warning("%s; opening it again", reason)
@@ -135,11 +151,17 @@ class CallDriver:
         self._log.error("%s; hanging up: a call nobody steers must not stay up", reason)
         self._hung_up = True
         await self._rest_hangup()
-        await self._end(f"{reason}; hung up")
+        await self._end(f"{reason}; hung up", "dead_session")
 
-    async def _end(self, reason: str) -> None:
+    def _gone_how(self) -> str:
+        """How a call that is gone ended, from what we had done."""
+        if self._hung_up:
+            return self._hangup_how
+        return "transferred" if self.machine.referred else "caller_hung_up"
+
+    async def _end(self, reason: str, how: str) -> None:
         self.how_it_ended = reason
-        await self._feed(CallEnded(reason), time.perf_counter())
+        await self._feed(CallEnded(reason, how), time.perf_counter())
         self._ended.set()
 
     async def _feed(self, event: CallEvent, received: float) -> None:
@@ -151,7 +173,10 @@ class CallDriver:
         async with self._lock:
             if self._ended.is_set():
                 return
-            for action in self.machine.handle(event):
+            actions = self.machine.handle(event)
+            if self.observer is not None:
+                self._observe(event, actions)
+            for action in actions:
                 await self._do(action, received)
             if isinstance(event, CallEnded):
                 self._ended.set()
@@ -164,6 +189,13 @@ class CallDriver:
         except Exception as exc:  # a broken socket ends this connection, whatever broke
             return f"the call's connection failed: {type(exc).__name__}"
         return "the call's connection closed"
+
+    def _observe(self, event: CallEvent, actions: list[Action]) -> None:
+        try:
+            self.observer.saw(event, actions)  # type: ignore[union-attr]
+        except Exception:  # a record is never worth a call: drop the observer, go on
+            self._log.exception("the call's recorder failed; this call goes unrecorded")
+            self.observer = None
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
@@ -212,7 +244,14 @@ class CallDriver:
         try:
             result = await self.tools.run(action.tool, action.request, action.context)
             event = ToolFinished(
-                action.call_id, action.tool, result.output, result.ok, result.saved
+                action.call_id,
+                action.tool,
+                result.output,
+                result.ok,
+                result.saved,
+                status=getattr(result, "status", None),
+                elapsed_ms=getattr(result, "elapsed_ms", None),
+                error=getattr(result, "error", None),
             )
             self.note(
                 f"tool {action.tool}: {'ok' if result.ok else 'failed'}"
@@ -224,7 +263,7 @@ class CallDriver:
                 '{"ok": false, "error": "internal", "message": "The tool failed. Apologise '
                 'and offer another way to help."}'
             )
-            event = ToolFinished(action.call_id, action.tool, output, False)
+            event = ToolFinished(action.call_id, action.tool, output, False, error="internal")
             del exc
         await self._feed(event, time.perf_counter())
 
