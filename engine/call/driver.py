@@ -12,9 +12,9 @@ hung up. A connection that the platform refuses because the call
 is gone (``CallGone``) ends the call at once.
 
 Beside it, an optional ``CallObserver`` (the call's recorder, ``engine.records``) is shown
-each event with the actions the machine answered it with: the one seam records are fed
-through. It must be cheap and must not raise; if it does raise, it is dropped, the call
-goes on.
+each event with the actions the machine answered it with, once those are carried out (so
+it never delays them): the one seam records are fed through. It must be cheap and must not
+raise; if it does raise, it is dropped and the call goes on.
 """
 
 from __future__ import annotations
@@ -174,10 +174,12 @@ class CallDriver:
             if self._ended.is_set():
                 return
             actions = self.machine.handle(event)
-            if self.observer is not None:
-                self._observe(event, actions)
-            for action in actions:
-                await self._do(action, received)
+            try:
+                for action in actions:
+                    await self._do(action, received)
+            finally:  # after the actions are out, never ahead of them; even if one failed
+                if self.observer is not None:
+                    self._observe(event, actions)
             if isinstance(event, CallEnded):
                 self._ended.set()
 
