@@ -128,8 +128,9 @@ class CallRecorder:
         self._machine = machine
         self._answered = now
         self._transcript = machine.flow.records.transcript
-        if machine.state is not None:
-            self._state = machine.state
+        self._state = machine.state
+        if machine.state is not None and machine.opening is None:
+            # (A call answered only for an opening is in no state of the conversation.)
             self._steps.append((now, "state", machine.state))
         return self
 

@@ -407,3 +407,42 @@ def test_a_consumer_that_fails_stops_neither_the_sink_nor_the_others(rt):
         assert isinstance(record.received_at, datetime)
 
     asyncio.run(main())
+
+
+def test_a_closed_line_that_only_says_a_line_is_an_opening_handled_by_the_flow(rt):
+    async def main() -> None:
+        closed = bank(extra='hours: {open: {sat: "09:00-12:00"}, when_closed: {say: Closed.}}\n')
+        async with world(rt, closed) as h:
+            placed = await h.place(NUMBER)
+            await placed.call.wait_ended(timeout=5)
+            record = await h.record(placed.call.call_id)
+        assert record.decision == "opening_say" and record.states == []
+        assert (record.ended_how, record.ended_detail) == ("hangup_tool", "tool opening")
+        assert record.outcome is CallOutcome.HANDLED
+        assert "closed" in record.timeline[0].text
+
+    asyncio.run(main())
+
+
+def test_a_call_handed_off_then_refused_has_its_hand_off_chain(rt):
+    async def main() -> None:
+        front = bank(extra='callers: [{numbers: ["+14155550123"], flow: vip}]\n')
+        vip = """\
+name: VIP
+numbers: ["+18005550061"]
+instructions: VIP desk.
+callers: [{numbers: ["+1415*"], reject: 486}]
+"""
+        async with rt(flows={"b.yaml": front, "vip.yaml": vip}, environ=ENV) as h:
+            placed = await h.place(NUMBER, from_="+14155550123")
+            record = await h.record(placed.call.call_id)
+        assert (record.decision, record.reject_status, record.reject_kind) == (
+            "rejected",
+            486,
+            "caller_rule",
+        )
+        assert [p.rsplit("/", 1)[-1] for p in record.handoffs] == ["b.yaml"]
+        assert record.flow_file and record.flow_file.endswith("vip.yaml")
+        assert record.outcome is CallOutcome.REJECTED
+
+    asyncio.run(main())
