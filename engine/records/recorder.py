@@ -4,8 +4,9 @@ The engine makes one for every call it decides on (``CallRecords.decided``), ans
 not. For a call that runs, the driver shows it each event with the actions the machine
 answered it with (``saw``, the ``CallObserver`` seam of ``engine.call.driver``). On the
 call's path it only notes what happened, a small tuple or two per event: no formatting, no
-masking, no JSON, no I/O. ``finish`` builds the ``CallRecord`` once the call is over: the
-texts, the masking (``redact``), the outcome (``outcome``).
+masking, no JSON, no I/O. ``finish`` builds the ``CallRecord`` once the call is over: its
+parts and the timeline's lines (``parts``), the masking (``redact``), the outcome
+(``outcome``).
 
 What it reads besides events and actions: the machine's current state (to see a state
 entered) and, at the end, what ended the call (``CallMachine.ended_by``), whether a REFER is
@@ -14,11 +15,8 @@ out (``referred``), and the digits kept by a `collect`.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from ..call.actions import Action, Refer, RequestResponse, RunHttpTool, SendToolOutput
@@ -51,39 +49,23 @@ from ..call.masking import Secrets, flow_secrets
 from ..flow.model import Flow
 from ..flow.numbers import normalize_number
 from .outcome import outcome_of
-from .record import CallRecord, Step, ToolCall, TranscriptLine, TransferTry
-from .redact import MASKED, Redactor, parse_json
+from .parts import (
+    KeyNote,
+    ToolNote,
+    TransferNote,
+    decision_step,
+    ended_step,
+    step,
+    tool_call,
+    when,
+)
+from .record import CallRecord, TranscriptLine, TransferTry
+from .redact import Redactor, parse_json
 
 __all__ = ["CallRecorder"]
 
 # A kept SIP header value is cut to this: a carrier (or a caller) controls it.
 HEADER_CHARS = 256
-
-
-@dataclass(slots=True)
-class _Tool:
-    call_id: str
-    name: str
-    at: float
-    arguments: str | None  # the model's JSON text; None: the engine ran it (no arguments)
-    answer: str | None = None  # what went back: the tool output, or the service's answer
-    finished: ToolFinished | None = None  # the service's answer (http tools)
-
-
-@dataclass(slots=True)
-class _Transfer:
-    target: str
-    at: float
-    result: str = "pending"
-    detail: str | None = None
-
-
-@dataclass(slots=True)
-class _Key:
-    key: str
-    state: str | None
-    collect: str | None  # the `save_as` of the entry it went into
-    tool: str | None  # the keypad tool it ran
 
 
 class CallRecorder:
@@ -107,8 +89,8 @@ class CallRecorder:
         self._state: str | None = None
         # The call's timeline, in order: (when, kind, what). Kinds as in ``Step``.
         self._steps: list[tuple[float, str, Any]] = []
-        self._tools: dict[str, _Tool] = {}
-        self._transfers: list[_Transfer] = []
+        self._tools: dict[str, ToolNote] = {}
+        self._transfers: list[TransferNote] = []
         self._ended: CallEnded | None = None
         self._ended_at: float | None = None
         self._silences = 0
@@ -157,7 +139,7 @@ class CallRecorder:
                 if tool is not None and tool.answer is None:
                     tool.answer = action.output  # type: ignore[union-attr]
             elif kind is Refer:
-                transfer = _Transfer(action.target, now)  # type: ignore[union-attr]
+                transfer = TransferNote(action.target, now)  # type: ignore[union-attr]
                 self._transfers.append(transfer)
                 self._steps.append((now, "transfer", transfer))
         machine = self._machine
@@ -174,12 +156,12 @@ class CallRecorder:
 
     def _http_started(self, action: RunHttpTool, now: float) -> None:
         if action.call_id not in self._tools:  # a tool the engine runs by itself
-            tool = _Tool(action.call_id, action.tool, now, None)
+            tool = ToolNote(action.call_id, action.tool, now, None)
             self._tools[action.call_id] = tool
             self._steps.append((now, "tool", tool))
 
     def _tool_requested(self, event: ToolCallRequested, actions: list[Action], now: float) -> None:
-        tool = _Tool(event.call_id, event.name, now, event.arguments)
+        tool = ToolNote(event.call_id, event.name, now, event.arguments)
         self._tools[event.call_id] = tool
         self._steps.append((now, "tool", tool))
 
@@ -222,7 +204,7 @@ class CallRecorder:
         tool = None
         if into is None and actions and flow is not None:
             tool = flow.keypad_of(state).get(event.digit)
-        self._steps.append((now, "key", _Key(event.digit, state, into, tool)))
+        self._steps.append((now, "key", KeyNote(event.digit, state, into, tool)))
 
     def _silent(self, event: CallerSilent, actions: list[Action], now: float) -> None:
         if actions:  # a silence step ran (not one while a tool runs, keys or a transfer)
@@ -281,35 +263,33 @@ class CallRecorder:
         record = self._base(replica)
         redact = self._redactor()
         record.headers = {name: redact.text(value) for name, value in record.headers.items()}
-        record.ended_at = _when(ended_at)
+        record.ended_at = when(ended_at)
         record.ended_how = how
         record.ended_detail = detail
-        record.answered_at = _when(self._answered) if self._answered is not None else None
-        tools = {id(t): self._tool_call(t, redact) for t in self._tools.values()}
+        record.answered_at = when(self._answered) if self._answered is not None else None
+        tools = {id(t): tool_call(t, redact) for t in self._tools.values()}
         for t in self._transfers:
             if t.result == "pending" and how == "transferred" and t is self._transfers[-1]:
                 t.result = "took"
-        record.timeline.append(self._decision_step(record))
+        record.timeline.append(decision_step(record, getattr(self.decision, "why", None)))
         for at, kind, what in self._steps:
-            step = self._step(at, kind, what, tools, redact)
-            record.timeline.append(step)
+            line = step(at, kind, what, tools, redact)
+            record.timeline.append(line)
             if kind == "state":
-                record.states.append(step)
+                record.states.append(line)
             elif kind == "key":
-                record.keys.append(step)
+                record.keys.append(line)
             elif kind in ("heard", "said"):
                 who = "caller" if kind == "heard" else "agent"
-                record.transcript.append(TranscriptLine(step.at, who, step.text))  # type: ignore[union-attr]
+                record.transcript.append(TranscriptLine(line.at, who, line.text))  # type: ignore[union-attr]
         record.tools = list(tools.values())
         record.transfers = [
-            TransferTry(redact.text(t.target), _when(t.at), t.result, _maybe(redact, t.detail))
+            TransferTry(redact.text(t.target), when(t.at), t.result, _maybe(redact, t.detail))
             for t in self._transfers
         ]
         if not self._transcript:
             record.transcript = None
-        record.timeline.append(
-            Step(record.ended_at, "ended", _ended_text(how, detail), {"how": how})
-        )
+        record.timeline.append(ended_step(record))
         record.outcome = outcome_of(record, served=self._served)
         return record
 
@@ -334,7 +314,7 @@ class CallRecorder:
     def _base(self, replica: str | None) -> CallRecord:
         decision = self.decision
         snapshot = decision.flow
-        record = CallRecord(call_id=self.call_id, received_at=_when(self._received))
+        record = CallRecord(call_id=self.call_id, received_at=when(self._received))
         record.replica = replica
         record.handoffs = list(decision.handoffs)
         if snapshot is not None:
@@ -394,87 +374,6 @@ class CallRecorder:
                     values.append(str(saved[state.collect.save_as]))
         return values
 
-    def _tool_call(self, tool: _Tool, redact: Redactor) -> ToolCall:
-        arguments: dict[str, Any] | str = {}
-        if tool.arguments is not None:
-            ok, parsed = parse_json(tool.arguments or "{}")
-            arguments = (
-                redact.data(parsed)
-                if ok and isinstance(parsed, dict)
-                else redact.text(tool.arguments)
-            )
-        answer = None
-        if tool.answer is not None:
-            ok, parsed = parse_json(tool.answer)
-            answer = _dumps(redact.data(parsed)) if ok else redact.text(tool.answer)
-        done = tool.finished
-        return ToolCall(
-            name=tool.name,
-            started_at=_when(tool.at),
-            arguments=arguments,
-            outcome=_tool_outcome(tool),
-            answer=answer,
-            http_status=done.status if done is not None else None,
-            duration_ms=done.elapsed_ms if done is not None else None,
-        )
-
-    def _decision_step(self, record: CallRecord) -> Step:
-        data: dict[str, Any] = {"decision": record.decision}
-        if record.handoffs:
-            data["handoffs"] = record.handoffs
-        chain = f" (handed off by {' → '.join(record.handoffs)})" if record.handoffs else ""
-        if record.decision == "rejected":
-            data.update(status=record.reject_status, kind=record.reject_kind)
-            text = f"rejected with SIP {record.reject_status}: {record.reject_reason}{chain}"
-        else:
-            flow = f"flow {record.flow_file} (version {record.flow_version})"
-            text = {
-                "accepted": f"answered with {flow}",
-                "opening_say": f"answered with {flow} only to say a line and hang up",
-                "opening_transfer": f"answered with {flow} only to say a line and transfer",
-            }[record.decision] + chain
-            why = getattr(self.decision, "why", None)
-            if why:
-                text += f": {why}"
-        return Step(record.received_at, "decision", text, data)
-
-    def _step(
-        self, at: float, kind: str, what: Any, tools: dict[int, ToolCall], redact: Redactor
-    ) -> Step:
-        when = _when(at)
-        if kind == "state":
-            return Step(when, kind, f"entered state {what}", {"state": what})
-        if kind == "key":
-            key: _Key = what
-            if key.collect is not None:
-                data = {"key": MASKED, "state": key.state, "collect": key.collect}
-                return Step(when, kind, f"keyed a digit into {key.collect}", data)
-            data = {"key": key.key, "state": key.state}
-            text = f"pressed {key.key}"
-            if key.tool is not None:
-                data["tool"] = key.tool
-                text += f": runs {key.tool}"
-            return Step(when, kind, text, data)
-        if kind == "tool":
-            call = tools[id(what)]
-            return Step(when, kind, _tool_text(call), {"name": call.name, "outcome": call.outcome})
-        if kind == "transfer":
-            target = redact.text(what.target)
-            text = f"transfer to {target}: {what.result}"
-            if what.detail:
-                text += f" ({redact.text(what.detail)})"
-            return Step(when, kind, text, {"target": target, "result": what.result})
-        if kind == "filler":
-            text = f"filler line while {what or 'a tool'}'s service was slow"
-            return Step(when, kind, text, {"tool": what})
-        if kind == "silence":
-            count, state = what
-            text = f"the caller was silent ({count} in a row): silence step {count}"
-            return Step(when, kind, text, {"in_a_row": count, "state": state})
-        if kind in ("heard", "said"):
-            return Step(when, kind, redact.text(what))
-        return Step(when, kind, redact.text(str(what)))
-
 
 _ON: dict[type, Callable[[CallRecorder, Any, list[Action], float], None]] = {
     ToolCallRequested: CallRecorder._tool_requested,
@@ -492,54 +391,5 @@ _ON: dict[type, Callable[[CallRecorder, Any, list[Action], float], None]] = {
 """The events a record notes; the rest (responses starting and ending, audio) it does not."""
 
 
-def _tool_outcome(tool: _Tool) -> str:
-    done = tool.finished
-    if done is not None:
-        if done.ok:
-            return "ok"
-        return "timeout" if done.error == "timeout" else "failed"
-    if tool.answer is None:
-        return "cancelled"  # its response was cancelled, or the call ended before it ran
-    ok, parsed = parse_json(tool.answer)
-    if ok and isinstance(parsed, dict) and parsed.get("ok") is False:
-        return "refused"  # the engine did not run it: unknown, bad arguments, a cap, …
-    return "ok"
-
-
-def _tool_text(call: ToolCall) -> str:
-    text = f"tool {call.name}: {call.outcome}"
-    extra = []
-    if call.http_status is not None:
-        extra.append(f"HTTP {call.http_status}")
-    if call.duration_ms is not None:
-        extra.append(f"{call.duration_ms:.0f} ms")
-    return text + (f" ({', '.join(extra)})" if extra else "")
-
-
-_ENDED = {
-    "caller_hung_up": "the caller hung up",
-    "hangup_tool": "the flow hung up",
-    "transferred": "transferred",
-    "time_limit": "the call's time limit",
-    "failure": "failed",
-    "dead_session": "the call's connection was lost; hung up",
-    "engine_shutdown": "the engine shut down",
-    "rejected": "rejected",
-}
-
-
-def _ended_text(how: str, detail: str | None) -> str:
-    text = f"ended: {_ENDED.get(how, how)}"
-    return text + (f" ({detail})" if detail and detail != how else "")
-
-
 def _maybe(redact: Redactor, text: str | None) -> str | None:
     return None if text is None else redact.text(text)
-
-
-def _when(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
