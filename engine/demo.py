@@ -12,6 +12,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .records.memory import RecentRecords
+from .records.record import CallRecord
 from .runner import running_engine
 from .server import Engine, EngineSettings
 
@@ -75,12 +77,26 @@ async def _demo(flows_dir: str) -> int:
             say(f"line heard; REFER to {(refer.body or {}).get('target_uri')}")
             reason = await call.wait_ended(timeout=10)
             say(f"call ended: {reason}")
-            await asyncio.sleep(0.05)
+            record = await _record(engine, call.call_id)
+            if record is not None:
+                tools = ", ".join(f"{t.name} {t.outcome}" for t in record.tools)
+                transfers = ", ".join(f"{t.target} {t.result}" for t in record.transfers)
+                say(f"call record: {record.outcome}; tools: {tools}; transfers: {transfers}")
     print("\ntranscript:")
-    for driver in engine.finished:
-        for speaker, text in driver.machine.transcript:
-            print(f"  {speaker:>6}: {text}")
+    for said in (record.transcript or []) if record is not None else []:
+        print(f"  {said.who:>6}: {said.text}")
     return 0
+
+
+async def _record(engine: Engine, call_id: str) -> CallRecord | None:
+    """The call's record, once the engine has finished it (the demo's sink keeps it)."""
+    sink = engine.record_sink
+    for _ in range(200):
+        record = sink.get(call_id) if isinstance(sink, RecentRecords) else None
+        if record is not None:
+            return record
+        await asyncio.sleep(0.01)
+    return None
 
 
 def run_demo(flows_dir: str | None = None) -> int:

@@ -68,10 +68,14 @@ class _TextFormatter(logging.Formatter):
         return line
 
 
-# Fields a log call may pass with ``extra=`` (a flow file's problem: where and which rule).
-# JSON lines carry them as fields of their own, so a log search can filter on them; the text
-# format already has them in its message and is unchanged.
-FIELDS = ("file", "line", "col", "rule")
+# Fields a log call may pass with ``extra=`` (a flow file's problem: where and which rule; a
+# call's summary line when it ends: engine/records/outcome.py). JSON lines carry them as
+# fields of their own, so a log search can filter on them; the text format already has them
+# in its message and is unchanged.
+FIELDS = (
+    *("file", "line", "col", "rule"),
+    *("outcome", "flow", "duration_s", "states", "tools", "tool_failures", "transfers", "keys"),
+)
 
 
 class _JsonFormatter(logging.Formatter):

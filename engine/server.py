@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .bounded_http import Shards
-from .call.answer import SIP_TEMPORARILY_UNAVAILABLE, Refusal, decide
+from .call.answer import SIP_TEMPORARILY_UNAVAILABLE, Answer, Refusal, decide
 from .call.driver import CallDriver
 from .call.incoming import IncomingCall
 from .call.machine import CallMachine
@@ -32,8 +32,8 @@ from .call.session import SessionSpec
 from .call.tools import HttpToolRunner
 from .flow.diagnostics import Diagnostic
 from .flow.lint import is_flow_file
-from .flow.model import DEFAULT_TRANSCRIPTION_MODEL, Tool
-from .flow.registry import FlowSnapshot, Registry
+from .flow.model import DEFAULT_TRANSCRIPTION_MODEL
+from .flow.registry import Registry
 from .flow.rules.session import DEPRECATED_TRANSCRIPTION_MODELS
 from .logs import current_call_id
 from .metrics import CONTENT_TYPE, Metrics
@@ -47,6 +47,10 @@ from .openai import (
 )
 from .openai.platform import RealtimePlatform
 from .openai.rest import RetryBudget
+from .records.calls import CallRecords, RecordConsumer
+from .records.memory import RecentRecords
+from .records.recorder import CallRecorder
+from .records.sink import RecordSink
 
 __all__ = ["Engine", "EngineSettings", "create_app"]
 
@@ -133,12 +137,15 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
 @dataclass
 class Engine:
     """Process-wide state: two HTTP clients (call control's and the tools', so a slow tool
-    service cannot starve call control), one registry, the calls in progress."""
+    service cannot starve call control), one registry, the calls in progress, and where the
+    record of each call goes when it is over (``record_sink``, then each of ``on_record``)."""
 
     settings: EngineSettings
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     metrics: Metrics = field(default_factory=Metrics)
     draining: bool = False
+    record_sink: RecordSink = field(default_factory=RecentRecords)
+    on_record: list[RecordConsumer] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.registry = Registry(
@@ -150,7 +157,9 @@ class Engine:
         self._answering: dict[str, asyncio.Future[int]] = {}
         self.calls: dict[str, asyncio.Task[None]] = {}
         self.drivers: dict[str, CallDriver] = {}
-        self.finished: list[CallDriver] = []  # the last calls, for the demo and tests
+        code = self.settings.default_country_code
+        self.on_record.insert(0, self.metrics.record_call)  # calls by flow and outcome
+        self.records = CallRecords(self.record_sink, self.on_record, default_country_code=code)
         self._watcher: asyncio.Task[None] | None = None
         self._probe: asyncio.Task[bool] | None = None
         self._started = False
@@ -355,16 +364,17 @@ class Engine:
             now=self.settings.clock(),
             transcription_model=self.settings.transcription_model,
         )
+        record = self.records.decided(call, decision, received)
         if isinstance(decision, Refusal):
             level = logging.INFO if decision.expected else logging.ERROR
             log_.log(level, "%s: rejecting with SIP %d", decision.reason, decision.sip_status)
             self.metrics.webhook("rejected")
-            return await self._reject(call, decision.sip_status, received)
-        snapshot, session, context = decision.flow, decision.session, decision.context
+            return await self._reject(record, decision.sip_status, received)
+        snapshot = decision.flow
         if decision.handoffs:
             log_.info("handed off: %s → %s", " → ".join(decision.handoffs), snapshot.path)
         self.metrics.webhook_to_accept(time.perf_counter() - received)
-        outcome = await self._accept(call, session, log_)
+        outcome = await self._accept(call, decision.session, record)
         if outcome is not None:
             return outcome
         self.metrics.webhook("accepted")
@@ -379,15 +389,13 @@ class Engine:
                 "say a line and transfer" if ends == "transfer" else "say a line and hang up",
                 decision.why,
             )
-        task = asyncio.create_task(
-            self._run_call(call.call_id, snapshot, context, decision.opening)
-        )
+        task = asyncio.create_task(self._run_call(call.call_id, decision, record))
         self.calls[call.call_id] = task
         task.add_done_callback(lambda _task: self.calls.pop(call.call_id, None))
         return 200
 
     async def _accept(
-        self, call: IncomingCall, session: SessionSpec, log_: logging.LoggerAdapter[Any]
+        self, call: IncomingCall, session: SessionSpec, record: CallRecorder
     ) -> int | None:
         """Accept (``CallControl`` retries inside its budget). None: accepted; otherwise the
         webhook's answer.
@@ -401,12 +409,12 @@ class Engine:
             await self.platform.accept(call.call_id, session)
             return None
         except CallNotFound:
-            log_.info("accept: the call is gone (404); nothing started")
+            self.records.finish(record, "caller_hung_up", "accept: the call is gone (404)")
             self.metrics.webhook("gone_before_accept")
             return 200
         except CallControlError as exc:
             if exc.uncertain:
-                log_.warning("accept may have taken effect, so no reject; 502 (%s)", exc)
+                self.records.finish(record, "failure", f"accept may have taken effect ({exc})")
                 self.metrics.webhook("accept_uncertain")
                 return 502
             status = exc.status
@@ -414,50 +422,43 @@ class Engine:
                 # OpenAI refused our session (a flow the API does not take), and no attempt
                 # could have accepted it: retrying cannot help, and the caller must not be
                 # left ringing.
-                log_.warning("accept refused: %s", exc)
+                log.warning("accept refused: %s", exc, extra={"call_id": call.call_id})
                 self.metrics.webhook("accept_refused")
-                return await self._reject(call, SIP_TEMPORARILY_UNAVAILABLE, None)
-            log_.warning("accept failed: %s", exc)
+                record.refused_session(SIP_TEMPORARILY_UNAVAILABLE, f"accept refused: {exc}")
+                return await self._reject(record, SIP_TEMPORARILY_UNAVAILABLE, None)
+            self.records.finish(record, "failure", f"accept failed: {exc}")
             self.metrics.webhook("accept_failed")
             return 502  # OpenAI delivers the webhook again; the call id is free for that retry
 
-    async def _reject(self, call: IncomingCall, status: int, received: float | None) -> int:
+    async def _reject(self, record: CallRecorder, status: int, received: float | None) -> int:
+        """Reject the call ``record`` is of, with SIP ``status``; the record is over then."""
         if received is not None:
             self.metrics.webhook_to_accept(time.perf_counter() - received)
         try:
-            await self.platform.reject(call.call_id, status)
+            await self.platform.reject(record.call_id, status)
         except CallNotFound:
             return 200
         except CallControlError as exc:
-            log.warning("reject failed: %s", exc, extra={"call_id": call.call_id})
+            log.warning("reject failed: %s", exc, extra={"call_id": record.call_id})
             return 502
+        finally:
+            self.records.finish(record)
         return 200
 
-    async def _run_call(
-        self,
-        call_id: str,
-        snapshot: FlowSnapshot,
-        context: dict[str, Any],
-        opening: Tool | None = None,
-    ) -> None:
-        log_ = logging.LoggerAdapter(log, {"call_id": call_id})
-        machine = CallMachine(snapshot.flow, context, opening=opening)
+    async def _run_call(self, call_id: str, answer: Answer, record: CallRecorder) -> None:
+        machine = CallMachine(answer.flow.flow, answer.context, opening=answer.opening)
         driver = CallDriver(
             call_id, machine, self.platform, self.tools, on_latency=self.metrics.event_to_action
         )
+        driver.observer = record.watch(machine)
         self.drivers[call_id] = driver
         try:
             await driver.run()
-        except Exception:
-            log_.exception("the call failed")
+        except Exception as exc:  # logged with the call's summary line
+            record.failed(exc)
         finally:
             self.drivers.pop(call_id, None)
-            self.finished = [*self.finished[-99:], driver]
-            log_.info(
-                "call ended (%s) after %d event(s)",
-                driver.how_it_ended or "stopped",
-                len(machine.events),
-            )
+            self.records.finish(record)
 
     # -- status routes ---------------------------------------------------------------------
     def flows_status(self) -> list[dict[str, Any]]:

@@ -21,6 +21,8 @@ from typing import Any
 
 import httpx
 
+from engine.records.memory import RecentRecords
+from engine.records.record import CallRecord
 from engine.runner import running_engine
 from engine.server import Engine, EngineSettings
 from engine.simulator import PlacedCall, SimCall, Simulator
@@ -88,6 +90,12 @@ class Harness:
 
     def rest_requests(self) -> list[Any]:
         return list(self.sim.requests) + [r for c in self.sim.calls.values() for r in c.requests]
+
+    async def record(self, call_id: str, timeout: float = 3.0) -> CallRecord:
+        """The call's record, once the engine has finished it (the default sink keeps it)."""
+        sink = self.engine.record_sink
+        assert isinstance(sink, RecentRecords)
+        return await wait_for(lambda: sink.get(call_id), timeout, f"the record of {call_id}")
 
 
 @contextlib.asynccontextmanager

@@ -79,6 +79,7 @@ class Refusal:
     reason: str  # for the log: never a secret, never the caller's headers in full
     flow: FlowSnapshot | None = None
     kind: str = TEMPLATE  # UNKNOWN_NUMBER, TEMPLATE, CLOSED, CALLER_RULE, HANDOFF, FLOW_ERROR
+    handoffs: tuple[str, ...] = ()  # the flow files handed through before ``flow``
 
     @property
     def expected(self) -> bool:
@@ -140,13 +141,14 @@ def decide(
                 f"flow {flow.path}: cannot be read ({exc})",
                 flow,
                 FLOW_ERROR,
+                tuple(handed),
             )
         if chosen is None:
             return _normal(flow, context, tuple(handed), transcription_model)
         outcome = chosen.outcome
         if outcome.reject is not None:
             reason = f"flow {flow.path}: {chosen.why}"
-            return Refusal(outcome.reject, reason, flow, chosen.kind)
+            return Refusal(outcome.reject, reason, flow, chosen.kind, tuple(handed))
         if outcome.flow is not None:
             path = " → ".join([*handed, flow.path])
             if len(handed) >= MAX_HANDOFFS:
@@ -156,6 +158,7 @@ def decide(
                     f"{MAX_HANDOFFS} hand-offs",
                     flow,
                     HANDOFF,
+                    tuple(handed),
                 )
             target = snapshot.by_stem(outcome.flow, beside=flow.path)
             if target is None:
@@ -165,6 +168,7 @@ def decide(
                     "which is not loaded (no such file beside it, or it does not lint)",
                     flow,
                     HANDOFF,
+                    tuple(handed),
                 )
             handed.append(flow.path)
             flow = target
@@ -221,7 +225,10 @@ def _normal(
         session = session_for(flow.flow, context, transcription_model=transcription)
     except TemplateError as exc:
         return Refusal(
-            SIP_TEMPORARILY_UNAVAILABLE, f"flow {flow.path}: instructions failed ({exc})", flow
+            SIP_TEMPORARILY_UNAVAILABLE,
+            f"flow {flow.path}: instructions failed ({exc})",
+            flow,
+            handoffs=handed,
         )
     return Answer(flow, session, context, handoffs=handed)
 
@@ -240,6 +247,7 @@ def _opening(
             f"flow {flow.path}: {chosen.why} has none of reject, say, flow or transfer",
             flow,
             FLOW_ERROR,
+            handed,
         )
     try:
         instructions = instructions_for(spec, None, context)
@@ -251,7 +259,10 @@ def _opening(
                     raise TemplateError(f"its {name} line: {exc}") from None
     except TemplateError as exc:
         return Refusal(
-            SIP_TEMPORARILY_UNAVAILABLE, f"flow {flow.path}: {chosen.why} failed ({exc})", flow
+            SIP_TEMPORARILY_UNAVAILABLE,
+            f"flow {flow.path}: {chosen.why} failed ({exc})",
+            flow,
+            handoffs=handed,
         )
     session = SessionSpec(
         model=spec.model,

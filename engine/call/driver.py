@@ -10,6 +10,11 @@ drops while the call may still be up (we did not hang up, and no REFER is out: a
 is the transfer taking the call), it is opened once more, and if that fails too the call is
 hung up. A connection that the platform refuses because the call
 is gone (``CallGone``) ends the call at once.
+
+Beside it, an optional ``CallObserver`` (the call's recorder, ``engine.records``) is shown
+each event with the actions the machine answered it with, once those are carried out (so
+it never delays them): the one seam records are fed through. It must be cheap and must not
+raise; if it does raise, it is dropped and the call goes on.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from . import wording
 from .actions import Action, CancelTimer, Hangup, Refer, RunHttpTool, StartTimer
@@ -38,13 +43,19 @@ from .masking import flow_secrets, masked_action
 from .platform import CallGone, CallPlatform, Platform
 from .tool_runner import ToolRunner
 
-__all__ = ["RECONNECT_PAUSE_S", "CallDriver"]
+__all__ = ["RECONNECT_PAUSE_S", "CallDriver", "CallObserver"]
 
 log = logging.getLogger("engine.call")
 
 # A dropped or refused connection is tried once more after this pause (jittered by up to
 # half again, so calls that dropped together do not come back together).
 RECONNECT_PAUSE_S = 0.25
+
+
+class CallObserver(Protocol):
+    def saw(self, event: CallEvent, actions: list[Action]) -> None:
+        """``event`` was handed to the machine, which answered with ``actions`` (about to be
+        carried out). Called in the order events happen, on the event loop: no I/O."""
 
 
 @dataclass
@@ -55,6 +66,7 @@ class CallDriver:
     tools: ToolRunner
     on_latency: Callable[[str, float], None] | None = None  # (action kind, seconds)
     reconnects: int = 1  # how many times a lost connection is opened again
+    observer: CallObserver | None = None
 
     def __post_init__(self) -> None:
         self._lock = asyncio.Lock()
@@ -63,6 +75,7 @@ class CallDriver:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._link: CallPlatform | None = None  # the open connection, when there is one
         self._hung_up = False  # we asked the platform to end the call
+        self._hangup_how = "hung_up"  # who asked: the flow, or (below) the engine
         self.how_it_ended: str | None = None
         self._log = logging.LoggerAdapter(log, {"call_id": self.call_id})
         # The flow's secrets never reach the model, whatever a template or a service put
@@ -94,6 +107,7 @@ class CallDriver:
         until the platform has taken the hangup or the call is gone."""
         self._log.warning("hanging up: %s", reason)
         self._hung_up = True
+        self._hangup_how = "engine_shutdown"
         await self._rest_hangup()
 
     async def _steer(self) -> None:
@@ -115,7 +129,8 @@ class CallDriver:
                 await self._end(
                     "the call is gone"
                     if opened_once
-                    else "the caller hung up before the call could be steered"
+                    else "the caller hung up before the call could be steered",
+                    self._gone_how(),
                 )
                 return
             except Exception as exc:  # any failure to open is the same to the call
@@ -126,11 +141,12 @@ class CallDriver:
             if self._ended.is_set():
                 return
             if self._hung_up:
-                await self._end(reason)  # the hangup we asked for took: the socket closed
+                # The hangup we asked for took: the socket closed.
+                await self._end(reason, self._hangup_how)
                 return
             if self.machine.referred and opened_once:
                 # The call left OpenAI for the transfer target: nothing left to steer.
-                await self._end("transferred")
+                await self._end("transferred", "transferred")
                 return
             if tries > 0:
                 self._log.warning("%s; opening it again", reason)
@@ -139,11 +155,17 @@ class CallDriver:
         self._log.error("%s; hanging up: a call nobody steers must not stay up", reason)
         self._hung_up = True
         await self._rest_hangup()
-        await self._end(f"{reason}; hung up")
+        await self._end(f"{reason}; hung up", "dead_session")
 
-    async def _end(self, reason: str) -> None:
+    def _gone_how(self) -> str:
+        """How a call that is gone ended, from what we had done."""
+        if self._hung_up:
+            return self._hangup_how
+        return "transferred" if self.machine.referred else "caller_hung_up"
+
+    async def _end(self, reason: str, how: str) -> None:
         self.how_it_ended = reason
-        await self._feed(CallEnded(reason), time.perf_counter())
+        await self._feed(CallEnded(reason, how), time.perf_counter())
         self._ended.set()
 
     async def _feed(self, event: CallEvent, received: float) -> None:
@@ -155,8 +177,13 @@ class CallDriver:
         async with self._lock:
             if self._ended.is_set():
                 return
-            for action in self.machine.handle(event):
-                await self._do(action, received)
+            actions = self.machine.handle(event)
+            try:
+                for action in actions:
+                    await self._do(action, received)
+            finally:  # after the actions are out, never ahead of them; even if one failed
+                if self.observer is not None:
+                    self._observe(event, actions)
             if isinstance(event, CallEnded):
                 self._ended.set()
 
@@ -168,6 +195,13 @@ class CallDriver:
         except Exception as exc:  # a broken socket ends this connection, whatever broke
             return f"the call's connection failed: {type(exc).__name__}"
         return "the call's connection closed"
+
+    def _observe(self, event: CallEvent, actions: list[Action]) -> None:
+        try:
+            self.observer.saw(event, actions)  # type: ignore[union-attr]
+        except Exception:  # a record is never worth a call: drop the observer, go on
+            self._log.exception("the call's recorder failed; this call goes unrecorded")
+            self.observer = None
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
@@ -216,7 +250,14 @@ class CallDriver:
         try:
             result = await self.tools.run(action.tool, action.request, action.context)
             event = ToolFinished(
-                action.call_id, action.tool, result.output, result.ok, result.saved
+                action.call_id,
+                action.tool,
+                result.output,
+                result.ok,
+                result.saved,
+                status=getattr(result, "status", None),
+                elapsed_ms=getattr(result, "elapsed_ms", None),
+                error=getattr(result, "error", None),
             )
             self.note(
                 f"tool {action.tool}: {'ok' if result.ok else 'failed'}"
@@ -225,7 +266,7 @@ class CallDriver:
         except Exception:  # the runner should not raise; if it does, the model is told
             self._log.exception("tool %s raised", action.tool)
             output = wording.failure_output(wording.TOOL_RAISED)
-            event = ToolFinished(action.call_id, action.tool, output, False)
+            event = ToolFinished(action.call_id, action.tool, output, False, error="internal")
         await self._feed(event, time.perf_counter())
 
     async def _refer(self, target: str) -> None:

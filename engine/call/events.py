@@ -122,7 +122,10 @@ class PlatformError:
 
 @dataclass(frozen=True, slots=True)
 class CallEnded:
-    reason: str
+    reason: str  # in words, for the log
+    # How, for the call's record: caller_hung_up, hung_up (we did, as the flow asked),
+    # transferred, dead_session (nobody could steer it), engine_shutdown. None: not said.
+    how: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +135,11 @@ class ToolFinished:
     output: str
     ok: bool
     saved: Any = None
+    # For the call's record (the machine does not read them): the service's HTTP status,
+    # the run's time, and the runner's short error code (timeout, client_error, ...).
+    status: int | None = None
+    elapsed_ms: float | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,7 @@ __all__ = [
     "HEARD_TIMER",
     "REQUEST_TIMER",
     "REQUEST_WAIT_S",
+    "TIME_LIMIT",
     "TIME_UP_TIMER",
     "TIME_WARNING_TIMER",
     "TRANSFER_TIMER",
@@ -99,6 +100,7 @@ TRANSFER_TIMER = "transfer"
 COLLECT_TIMER = "collect"
 TIME_WARNING_TIMER = "time_warning"
 TIME_UP_TIMER = "time_up"
+TIME_LIMIT = "time limit"  # ``ended_by`` when the call's time limit ends it
 ACTIVE_RESPONSE = "conversation_already_has_active_response"
 # How long a requested response may take to start before the machine stops waiting for it
 # and moves on. The server starts one in well under a second; this covers a slow one
@@ -132,6 +134,7 @@ class _Ending:
     referred: str | None = None  # the target of the REFER awaiting the call's end
     fallback: Step | None = None  # when every target failed
     on_hold: bool = False  # the silence timeout is off while a REFER may ring
+    why: str = ""  # what ends the call, for its record: "tool NAME", TIME_LIMIT, "silence", …
 
 
 @dataclass
@@ -193,6 +196,13 @@ class CallMachine:
     @property
     def ending(self) -> bool:
         return self._ending is not None
+
+    @property
+    def ended_by(self) -> str | None:
+        """What is ending (or ended) the call, for its record: ``"tool NAME"`` (the
+        ``opening`` tool too), ``TIME_LIMIT``, ``"tool limit"``, ``"silence"``, ``"collect
+        timeout"``, ``"transfer fallback"``; None while nothing is."""
+        return self._ending.why if self._ending is not None else None
 
     @property
     def referred(self) -> bool:
@@ -443,7 +453,7 @@ class CallMachine:
                 return actions + self._run_engine_tool(collect.then, then)
             return actions + self._ask()[0]
         if collect.on_timeout is not None:
-            return actions + self._run_step(collect.on_timeout)
+            return actions + self._run_step(collect.on_timeout, "collect timeout")
         note = wording.stopped_keying(collect.save_as, len(entry.keyed), entry.fewest)
         actions.append(AddNote(note))
         return actions + self._ask()[0]
@@ -459,12 +469,12 @@ class CallMachine:
         self._silences += 1
         step = ladder.steps[min(self._silences, len(ladder.steps)) - 1]
         before = self._next_tag
-        actions = self._run_step(step)
+        actions = self._run_step(step, "silence")
         self._silence_lines = {f"r{n}" for n in range(before + 1, self._next_tag + 1)}
         return actions
 
     # -- steps and engine-run tools ------------------------------------------------------
-    def _run_step(self, step: Step) -> list[Action]:
+    def _run_step(self, step: Step, why: str) -> list[Action]:
         """A step the engine runs by itself: say/instructions → tool → goto → hangup."""
         actions: list[Action] = []
         tag: str | None = None
@@ -486,7 +496,7 @@ class CallMachine:
             if tag is None:
                 actions += self._ask()[0]  # let the agent speak in the new state
         if step.hangup and self._ending is None:
-            actions += self._end(_Ending("hangup", [], tag))
+            actions += self._end(_Ending("hangup", [], tag, why=why))
         return actions
 
     def _run_engine_tool(self, name: str, tool: Tool) -> list[Action]:
@@ -666,7 +676,8 @@ class CallMachine:
         if line:
             asked, tag = self._ask(line)
             actions += asked
-        return actions + self._end(_Ending(kind, targets, tag, fallback=tool.fallback))
+        ending = _Ending(kind, targets, tag, fallback=tool.fallback, why=f"tool {pending.name}")
+        return actions + self._end(ending)
 
     def _end(self, ending: _Ending) -> list[Action]:
         """Start ending the call: after the line (if any) has been heard, or once the
@@ -736,7 +747,7 @@ class CallMachine:
 
     def _no_transfer_left(self, fallback: Step | None) -> list[Action]:
         if fallback is not None:
-            return self._run_step(fallback)
+            return self._run_step(fallback, "transfer fallback")
         line = self._render(self.flow.lines.transfer_failed, self.context)
         return self._ask(line)[0]
 
@@ -765,20 +776,20 @@ class CallMachine:
         if line:
             asked, tag = self._ask(line)
             actions += asked
-        return actions + self._end(_Ending("hangup", [], tag))
+        return actions + self._end(_Ending("hangup", [], tag, why=TIME_LIMIT))
 
     def _limit_reached(self) -> list[Action]:
         if self._ending is not None:
             return []
         fallback = self.flow.limits.fallback
         if fallback is not None:
-            return self._run_step(fallback)
+            return self._run_step(fallback, "tool limit")
         line = self._render(self.flow.lines.tools_failing, self.context)
         tag = None
         actions: list[Action] = []
         if line:
             actions, tag = self._ask(line)
-        return actions + self._end(_Ending("hangup", [], tag))
+        return actions + self._end(_Ending("hangup", [], tag, why="tool limit"))
 
     # -- helpers ---------------------------------------------------------------------------
     def _tool_context(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -40,6 +40,7 @@ __all__ = [
     "Lines",
     "Outcome",
     "Parameter",
+    "Records",
     "Silence",
     "State",
     "Step",
@@ -530,6 +531,46 @@ class Transcription(_FlowModel):
     )
 
 
+# A header whose name says it carries a credential is never kept in a record. (`Session-ID`,
+# a SIP header naming the call, is not one: unlike the masking of tool headers, `session` is
+# not in this list.)
+_CREDENTIAL_NAME = re.compile(r"auth|token|key|secret|password|cookie", re.IGNORECASE)
+
+
+class Records(_FlowModel):
+    """What the record of each call keeps (every call gets one: see docs/runtime.md)."""
+
+    transcript: bool = Field(
+        True,
+        description="Keep what the caller and the agent said (default: true). `false`: the "
+        "record has no transcript, for lines where callers say private things.",
+    )
+    headers: list[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]] = Field(
+        default_factory=list,
+        description="SIP headers of the incoming call to keep in its record, by name, e.g. "
+        '`["X-Customer-Ref"]`. None by default. A header whose name says it holds a '
+        "credential (auth, token, key, secret, password, cookie) cannot be kept.",
+    )
+    sensitive: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(
+        default_factory=list,
+        description="Names of private values, e.g. `[card_number, date_of_birth]`: a tool "
+        "argument or a field of a service's answer with one of these names is kept as "
+        "`[masked]`, and so is its value wherever else the record would show it (the "
+        "transcript too). Digits keyed into a `collect` are always masked.",
+    )
+
+    @field_validator("headers")
+    @classmethod
+    def _no_credentials(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if _CREDENTIAL_NAME.search(name):
+                raise ValueError(
+                    f"{name!r} looks like a header that carries a credential; records never "
+                    "keep secrets, so it cannot be listed"
+                )
+        return names
+
+
 class Flow(_FlowModel):
     """How calls to one or more phone numbers are answered."""
 
@@ -606,6 +647,11 @@ class Flow(_FlowModel):
     )
     lines: Lines = Field(
         default_factory=Lines, description="What the engine itself says, in your words."
+    )
+    records: Records = Field(
+        default_factory=Records,
+        description="What each call's record keeps: the transcript, SIP headers, and which "
+        "values are private.",
     )
 
     @property

@@ -266,7 +266,8 @@ def test_caller_hangs_up_mid_call(rt, errors):
             assert len(h.engine.calls) == 1
             await call.hang_up()
             await h.wait_calls_over()
-            assert h.engine.finished and h.engine.finished[-1].machine.ended
+            record = await h.record(call.call_id)
+            assert record.ended_how == "caller_hung_up" and record.ended_at is not None
             assert [r.getMessage() for r in errors] == []
 
     asyncio.run(main())

@@ -268,6 +268,7 @@ def test_webhooks_live_calls_and_latencies_through_the_server(rt):
             # Each loaded flow's calls are there from the start, at 0 until a record comes.
             handled = {"flow": "acme-support", "outcome": "handled"}
             assert metrics.registry.get_sample_value("engine_calls_total", handled) == 0
+            transferred = {"flow": "acme-support", "outcome": "transferred"}
             assert metrics.value("engine_webhook_to_accept_seconds_count") == 2
             # Each delivery is counted once, by what it got.
             no_call = {"id": "evt_8", "type": "realtime.call.incoming", "created_at": 1}
@@ -289,6 +290,14 @@ def test_webhooks_live_calls_and_latencies_through_the_server(rt):
             assert metrics.value("engine_live_calls") == 0
             total = sum(webhooks(o) for o in ("accepted", "rejected", "malformed", "ignored"))
             assert total + webhooks("unverified") == 5
+            # Each call's record reaches the metrics: the transfer, and the caller rule's
+            # rejection by its bounded reason.
+            assert metrics.value("engine_calls_total", **transferred) == 1
+            assert metrics.value("engine_transfers_total", flow="acme-support", result="took") == 1
+            rejections = metrics.registry.get_sample_value(
+                "engine_call_rejections_total", {"flow": "acme-support", "reason": "caller_rule"}
+            )
+            assert rejections == 1
             # The loop's lag is being sampled from the engine's start (every 0.5 s).
             await h.wait_for(
                 lambda: metrics.value("engine_event_loop_lag_seconds_count") >= 1,

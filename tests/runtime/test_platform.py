@@ -128,8 +128,9 @@ def test_a_sideband_that_cannot_be_opened_again_gets_the_call_hung_up(rt):
             await call.wait_for_request("hangup", timeout=5)
             assert await call.wait_ended(timeout=3) == "hangup"
             await h.wait_calls_over()
-            (driver,) = [d for d in h.engine.finished if d.call_id == call.call_id]
-            assert "could not be opened" in (driver.how_it_ended or "")
+            record = await h.record(call.call_id)
+            assert "could not be opened" in (record.ended_detail or "")
+            assert (record.ended_how, record.outcome) == ("dead_session", "failed")
 
     asyncio.run(main())
 
@@ -251,8 +252,9 @@ def test_a_caller_gone_while_it_rang_ends_the_call_without_a_hangup(rt):
                 call = placed.call
                 assert await call.wait_ended() == "caller_hangup"
                 await h.wait_calls_over()
-                (driver,) = [d for d in h.engine.finished if d.call_id == call.call_id]
-                assert driver.how_it_ended in (
+                record = await h.record(call.call_id)
+                assert (record.ended_how, record.outcome) == ("caller_hung_up", "abandoned"), how
+                assert record.ended_detail in (
                     "the caller hung up before the call could be steered",  # 404 at once
                     "the call is gone",  # opened, closed at once, then 404
                 ), how
@@ -306,8 +308,8 @@ def test_a_transfer_that_rings_holds_the_caller_in_silence_and_sends_one_refer(r
             # no second handshake, no hangup.
             assert len(call.sideband_handshakes) == handshakes
             assert not call.requests_for("hangup")
-            (driver,) = [d for d in h.engine.finished if d.call_id == call.call_id]
-            assert driver.how_it_ended == "transferred"
+            record = await h.record(call.call_id)
+            assert (record.ended_how, record.outcome) == ("transferred", "transferred")
 
     asyncio.run(main())
 
