@@ -15,6 +15,11 @@ Needs the instrument's venv (``python3 -m venv /tmp/loadtest-venv &&
 every process it starts is stopped by the driver. Not a test: it prints figures.
 
     python bench/loadtest/compare.py [--calls 200] [--out DIR] [--only tool|webhook]
+        [--engine before=/path/to/an/older/checkout --engine after=.] [--at 1,20,100]
+
+``--engine NAME=PATH`` (repeatable) serves the same flow with the engine code of each
+checkout, one right after the other within each row, so a before/after comparison shares the
+machine's load of that moment (on a shared machine it moves a lot between minutes).
 """
 
 from __future__ import annotations
@@ -27,33 +32,41 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+FLOW_DIR = REPO / "bench" / "loadtest"
 LOADTEST = Path(os.environ.get("LOADTEST_DIR", REPO.parent.parent / "shared" / "loadtest"))
 VENV_PYTHON = os.environ.get("LOADTEST_PYTHON", "/tmp/loadtest-venv/bin/python")
 SECRET = "whsec_aGFybmVzcy10ZXN0LXNlY3JldC0wMTIzNDU2Nzg5"  # the README's throwaway value
-ENGINE_PORT, FLOOR_PORT = 3471, 3472
+FLOOR_PORT = 3470
 
 
-def controllers() -> dict[str, tuple[str, str, str]]:
-    """name → (webhook URL, launch command, launch directory)."""
-    engine = (
-        f"env PYTHONPATH={REPO} {sys.executable} -m engine serve {REPO / 'bench' / 'loadtest'} "
-        f"--host 127.0.0.1 --port {ENGINE_PORT} --log-format json"
-    )
+def controllers(engines: dict[str, Path]) -> dict[str, tuple[str, str, str]]:
+    """name → (webhook URL, launch command, launch directory): the floor, then each engine."""
     floor = f"{VENV_PYTHON} ref_controller.py --port {FLOOR_PORT}"
-    return {
-        "floor": (f"http://127.0.0.1:{FLOOR_PORT}/webhook", floor, str(LOADTEST)),
-        "engine": (f"http://127.0.0.1:{ENGINE_PORT}/webhooks/openai", engine, str(REPO)),
-    }
+    out = {"floor": (f"http://127.0.0.1:{FLOOR_PORT}/webhook", floor, str(LOADTEST))}
+    for n, (name, path) in enumerate(engines.items(), start=1):
+        port = FLOOR_PORT + n
+        launch = (
+            f"env PYTHONPATH={path} {sys.executable} -m engine serve {FLOW_DIR} "
+            f"--host 127.0.0.1 --port {port} --log-format json"
+        )
+        out[name] = (f"http://127.0.0.1:{port}/webhooks/openai", launch, str(path))
+    return out
 
 
-def drive(name: str, calls: int, concurrency: int, params: list[str], out: Path) -> dict:
-    target, launch, cwd = controllers()[name]
-    tag = "_".join([name, f"c{concurrency}", *(p.replace("=", "") for p in params)])
+def drive(
+    target: tuple[str, str, str],
+    tag: str,
+    calls: int,
+    concurrency: int,
+    params: list[str],
+    out: Path,
+) -> dict:
+    url, launch, cwd = target
     report = out / f"{tag}.json"
     command = [
         VENV_PYTHON,
         "drive.py",
-        "--target", target,
+        "--target", url,
         "--secret", SECRET,
         "--script", "scripts/greet_then_transfer.json",
         "--calls", str(calls),
@@ -81,8 +94,24 @@ def figure(summary: dict, timing: str) -> str:
     return "–" if m is None else f"{m['p50']:.1f} / {m['p95']:.1f}"
 
 
+def ratio(summary: dict, floor: dict, timing: str) -> str:
+    e, f = summary["timings_ms"].get(timing), floor["timings_ms"].get(timing)
+    return f"{e['p50'] / f['p50']:.2f}×" if e and f and f["p50"] else "–"
+
+
 def cpu_ms(summary: dict) -> float:
     return summary["target"]["cpu_s"] * 1000 / max(1, summary["calls"])
+
+
+def engines_of(values: list[str]) -> dict[str, Path]:
+    engines: dict[str, Path] = {}
+    for value in values or ["engine=."]:
+        name, sep, path = value.partition("=")
+        checkout = Path(path).resolve()
+        if not sep or not name or name == "floor" or not (checkout / "engine").is_dir():
+            raise SystemExit(f"--engine {value!r}: want NAME=PATH of a checkout with engine/")
+        engines[name] = checkout
+    return engines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,53 +120,79 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delay-ms", type=int, default=500)
     parser.add_argument("--out", type=Path, default=Path("/tmp/engine-loadtest"))
     parser.add_argument("--only", choices=("tool", "webhook"))
+    parser.add_argument("--engine", action="append", metavar="NAME=PATH")
+    parser.add_argument("--at", default="1,20,100,300", help="calls at a time, comma separated")
     args = parser.parse_args(argv)
     if not Path(VENV_PYTHON).exists():
         parser.error(f"{VENV_PYTHON} is missing: create the instrument's venv first")
+    engines = engines_of(args.engine)
+    targets = controllers(engines)
+    levels = [int(n) for n in args.at.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
-    runs: dict[tuple[str, int, int], dict] = {}
     plan = []
     if args.only != "webhook":
-        plan += [(c, d) for d in (0, args.delay_ms) for c in (1, 20, 100)]
+        plan += [(c, d) for d in (0, args.delay_ms) for c in levels if c <= 100]
     if args.only != "tool":
-        plan += [(c, 0) for c in (1, 20, 100, 300) if (c, 0) not in plan]
+        plan += [(c, 0) for c in levels if (c, 0) not in plan]
+    runs: dict[tuple[str, int, int], dict] = {}
     for concurrency, delay in plan:
         params = [f"response_done_delay_ms={delay}"] if delay else []
         calls = max(args.calls, concurrency)
-        for name in ("floor", "engine"):
-            runs[name, concurrency, delay] = drive(name, calls, concurrency, params, args.out)
+        for name, target in targets.items():
+            tag = "_".join([name, f"c{concurrency}", *(p.replace("=", "") for p in params)])
+            runs[name, concurrency, delay] = drive(
+                target, tag, calls, concurrency, params, args.out
+            )
 
+    names = list(engines)
     print(f"\nshared load instrument, {args.calls} calls a row (p50 / p95 ms), expect=any")
-    print("| figure | at a time | floor | engine | ratio (p50) | engine's first reaction |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(
+        "| figure | at a time | floor | "
+        + " | ".join(names)
+        + " | "
+        + " | ".join(f"{n} ÷ floor" for n in names)
+        + " |"
+    )
+    print("| --- " * (3 + 2 * len(names)) + "|")
     for concurrency, delay in plan:
-        floor, engine = runs["floor", concurrency, delay], runs["engine", concurrency, delay]
+        floor = runs["floor", concurrency, delay]
         rows = [("webhook->accept", "webhook → accept")] if delay == 0 else []
-        if args.only != "webhook" and concurrency != 300:
+        if args.only != "webhook" and concurrency <= 100:
             label = "tool call → first reaction" + (f" (done +{delay} ms)" if delay else "")
             rows.append(("fc->reaction", label))
         for timing, label in rows:
-            f, e = floor["timings_ms"].get(timing), engine["timings_ms"].get(timing)
-            ratio = f"{e['p50'] / f['p50']:.2f}×" if f and e and f["p50"] else "–"
-            kinds = engine["first_reaction_kinds"] if timing == "fc->reaction" else ""
+            ours = [runs[n, concurrency, delay] for n in names]
             print(
-                f"| {label} | {concurrency} | {figure(floor, timing)} | {figure(engine, timing)} "
-                f"| {ratio} | {kinds} |"
+                f"| {label} | {concurrency} | {figure(floor, timing)} | "
+                + " | ".join(figure(r, timing) for r in ours)
+                + " | "
+                + " | ".join(ratio(r, floor, timing) for r in ours)
+                + " |"
+            )
+    print("\nfirst reaction after the function call, by kind:")
+    for (name, concurrency, delay), summary in runs.items():
+        if name != "floor" and concurrency <= 100:
+            print(
+                f"  {name}, {concurrency} at a time, +{delay} ms: {summary['first_reaction_kinds']}"
             )
     print(
-        "\n| run | floor CPU ms/call | engine CPU ms/call | floor peak RSS MiB | engine peak RSS MiB |"
+        "\n| run | "
+        + " | ".join(f"{n} CPU ms/call, peak RSS MiB" for n in ["floor", *names])
+        + " |"
     )
-    print("| --- | --- | --- | --- | --- |")
+    print("| --- " * (2 + len(names)) + "|")
     for concurrency, delay in plan:
-        floor, engine = runs["floor", concurrency, delay], runs["engine", concurrency, delay]
-        print(
-            f"| {concurrency} at a time{f', done +{delay} ms' if delay else ''} "
-            f"| {cpu_ms(floor):.1f} | {cpu_ms(engine):.1f} "
-            f"| {floor['target']['peak_rss_mib']} | {engine['target']['peak_rss_mib']} |"
-        )
+        cells = []
+        for name in ["floor", *names]:
+            summary = runs[name, concurrency, delay]
+            cells.append(f"{cpu_ms(summary):.1f}, {summary['target']['peak_rss_mib']}")
+        when = f"{concurrency} at a time" + (f", done +{delay} ms" if delay else "")
+        print(f"| {when} | " + " | ".join(cells) + " |")
+    lags = {k: v["harness"]["loop_lag_ms_p99"] for k, v in runs.items()}
+    print(f"\nharness loop lag p99, worst run: {max(lags.values()):.1f} ms")
     errors = {k: v["errors"] for k, v in runs.items() if v["errors"]}
     if errors:
-        print(f"\ncalls with errors: {errors}")
+        print(f"calls with errors: {errors}")
     return 1 if errors else 0
 
 
