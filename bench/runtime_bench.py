@@ -13,12 +13,19 @@ Prints p50/p95/p99/max in milliseconds of
 - completed tool call → REFER sent: engine time (``event_to_refer``: from the event that
   unblocked the transfer to the REFER) and wire to wire (the transfer line's
   ``output_audio_buffer.stopped`` sent → the refer request received);
+- function call item sent → its output received, wire to wire: the engine acts on the item,
+  not on ``response.done``; ``--response-done-delay-ms`` holds ``response.done`` back that
+  long after the item (the model speaking on after the call), as the shared load
+  instrument's ``response_done_delay_ms`` does;
 
-then calls per second, failed calls, how late the engine's event loop ran its callbacks
-(a 1 ms ticker) and the garbage collector's pauses. Not a test: it prints figures.
-Loopback only.
+then calls per second, the engine's CPU per call (this process's CPU over the run: the
+engine's own with ``--split``, the simulator's too without), failed calls, how late the
+engine's event loop ran its callbacks (a 1 ms ticker) and the garbage collector's pauses.
+Memory per live call and CPU per call-minute are bench/live_calls_bench.py's. Not a test: it
+prints figures. Loopback only.
 
     python bench/runtime_bench.py [--calls 300] [--concurrency 20] [--split] [--profile F]
+        [--response-done-delay-ms 500]
     python bench/runtime_bench.py --burst 500 --split [--rest-latency-ms 20]
 
 ``--burst N`` places N calls at once (``--calls N --concurrency N``) with patient callers
@@ -97,11 +104,13 @@ class Load:
     webhook_timeout_s: float = 5.0
     rest_latency_s: float = 0.0
     rest_latency_per_inflight_s: float = 0.0
+    response_done_delay_s: float = 0.0
 
     def simulator(self) -> Simulator:
         timing = Timing(
             rest_latency_s=self.rest_latency_s,
             rest_latency_per_inflight_s=self.rest_latency_per_inflight_s,
+            response_done_delay_s=self.response_done_delay_s,
         )
         return Simulator(timing=timing, strict=False, webhook_timeout_s=self.webhook_timeout_s)
 
@@ -116,7 +125,13 @@ class Bench:
         self.call_timeout_s = call_timeout_s
         self.wire_accept: list[float] = []
         self.wire_refer: list[float] = []
+        self.wire_tool: list[float] = []
         self.failures: list[str] = []
+
+    def clear(self) -> None:
+        self.wire_accept.clear()
+        self.wire_refer.clear()
+        self.wire_tool.clear()
 
     async def one_call(self) -> None:
         placed = await self.sim.place_call(self.webhook_url, to=NUMBER)
@@ -156,6 +171,19 @@ class Bench:
         if len(stopped) != 1:
             raise RuntimeError(f"expected one stop of the transfer line, got {len(stopped)}")
         self.wire_refer.append(refer.at - stopped[0].at)
+        # The function call's item sent → its output received (before response.done).
+        (item,) = [
+            r
+            for r in call.server_events
+            if r.type == "response.output_item.done" and r.event["item"]["type"] == "function_call"
+        ]
+        call_id = item.event["item"]["call_id"]
+        (output,) = [
+            r
+            for r in call.client_events
+            if r.type == "conversation.item.create" and r.event["item"].get("call_id") == call_id
+        ]
+        self.wire_tool.append(output.at - item.at)
 
     async def worker(self, queue: asyncio.Queue[int]) -> None:
         while True:
@@ -221,7 +249,9 @@ class Results:
         self.samples: dict[str, list[float]] = defaultdict(list)
         self.wire_accept: list[float] = []
         self.wire_refer: list[float] = []
+        self.wire_tool: list[float] = []
         self.failures: list[str] = []
+        self.cpu_s = 0.0  # this process's, over the measured run
         # The part of each engine time spent waiting for the event loop: from the
         # webhook's arrival to its answer task's first step, and from the event's arrival
         # to the driver handling it.
@@ -317,15 +347,17 @@ async def run_shared(calls: int, concurrency: int, results: Results, load: Load)
             await bench.one_call()
             results.samples.clear()
             results.hops.clear()
-            bench.wire_accept.clear()
-            bench.wire_refer.clear()
+            bench.clear()
             results.lag.start()
+            cpu = time.process_time()
             results.elapsed = await drive(bench, calls, concurrency)
+            results.cpu_s = time.process_time() - cpu
             await results.lag.stop()
             await wait_calls_over(engine)
             results.counters = call_control_counts(engine)
     results.wire_accept = bench.wire_accept
     results.wire_refer = bench.wire_refer
+    results.wire_tool = bench.wire_tool
     results.failures = bench.failures
 
 
@@ -340,12 +372,12 @@ def _simulator_process(conn: Any, calls: int, concurrency: int, load: Load) -> N
             _, url = await loop.run_in_executor(None, conn.recv)
             bench = Bench(sim, url + "/webhooks/openai", load.call_timeout_s)
             await bench.one_call()
-            bench.wire_accept.clear()
-            bench.wire_refer.clear()
+            bench.clear()
             conn.send(("warm", None))
             await loop.run_in_executor(None, conn.recv)  # the parent has reset its samples
             elapsed = await drive(bench, calls, concurrency)
-            conn.send(("done", (bench.wire_accept, bench.wire_refer, bench.failures, elapsed)))
+            wire = (bench.wire_accept, bench.wire_refer, bench.wire_tool)
+            conn.send(("done", (*wire, bench.failures, elapsed)))
 
     logging.basicConfig(level=logging.ERROR)
     asyncio.run(main())
@@ -380,12 +412,15 @@ async def run_split(calls: int, concurrency: int, results: Results, load: Load) 
             results.samples.clear()
             results.hops.clear()
             results.lag.start()
+            cpu = time.process_time()
             parent.send(("go", None))
             payload = await receive("done")
+            results.cpu_s = time.process_time() - cpu
             await results.lag.stop()
             await wait_calls_over(engine)
             results.counters = call_control_counts(engine)
-        results.wire_accept, results.wire_refer, results.failures, results.elapsed = payload
+        results.wire_accept, results.wire_refer, results.wire_tool = payload[:3]
+        results.failures, results.elapsed = payload[3:]
     finally:
         process.join(timeout=5)
         if process.is_alive():
@@ -414,12 +449,14 @@ def own(results: Results, name: str) -> list[float]:
     return [total - hop for total, hop in zip(totals, hops, strict=True)]
 
 
-def report(results: Results, calls: int, concurrency: int, split: bool) -> int:
+def report(results: Results, calls: int, concurrency: int, split: bool, load: Load) -> int:
     ok = calls - len(results.failures)
     where = "simulator in a child process" if split else "simulator and engine on one event loop"
+    held = load.response_done_delay_s * 1000
+    timing = f"response.done {held:g} ms after a call's item" if held else "timing immediate"
     print(
         f"runtime bench: {calls} calls to {NUMBER}, concurrency {concurrency}, {where}, "
-        f"simulator timing immediate, Python {sys.version.split()[0]}"
+        f"simulator {timing}, Python {sys.version.split()[0]}"
     )
     print("(a) webhook received → accept sent")
     print(row("engine time (webhook_to_accept)", results.samples["webhook_to_accept"]))
@@ -431,11 +468,15 @@ def report(results: Results, calls: int, concurrency: int, split: bool) -> int:
     print(row("  of which: until the machine sees it", results.hops["event_to_refer"]))
     print(row("  the rest (engine's own work)", own(results, "event_to_refer")))
     print(row("wire: line audio stopped → refer", results.wire_refer))
+    print("(c) function call item sent → its output received")
+    print(row("wire: item done → function output", results.wire_tool))
     print("engine's event loop")
     print(row("lateness of a 1 ms ticker", results.lag.lags))
     print(f"  GC pauses (this process): {results.gc.summary()}")
     rate = ok / results.elapsed if results.elapsed else 0.0
     print(f"throughput: {rate:.1f} calls/s ({ok} calls in {results.elapsed:.2f} s)")
+    whose = "the engine's" if split else "engine and simulator together"
+    print(f"CPU per call: {results.cpu_s * 1000 / max(1, ok):.2f} ms ({whose})")
     print(f"failed calls: {len(results.failures)}")
     if results.counters:
         control = sorted(results.counters.items())
@@ -448,7 +489,7 @@ def report(results: Results, calls: int, concurrency: int, split: bool) -> int:
     return 1 if results.failures else 0
 
 
-def run(calls: int, concurrency: int, split: bool, load: Load | None = None) -> int:
+def run(calls: int, concurrency: int, split: bool, load: Load) -> int:
     import gc
 
     results = Results()
@@ -456,10 +497,10 @@ def run(calls: int, concurrency: int, split: bool, load: Load | None = None) -> 
     try:
         with driver_hops(results):
             runner = run_split if split else run_shared
-            asyncio.run(runner(calls, concurrency, results, load or Load()))
+            asyncio.run(runner(calls, concurrency, results, load))
     finally:
         gc.callbacks.remove(results.gc)
-    return report(results, calls, concurrency, split)
+    return report(results, calls, concurrency, split, load)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -471,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst", type=int, metavar="N", help="N calls at once (max 1000)")
     parser.add_argument("--rest-latency-ms", type=float, default=0.0)
     parser.add_argument("--rest-latency-per-inflight-ms", type=float, default=0.0)
+    parser.add_argument("--response-done-delay-ms", type=float, default=0.0)
     args = parser.parse_args(argv)
     load = BURST if args.burst else Load()
     if args.burst:
@@ -481,10 +523,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--calls and --concurrency must be at least 1")
     if args.rest_latency_ms < 0 or args.rest_latency_per_inflight_ms < 0:
         parser.error("REST latencies must not be negative")
+    if args.response_done_delay_ms < 0:
+        parser.error("--response-done-delay-ms must not be negative")
     load = replace(
         load,
         rest_latency_s=args.rest_latency_ms / 1000,
         rest_latency_per_inflight_s=args.rest_latency_per_inflight_ms / 1000,
+        response_done_delay_s=args.response_done_delay_ms / 1000,
     )
     logging.basicConfig(level=logging.ERROR)
     if not args.profile:

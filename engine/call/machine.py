@@ -14,8 +14,12 @@ What it owns:
   agent speak twice); any other error for a request drops it;
 - stopping the agent (a key, keyed digits, the time limit): the response under way is
   cancelled, and audio that still plays after its ``response.done`` is cleared;
-- tool calls, taken from completed function-call items of responses that were not cancelled,
-  run when their response is done, then one new response for the whole batch;
+- tool calls, each started the moment its function-call item is complete (the model may
+  speak on for seconds after it): the HTTP request, the state change, the filler's clock and
+  the output go out then; what can only follow the response (a new response for the whole
+  batch, a transfer's or hangup's line, the REFER or hangup) waits for it to end. When the
+  caller cuts that response short (it ends ``cancelled``), what was done stands and what was
+  waiting is dropped: see ``_Batch`` and ``_Ending.calling_response``;
 - a tool's steps: ``say`` → ``http`` → ``goto`` → ``transfer``/``hangup``. For a tool that ends
   the call, ``say`` is its last line and the transfer or hangup waits until the caller has
   heard it (the audio of that response stopped, or a cap for calls that never report it);
@@ -135,6 +139,25 @@ class _Ending:
     fallback: Step | None = None  # when every target failed
     on_hold: bool = False  # the silence timeout is off while a REFER may ring
     why: str = ""  # what ends the call, for its record: "tool NAME", TIME_LIMIT, "silence", …
+    # The response whose tool call started this, while it is still being generated: the line
+    # and the REFER or hangup wait for it to end, and if the caller cuts it short, they are
+    # not made (the model is told).
+    calling_response: str | None = None
+
+
+@dataclass
+class _Batch:
+    """The tool calls of one response. Each starts when its item is complete; one response
+    follows all their outputs, once the response has ended and the last service answered."""
+
+    response_id: str
+    open: bool  # the response is still being generated
+    calls: list[str] = field(default_factory=list)  # call ids, in order
+    running: set[str] = field(default_factory=set)  # calls whose service has not answered
+    answered: bool = False  # an output went back that the model should speak about
+    # The response was cancelled (the caller spoke over it, a key was pressed): the outputs
+    # still go back, but no response follows them; the caller's turn is answered instead.
+    quiet: bool = False
 
 
 @dataclass
@@ -164,9 +187,9 @@ class CallMachine:
         self._requested: RequestResponse | None = None  # asked for, not started yet
         self._queue: deque[RequestResponse] = deque()
         self._next_tag = 0
-        self._calls: dict[str, list[ToolCallRequested]] = {}  # by response id
+        self._batches: dict[str, _Batch] = {}  # by response id, until settled
+        self._batch_of: dict[str, _Batch] = {}  # the same, by call id
         self._running: dict[str, _PendingTool] = {}  # http tools under way, by call id
-        self._batch_wants_response = False
         self._playing: set[str] = set()
         self._said: dict[str, str] = {}  # what the agent said, by response id
         self._ending: _Ending | None = None
@@ -251,7 +274,11 @@ class CallMachine:
         being generated, and clear audio that still plays after its response is done."""
         if self._active is not None:
             self._cancelling.add(self._active)
-            return [CancelResponse()]
+            actions: list[Action] = [CancelResponse()]
+            ending = self._ending
+            if ending is not None and ending.calling_response == self._active:
+                actions += self._ending_dropped(ending)  # it waited for this response
+            return actions
         return [StopAudio()] if self._playing else []
 
     def _on_SessionStarted(self, event: SessionStarted) -> list[Action]:
@@ -270,8 +297,15 @@ class CallMachine:
         self._playing.clear()
         self._cancelling.clear()
         actions: list[Action] = []
+        for batch in list(self._batches.values()):
+            batch.open = False  # its response.done will not come
+            actions += self._settle(batch)
         ending = self._ending
-        if ending is not None and not ending.done and ending.line_response is not None:
+        if ending is not None and ending.calling_response is not None:
+            ending.calling_response = None  # lost, not cut by the caller: go on
+            if ending.line_request is None:
+                actions += self._finish_ending()
+        elif ending is not None and not ending.done and ending.line_response is not None:
             actions += self._finish_ending()  # its line was under way: heard or cut, go on
         return actions + self._pump()
 
@@ -319,8 +353,15 @@ class CallMachine:
             self._active = None
         self._ours.discard(event.response_id)
         self._cancelling.discard(event.response_id)
-        calls = self._calls.pop(event.response_id, [])
+        cut = event.status == "cancelled"
+        batch = self._batches.get(event.response_id)
         actions: list[Action] = []
+        if batch is not None:
+            batch.open = False
+            if cut:
+                batch.quiet = True
+                for call_id in sorted(batch.running):
+                    actions += self._drop_filler(call_id)  # the caller has moved on
         if self._unclaimed == event.response_id:
             self._unclaimed = None
             if self._requested is not None:
@@ -328,7 +369,14 @@ class CallMachine:
                 # without its metadata, was it.
                 actions += self._claim(event.response_id)
         ending = self._ending
-        if ending and ending.line_response == event.response_id:
+        if ending and ending.calling_response == event.response_id:
+            ending.calling_response = None
+            if cut:
+                actions += self._ending_dropped(ending)
+            elif ending.line_request is None:
+                actions += self._when_quiet()
+            # else: its line, queued behind this response, goes out now
+        elif ending and ending.line_response == event.response_id:
             if ending.done:
                 pass  # its audio already stopped: the transfer or hangup is under way
             elif event.status != "completed":
@@ -342,8 +390,8 @@ class CallMachine:
                 seconds = spoken / _CHARS_PER_SECOND + _HEARD_SLACK_S
                 cap = min(max(seconds, _HEARD_MIN_S), _HEARD_MAX_S)
                 actions.append(StartTimer(HEARD_TIMER, cap))
-        elif event.status in ("completed", "incomplete") and calls:
-            actions += self._run_batch(calls)
+        if batch is not None:
+            actions += self._settle(batch)
         return actions + self._pump()
 
     # -- audio -----------------------------------------------------------------------------
@@ -360,7 +408,7 @@ class CallMachine:
     def _audio_over(self, response_id: str) -> list[Action]:
         self._playing.discard(response_id)
         ending = self._ending
-        if ending is None or ending.done:
+        if ending is None or ending.done or ending.calling_response is not None:
             return []
         if ending.line_request is None and not self._playing:
             return self._finish_ending()
@@ -417,8 +465,9 @@ class CallMachine:
 
     # -- keypad ------------------------------------------------------------------------------
     def _on_KeypadPressed(self, event: KeypadPressed) -> list[Action]:
-        if self._ending is not None:
+        if self._ending is not None and self._ending.calling_response is None:
             return []  # a transfer or hangup is under way: keys change nothing now
+        # (One whose response is still being generated is dropped if a key stops it.)
         key = event.digit
         self._silences = 0
         collect = self.flow.collect_of(self.state)
@@ -506,23 +555,45 @@ class CallMachine:
 
     # -- tool calls from the model -----------------------------------------------------------
     def _on_ToolCallRequested(self, event: ToolCallRequested) -> list[Action]:
-        self._calls.setdefault(event.response_id, []).append(event)
+        """A function call is complete: start it now, while the model may still be speaking.
+        Calls of one response start in the order their items complete."""
+        if self._ending is not None:
+            return []  # the call is being transferred or ended: nothing else runs
+        if event.response_id in self._cancelling:
+            return []  # we are stopping that response (a key, the time limit, the nudge)
+        rid = event.response_id
+        batch = self._batches.get(rid)
+        if batch is None:
+            # A response that is not running (as far as we know) has nothing to wait for.
+            batch = self._batches[rid] = _Batch(rid, open=rid == self._active)
+        batch.calls.append(event.call_id)
+        self._batch_of[event.call_id] = batch
+        return self._start_tool(event) + self._settle(batch)
+
+    def _settle(self, batch: _Batch) -> list[Action]:
+        """Once a batch's response has ended and every service answered: one response for
+        all its outputs (none after a cancelled response, or while the call is ending)."""
+        if batch.open or batch.running:
+            return []
+        self._batches.pop(batch.response_id, None)
+        for call_id in batch.calls:
+            self._batch_of.pop(call_id, None)
+        if batch.answered and not batch.quiet and self._ending is None:
+            return self._ask()[0]
         return []
 
-    def _run_batch(self, calls: list[ToolCallRequested]) -> list[Action]:
-        actions: list[Action] = []
-        for call in calls:
-            if self._ending is not None:
-                break  # the call is being transferred or ended: nothing else runs
-            actions += self._start_tool(call)
-        if self._batch_wants_response and not self._running and self._ending is None:
-            self._batch_wants_response = False
-            actions += self._ask()[0]
-        return actions
+    def _answered(self, call_id: str) -> list[Action]:
+        """An output of a model's call went back: its batch will want a response. A call
+        with no batch left (its response was lost with the connection) asks at once."""
+        batch = self._batch_of.get(call_id)
+        if batch is not None:
+            batch.answered = True
+            return []
+        return self._ask()[0] if self._ending is None else []
 
     def _fail(self, call_id: str, told: Told, *, count: bool = True) -> list[Action]:
-        self._batch_wants_response = True
-        actions: list[Action] = [SendToolOutput(call_id, wording.failure_output(told))]
+        output = SendToolOutput(call_id, wording.failure_output(told))
+        actions: list[Action] = [output, *self._answered(call_id)]
         return actions + (self._count_result(ok=False) if count else [])
 
     def _start_tool(self, call: ToolCallRequested) -> list[Action]:
@@ -558,6 +629,9 @@ class CallMachine:
                 actions += self._ask(line)[0]
         if tool.http is not None:
             self._running[pending.call_id] = pending
+            batch = self._batch_of.get(pending.call_id) if pending.from_model else None
+            if batch is not None:
+                batch.running.add(pending.call_id)
             context = self._tool_context(pending.args)
             actions.append(RunHttpTool(pending.call_id, pending.name, tool.http, context))
             if tool.filler is not None:
@@ -570,6 +644,9 @@ class CallMachine:
         pending = self._running.pop(event.call_id, None)
         if pending is None:
             return []
+        batch = self._batch_of.get(event.call_id) if pending.from_model else None
+        if batch is not None:
+            batch.running.discard(event.call_id)
         actions: list[Action] = [*self._drop_filler(event.call_id)]
         if event.ok and pending.tool.http and pending.tool.http.save_as:
             self.context["saved"][pending.tool.http.save_as] = event.saved
@@ -580,17 +657,15 @@ class CallMachine:
         else:
             actions += self._after_http(pending, event.output, http=True)
         actions += self._count_result(ok=event.ok)
-        if self._batch_wants_response and not self._running and self._ending is None:
-            self._batch_wants_response = False
-            actions += self._ask()[0]
+        if batch is not None:
+            actions += self._settle(batch)
         return actions
 
     def _answer(self, pending: _PendingTool, output: str) -> list[Action]:
         """Hand a tool's result to the model: its function call's output, or (for a tool the
         engine ran, which has no function call) a note; a response follows."""
         if pending.from_model:
-            self._batch_wants_response = True
-            return [SendToolOutput(pending.call_id, output)]
+            return [SendToolOutput(pending.call_id, output), *self._answered(pending.call_id)]
         return [AddNote(wording.tool_answered(pending.name, output)), *self._ask()[0]]
 
     def _after_http(self, pending: _PendingTool, output: str, *, http: bool) -> list[Action]:
@@ -624,6 +699,9 @@ class CallMachine:
         pending = self._running.get(call_id)
         if pending is None or pending.tool.filler is None or self._ending is not None:
             return []
+        batch = self._batch_of.get(call_id)
+        if batch is not None and batch.quiet:
+            return []  # its response was cut short: the caller has moved on
         line = self._render(pending.tool.filler.say, self._tool_context(pending.args))
         if not line:
             return []
@@ -668,26 +746,48 @@ class CallMachine:
                 return self._fail(pending.call_id, refused or wording.TRANSFER_UNAVAILABLE)
             return self._no_transfer_left(tool.fallback)
         actions: list[Action] = []
+        kind = "transfer" if targets else "hangup"
+        batch = self._batch_of.get(pending.call_id) if pending.from_model else None
         if pending.from_model:
             actions.append(SendToolOutput(pending.call_id, output))
+            if batch is not None and batch.quiet:
+                # Its response was cut short before the service answered: as for a
+                # transfer or hangup still waiting for that response, it is not made.
+                return [*actions, AddNote(wording.not_made(kind))]
         line = self._render(tool.say, context) if tool.say else None
-        kind = "transfer" if targets else "hangup"
         tag = None
         if line:
             asked, tag = self._ask(line)
             actions += asked
         ending = _Ending(kind, targets, tag, fallback=tool.fallback, why=f"tool {pending.name}")
+        if batch is not None and batch.open:
+            ending.calling_response = batch.response_id
         return actions + self._end(ending)
 
     def _end(self, ending: _Ending) -> list[Action]:
         """Start ending the call: after the line (if any) has been heard, or once the
         agent's audio stops, or at once when nothing is playing."""
         self._ending = ending
+        if ending.calling_response is not None:
+            return []  # the response that called it ending moves on
         if ending.line_request is not None:
             return []  # the line's response finishing or its audio stopping moves on
+        return self._when_quiet()
+
+    def _when_quiet(self) -> list[Action]:
+        """The REFER or hangup now, or once the audio still playing has been heard."""
         if not self._playing:
             return self._finish_ending()
         return [StartTimer(HEARD_TIMER, _HEARD_MAX_S)]
+
+    def _ending_dropped(self, ending: _Ending) -> list[Action]:
+        """The response that called a transfer or hangup was cut short (the caller spoke or
+        pressed a key) before it ended: neither its line nor the REFER or hangup is made, and
+        the model, which was told the tool ran, is told it did not."""
+        self._ending = None
+        if ending.line_request is not None:
+            self._queue = deque(r for r in self._queue if r.request != ending.line_request)
+        return [AddNote(wording.not_made(ending.kind))]
 
     def _finish_ending(self) -> list[Action]:
         ending = self._ending

@@ -289,6 +289,16 @@ def tool_answered(name: str, output: str) -> str:
     return f"The {name} tool answered: {output}"
 
 
+def not_made(kind: str) -> str:
+    """A transfer or hangup whose calling response the caller cut short (they spoke over
+    it, or pressed a key) is not made; the model is told so."""
+    what = "the transfer was not made" if kind == "transfer" else "the call was not ended"
+    return (
+        f"The caller interrupted you before that happened, so {what}. Answer the caller; "
+        "call the tool again if they still want it."
+    )
+
+
 def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 

@@ -49,7 +49,10 @@ Speed: ``Timing`` (immediate by default, but for the server's idle nudge, which 
 ``nudge_latency_s`` after its ``response.created`` before it speaks so a client can
 cancel it; ``nudge_delay_s`` delays that ``response.created`` after the timeout;
 ``playback_per_char_s`` / ``min_playback_s`` make audio play on after ``response.done``;
-``rest_latency_s`` / ``rest_latency_per_inflight_s`` slow REST down under load).
+``rest_latency_s`` / ``rest_latency_per_inflight_s`` slow REST down under load;
+``response_done_delay_s`` holds ``response.done`` back after a response's function call
+items, as when the model speaks on after calling a tool; ``ModelTurn(hold_done=True)`` holds
+it until ``call.release()``).
 Where the real API's behaviour is not documented, the module that simulates it says so
 in a comment marked [inf]. ``call.server_event_violations()`` checks the events sent
 against the ``openai`` SDK's models.

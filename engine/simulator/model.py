@@ -47,6 +47,9 @@ class ModelTurn:
 
     ``hold=True`` makes the response stall after its first transcript delta until
     ``call.release()`` or a barge-in, so a test can interrupt it deterministically.
+    ``hold_done=True`` makes it stall after its last function call item is done, before
+    ``response.done`` (the model speaking on after it called a tool), likewise: a client
+    that acts on the item has acted by then. Each hold takes its own ``release()``.
     ``status`` other than ``"completed"`` ends the response as ``incomplete``/``failed``.
     """
 
@@ -54,6 +57,7 @@ class ModelTurn:
     tool_calls: tuple[ToolCall, ...] = ()
     hold: bool = False
     status: str = "completed"
+    hold_done: bool = False
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,13 @@ class Responses:
                 await self._generate_message(resp, turn.text, hold=turn.hold)
             for tool in turn.tool_calls:
                 await self._generate_tool_call(resp, tool)
+            if turn.tool_calls:
+                # The model may speak on after a call: response.done comes later, and a
+                # client that waits for it before acting leaves the caller waiting.
+                if turn.hold_done:
+                    await self._hold(resp)
+                if self._env.timing.response_done_delay_s > 0:
+                    await asyncio.sleep(self._env.timing.response_done_delay_s)
             status = turn.status
             reason = "max_output_tokens" if status == "incomplete" else None
             self._finish_response(resp, status, reason)
@@ -192,8 +199,13 @@ class Responses:
             self._emit({"type": delta_type, **base, "delta": chunk})
             await self.pace()
             if hold and n == 0:
-                await resp.release.wait()
+                await self._hold(resp)
         self._close_message(resp, status="completed")
+
+    async def _hold(self, resp: SimResponse) -> None:
+        """Stall until ``release()`` (each release lets one hold pass) or a barge-in."""
+        await resp.release.wait()
+        resp.release.clear()
 
     def _close_message(self, resp: SimResponse, *, status: str) -> None:
         item = resp.current

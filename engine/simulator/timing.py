@@ -31,7 +31,10 @@ class Timing:
     ``rest_latency_per_inflight_s`` × (REST requests in flight, this one included): how
     long a REST request waits before it is handled, so latency grows under a burst as a
     loaded API's does; the action takes effect after the wait, so a client that gave up
-    meanwhile meets its effect on a retry.
+    meanwhile meets its effect on a retry. ``response_done_delay_s``: how long
+    ``response.done`` comes after the last function call item of a response (the model
+    speaking on after it called a tool; the shared load instrument's
+    ``response_done_delay_ms``).
     """
 
     delta_interval_s: float = 0.0
@@ -43,6 +46,7 @@ class Timing:
     nudge_delay_s: float = 0.0
     rest_latency_s: float = 0.0
     rest_latency_per_inflight_s: float = 0.0
+    response_done_delay_s: float = 0.0
 
     def playback_s(self, chars: int) -> float:
         return max(self.min_playback_s, chars * self.playback_per_char_s)

@@ -158,10 +158,12 @@ def started(m: CallMachine) -> CallMachine:
 
 
 def tool_turn(m: CallMachine, rid: str, *calls: tuple[str, str, str]) -> list:
+    """A response that calls tools; every action of its items and of its end, in order."""
     m.handle(ResponseStarted(rid))
+    actions: list = []
     for call_id, name, args in calls:
-        m.handle(ToolCallRequested(rid, call_id, name, args))
-    return m.handle(ResponseFinished(rid, "completed"))
+        actions += m.handle(ToolCallRequested(rid, call_id, name, args))
+    return actions + m.handle(ResponseFinished(rid, "completed"))
 
 
 # -- global tools ------------------------------------------------------------------------

@@ -273,41 +273,6 @@ def test_caller_hangs_up_mid_call(rt, errors):
     asyncio.run(main())
 
 
-def test_cancelled_response_function_call_is_not_run(rt):
-    async def main():
-        async with rt(repo_flows=True) as h:
-            call = await h.answered()
-            # A response that was cancelled after its function call item completed.
-            call.emit(
-                {"type": "response.created", "response": {"id": "resp_x", "status": "in_progress"}}
-            )
-            call.emit(
-                {
-                    "type": "response.output_item.done",
-                    "response_id": "resp_x",
-                    "item": {
-                        "type": "function_call",
-                        "status": "completed",
-                        "call_id": "call_cancelled",
-                        "name": "goodbye",
-                        "arguments": "{}",
-                    },
-                }
-            )
-            call.emit(
-                {"type": "response.done", "response": {"id": "resp_x", "status": "cancelled"}}
-            )
-            # Then a normal turn, so we know the engine has processed the events above.
-            call.model.call_tool("no_such_tool", {}, call_id="call_later")
-            await call.say("Hello?")
-            await call.wait_for_client_event("response.create", count=2)
-            outputs = call.client_events_of("conversation.item.create")
-            assert [e["item"]["call_id"] for e in outputs] == ["call_later"]
-            assert call.requests_for("hangup") == [] and not call.ended
-
-    asyncio.run(main())
-
-
 def test_no_second_response_create_while_one_is_active(rt):
     async def main():
         # (When the server answers a tool output by itself, see test_platform.py.)

@@ -1,0 +1,200 @@
+"""The engine beside the bare floor, with the shared load instrument (../shared/loadtest/).
+
+Runs ``drive.py`` against ``engine serve`` (this checkout, flow ``bench/loadtest/line.yaml``)
+and against the instrument's ``ref_controller.py`` (a controller with no features: this
+machine's floor), one right after the other for each row, and prints the rows of issue #14:
+
+- tool call → first reaction (``fc->reaction`` with ``expect=any``), 1 / 20 / 100 calls at a
+  time, with ``response.done`` sent at once after the function call's item and held back
+  ``--delay-ms`` (the model speaking on after it called the tool);
+- webhook → accept, 1 / 20 / 100 / 300 at a time;
+- CPU per call (the controller's process tree, user+sys over the run) and peak RSS.
+
+Needs the instrument's venv (``python3 -m venv /tmp/loadtest-venv &&
+/tmp/loadtest-venv/bin/pip install -r ../shared/loadtest/requirements.txt``). Loopback only;
+every process it starts is stopped by the driver. Not a test: it prints figures.
+
+    python bench/loadtest/compare.py [--calls 200] [--out DIR] [--only tool|webhook]
+        [--engine before=/path/to/an/older/checkout --engine after=.] [--at 1,20,100]
+
+``--engine NAME=PATH`` (repeatable) serves the same flow with the engine code of each
+checkout, one right after the other within each row, so a before/after comparison shares the
+machine's load of that moment (on a shared machine it moves a lot between minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+FLOW_DIR = REPO / "bench" / "loadtest"
+LOADTEST = Path(os.environ.get("LOADTEST_DIR", REPO.parent.parent / "shared" / "loadtest"))
+VENV_PYTHON = os.environ.get("LOADTEST_PYTHON", "/tmp/loadtest-venv/bin/python")
+SECRET = "whsec_aGFybmVzcy10ZXN0LXNlY3JldC0wMTIzNDU2Nzg5"  # the README's throwaway value
+FLOOR_PORT = 3470
+
+
+def controllers(engines: dict[str, Path]) -> dict[str, tuple[str, str, str]]:
+    """name → (webhook URL, launch command, launch directory): the floor, then each engine."""
+    floor = f"{VENV_PYTHON} ref_controller.py --port {FLOOR_PORT}"
+    out = {"floor": (f"http://127.0.0.1:{FLOOR_PORT}/webhook", floor, str(LOADTEST))}
+    for n, (name, path) in enumerate(engines.items(), start=1):
+        port = FLOOR_PORT + n
+        launch = (
+            f"env PYTHONPATH={path} {sys.executable} -m engine serve {FLOW_DIR} "
+            f"--host 127.0.0.1 --port {port} --log-format json"
+        )
+        out[name] = (f"http://127.0.0.1:{port}/webhooks/openai", launch, str(path))
+    return out
+
+
+def drive(
+    target: tuple[str, str, str],
+    tag: str,
+    calls: int,
+    concurrency: int,
+    params: list[str],
+    out: Path,
+) -> dict:
+    url, launch, cwd = target
+    report = out / f"{tag}.json"
+    command = [
+        VENV_PYTHON,
+        "drive.py",
+        "--target", url,
+        "--secret", SECRET,
+        "--script", "scripts/greet_then_transfer.json",
+        "--calls", str(calls),
+        "--concurrency", str(concurrency),
+        "--warmup", "3",
+        "--fake-port", "0",
+        "--launch", launch,
+        "--launch-cwd", cwd,
+        "--launch-log", str(out / f"{tag}.log"),
+        "--json", str(report),
+        "--param", "expect=any",
+    ]  # fmt: skip
+    for param in params:
+        command += ["--param", param]
+    done = subprocess.run(command, cwd=LOADTEST, capture_output=True, text=True, timeout=1800)
+    if not report.exists():
+        raise RuntimeError(f"{tag}: no report\n{done.stdout}\n{done.stderr}")
+    summary = json.loads(report.read_text())["summary"]
+    print(f"  {tag}: {summary['ok']}/{summary['calls']} ok", file=sys.stderr, flush=True)
+    return summary
+
+
+def figure(summary: dict, timing: str) -> str:
+    m = summary["timings_ms"].get(timing)
+    return "–" if m is None else f"{m['p50']:.1f} / {m['p95']:.1f}"
+
+
+def ratio(summary: dict, floor: dict, timing: str) -> str:
+    e, f = summary["timings_ms"].get(timing), floor["timings_ms"].get(timing)
+    return f"{e['p50'] / f['p50']:.2f}×" if e and f and f["p50"] else "–"
+
+
+def cpu_ms(summary: dict) -> float:
+    return summary["target"]["cpu_s"] * 1000 / max(1, summary["calls"])
+
+
+def engines_of(values: list[str]) -> dict[str, Path]:
+    engines: dict[str, Path] = {}
+    for value in values or ["engine=."]:
+        name, sep, path = value.partition("=")
+        checkout = Path(path).resolve()
+        if not sep or not name or name == "floor" or not (checkout / "engine").is_dir():
+            raise SystemExit(f"--engine {value!r}: want NAME=PATH of a checkout with engine/")
+        engines[name] = checkout
+    return engines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--delay-ms", type=int, default=500)
+    parser.add_argument("--out", type=Path, default=Path("/tmp/engine-loadtest"))
+    parser.add_argument("--only", choices=("tool", "webhook"))
+    parser.add_argument("--engine", action="append", metavar="NAME=PATH")
+    parser.add_argument("--at", default="1,20,100,300", help="calls at a time, comma separated")
+    args = parser.parse_args(argv)
+    if not Path(VENV_PYTHON).exists():
+        parser.error(f"{VENV_PYTHON} is missing: create the instrument's venv first")
+    engines = engines_of(args.engine)
+    targets = controllers(engines)
+    levels = [int(n) for n in args.at.split(",")]
+    args.out.mkdir(parents=True, exist_ok=True)
+    plan = []
+    if args.only != "webhook":
+        plan += [(c, d) for d in (0, args.delay_ms) for c in levels if c <= 100]
+    if args.only != "tool":
+        plan += [(c, 0) for c in levels if (c, 0) not in plan]
+    runs: dict[tuple[str, int, int], dict] = {}
+    for concurrency, delay in plan:
+        params = [f"response_done_delay_ms={delay}"] if delay else []
+        calls = max(args.calls, concurrency)
+        for name, target in targets.items():
+            tag = "_".join([name, f"c{concurrency}", *(p.replace("=", "") for p in params)])
+            runs[name, concurrency, delay] = drive(
+                target, tag, calls, concurrency, params, args.out
+            )
+
+    names = list(engines)
+    print(f"\nshared load instrument, {args.calls} calls a row (p50 / p95 ms), expect=any")
+    print(
+        "| figure | at a time | floor | "
+        + " | ".join(names)
+        + " | "
+        + " | ".join(f"{n} ÷ floor" for n in names)
+        + " |"
+    )
+    print("| --- " * (3 + 2 * len(names)) + "|")
+    for concurrency, delay in plan:
+        floor = runs["floor", concurrency, delay]
+        rows = [("webhook->accept", "webhook → accept")] if delay == 0 else []
+        if args.only != "webhook" and concurrency <= 100:
+            label = "tool call → first reaction" + (f" (done +{delay} ms)" if delay else "")
+            rows.append(("fc->reaction", label))
+        for timing, label in rows:
+            ours = [runs[n, concurrency, delay] for n in names]
+            print(
+                f"| {label} | {concurrency} | {figure(floor, timing)} | "
+                + " | ".join(figure(r, timing) for r in ours)
+                + " | "
+                + " | ".join(ratio(r, floor, timing) for r in ours)
+                + " |"
+            )
+    print("\nfirst reaction after the function call, by kind:")
+    for (name, concurrency, delay), summary in runs.items():
+        if name != "floor" and concurrency <= 100:
+            print(
+                f"  {name}, {concurrency} at a time, +{delay} ms: {summary['first_reaction_kinds']}"
+            )
+    print(
+        "\n| run | "
+        + " | ".join(f"{n} CPU ms/call, peak RSS MiB" for n in ["floor", *names])
+        + " |"
+    )
+    print("| --- " * (2 + len(names)) + "|")
+    for concurrency, delay in plan:
+        cells = []
+        for name in ["floor", *names]:
+            summary = runs[name, concurrency, delay]
+            cells.append(f"{cpu_ms(summary):.1f}, {summary['target']['peak_rss_mib']}")
+        when = f"{concurrency} at a time" + (f", done +{delay} ms" if delay else "")
+        print(f"| {when} | " + " | ".join(cells) + " |")
+    lags = {k: v["harness"]["loop_lag_ms_p99"] for k, v in runs.items()}
+    print(f"\nharness loop lag p99, worst run: {max(lags.values()):.1f} ms")
+    errors = {k: v["errors"] for k, v in runs.items() if v["errors"]}
+    if errors:
+        print(f"calls with errors: {errors}")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
