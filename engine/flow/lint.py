@@ -179,16 +179,16 @@ def _checked(doc: SourceDocument, flow: Flow, env: Mapping[str, str]) -> list[Di
     # one render's budget, so linting on hot reload never holds up calls for longer.
     with shared_budget(MAX_RENDER_SECONDS, MAX_STEPS):
         found = run_rules(context)
-    return _masked(found, flow, context.env)
+    return _masked(found, context)
 
 
-def _masked(
-    diagnostics: Iterable[Diagnostic], flow: Flow, env: Mapping[str, str]
-) -> list[Diagnostic]:
+def _masked(diagnostics: Iterable[Diagnostic], context: LintContext) -> list[Diagnostic]:
     """Diagnostics with the value of every variable the flow reads written as its name:
     a rule that quotes a rendered template (a transfer target, a URL) must not print a
     token into a CI log."""
-    values = [(env[name], name) for name in env_names(flow) if len(env.get(name, "")) >= 4]
+    env = context.env
+    names = env_names(context.flow, context)
+    values = [(env[name], name) for name in names if len(env.get(name, "")) >= 4]
     values.sort(key=lambda pair: -len(pair[0]))
 
     def mask(text: str) -> str:
