@@ -239,17 +239,25 @@ def collect_files(
     its own, its own folder): a link to ``/proc/self/environ`` or ``~/.aws/credentials`` is
     never read. Such links are added to ``outside`` when it is given.
     """
-    found: list[Path] = []
+    found: list[tuple[Path, Path]] = []  # each file, and where it is with links followed
     missing: list[str] = []
     links_out: list[Path] = []
+
+    def add(path: Path, folder: Path) -> None:
+        resolved = _resolved(path)
+        if resolved is not None and resolved.is_relative_to(folder):
+            found.append((path, resolved))
+        else:
+            links_out.append(path)
+
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             root = path.resolve()
             for candidate in sorted(p for p in path.rglob("*") if is_flow_file(p)):
-                (found if _within(candidate, root) else links_out).append(candidate)
+                add(candidate, root)
         elif path.is_file():
-            (found if _within(path, path.parent.resolve()) else links_out).append(path)
+            add(path, path.parent.resolve())
         else:
             missing.append(str(raw))
     if outside is not None:
@@ -258,20 +266,19 @@ def collect_files(
     # the same numbers.
     seen: set[Path] = set()
     unique = []
-    for path in found:
-        key = path.resolve()
+    for path, key in found:
         if key not in seen:
             seen.add(key)
             unique.append(path)
     return unique, missing
 
 
-def _within(path: Path, folder: Path) -> bool:
-    """``path``, links followed, is inside ``folder``."""
+def _resolved(path: Path) -> Path | None:
+    """``path`` with links followed, or None for a loop of links."""
     try:
-        return path.resolve().is_relative_to(folder)
-    except (OSError, RuntimeError):  # a loop of links
-        return False
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return None
 
 
 def lint_files(
@@ -373,15 +380,17 @@ def _numbers_claimed_twice(
     return found
 
 
-def _flow_stems(folder: Path, results: list[FileResult]) -> set[str]:
+def _flow_stems(folder: Path, results: list[FileResult], folders: dict[str, Path]) -> set[str]:
     """The names a hand-off may use in ``folder``: flow files linted now, and those beside them
-    on disk (a folder linted in part still has its other flows)."""
-    found = {
-        stem
-        for result in results
-        if Path(result.file).parent.resolve() == folder
-        and (stem := flow_stem(Path(result.file).name)) is not None
-    }
+    on disk (a folder linted in part still has its other flows). ``folders``: each file's
+    folder as written, resolved (filled in here: resolving is a system call per file)."""
+    found = set()
+    for result in results:
+        path = Path(result.file)
+        if (parent := str(path.parent)) not in folders:
+            folders[parent] = path.parent.resolve()
+        if folders[parent] == folder and (stem := flow_stem(path.name)) is not None:
+            found.add(stem)
     with contextlib.suppress(OSError):
         found |= {
             stem
@@ -425,7 +434,7 @@ def _missing_handoffs(results: list[FileResult]) -> list[Diagnostic]:
             if stem == own:
                 continue
             if folder not in stems:
-                stems[folder] = CloseNames(_flow_stems(folder, results))
+                stems[folder] = CloseNames(_flow_stems(folder, results, folders))
             beside = stems[folder]
             if "/" in name or "\\" in name:
                 message = (
