@@ -14,6 +14,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from .lint import FileResult, _lint_each
@@ -33,7 +34,15 @@ def parallel_jobs(count: int) -> int:
     """How many processes `engine lint` checks ``count`` files in."""
     if count <= PARALLEL_FROM:
         return 1
-    return max(1, min(os.cpu_count() or 1, count // _FILES_PER_WORKER))
+    return max(1, min(_cpus(), count // _FILES_PER_WORKER))
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on (fewer than the machine's in a limited container)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def lint_in_workers(files: list[Path], env: Mapping[str, str], jobs: int) -> list[FileResult]:
@@ -44,11 +53,13 @@ def lint_in_workers(files: list[Path], env: Mapping[str, str], jobs: int) -> lis
     # A forked worker starts with everything lint imports already imported (a third of a
     # short run's time); the command has no threads that forking could cut in half.
     # Elsewhere (no fork) each worker imports lint again.
+    # A worker that dies (it should not) fails the run with BrokenProcessPool rather than
+    # leaving it waiting for that worker's files.
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    plain_env = dict(env)
-    with context.Pool(min(jobs, len(parts))) as pool:
-        checked = pool.map(_lint_part, [(part, plain_env) for part in parts], chunksize=1)
+    tasks = [(part, dict(env)) for part in parts]
+    with ProcessPoolExecutor(min(jobs, len(parts)), mp_context=context) as pool:
+        checked = list(pool.map(_lint_part, tasks))
     return [result for part in checked for result in part]
 
 
