@@ -2,8 +2,13 @@
 
 Generates 1,000 varied, realistic flow files (states, tools that speak, call HTTP services,
 move between states, transfer and hang up; Jinja2 templates; a unique number each) into a
-temporary folder, then times linting them, in process (``lint_files``) and as a command
-(``engine lint DIR``), several times, and prints min / median and files per second.
+temporary folder, then times linting them several times and prints min / median wall-clock
+time with the CPU time beside it:
+
+- in process (``lint_files``, warm: the first run filled the template caches), in one process
+  and, when `engine lint` would use them, in worker processes;
+- the whole run of ``engine lint DIR``: process start to exit, imports included. This is the
+  figure the target is about: under 2 s for 1,000 files on a 2-core machine (issue #13).
 
     python bench/lint_bench.py [--files 1000] [--repeat 5] [--profile]
 
@@ -11,8 +16,7 @@ A second case, "missing hand-offs", gives every flow a `callers` rule that hands
 a flow file that is not in the folder (each a different, near-miss name): each one asks for a
 did-you-mean among the 1,000 file names, which once made the run quadratic.
 
-The goal is under 2 s for 1,000 files on a 2-core machine. ``--profile`` prints the top of a
-cProfile of one in-process run.
+``--profile`` prints the top of a cProfile of one in-process run.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import cProfile
 import os
 import pstats
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -29,9 +34,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
+import engine
 from engine.flow.lint import collect_files, lint_files
+from engine.flow.workers import parallel_jobs
 
 BUSINESSES = [
     ("Acme", "support"),
@@ -156,29 +164,59 @@ def generate(folder: Path, count: int, seed: int = 7, *, missing_handoff: bool =
         (folder / f"flow-{index:04d}.yaml").write_text(text, encoding="utf-8")
 
 
-# CPU time of this process, beside the wall clock: on a machine shared with other work the
-# wall clock says as much about the neighbours as about lint (in process runs only).
-CPU_TIMES: list[float] = []
+TARGET_SECONDS = 2.0  # issue #13: `engine lint DIR` over 1,000 flows, the whole run
 
 
-def timed(action: Callable[[], object], repeat: int) -> list[float]:
-    times = []
-    CPU_TIMES.clear()
+class Timing:
+    def __init__(self) -> None:
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    def __str__(self) -> str:
+        return (
+            f"min {min(self.wall):5.2f} s  median {statistics.median(self.wall):5.2f} s  "
+            f"(cpu {min(self.cpu):5.2f} s)"
+        )
+
+
+def timed(action: Callable[[], object], repeat: int, cpu: Callable[[], float]) -> Timing:
+    """Wall-clock times of ``repeat`` runs, with the CPU time ``cpu`` counts for each: on a
+    machine shared with other work the wall clock says as much about the neighbours."""
+    timing = Timing()
     for _ in range(repeat):
-        start, cpu = time.perf_counter(), time.process_time()
+        start, used = time.perf_counter(), cpu()
         action()
-        times.append(time.perf_counter() - start)
-        CPU_TIMES.append(time.process_time() - cpu)
-    return times
+        timing.wall.append(time.perf_counter() - start)
+        timing.cpu.append(cpu() - used)
+    return timing
 
 
-def report(label: str, times: list[float], files: int) -> None:
-    best, median = min(times), statistics.median(times)
-    cpu = f"   cpu min {min(CPU_TIMES):6.3f} s" if label.startswith("in process") else ""
-    print(
-        f"{label:<34} min {best:6.3f} s   median {median:6.3f} s   "
-        f"{files / best:7.0f} files/s (best)   {files / median:7.0f} files/s (median){cpu}"
+def cpu_time() -> float:
+    """CPU time of this process and of its finished children (their own workers included)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + usage.ru_utime + usage.ru_stime
+
+
+def engine_command() -> tuple[list[str], dict[str, str]]:
+    """`engine` as installed beside this Python (not a version manager's shim, which adds its
+    own start-up), importing the same `engine` package as this script."""
+    script = Path(sys.executable).with_name("engine")
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "engine"]
+    root = str(Path(engine.__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+    return command, {**os.environ, "BENCH_TOKEN": "x", "PYTHONPATH": path}
+
+
+def lint_folder(folder: Path, jobs: int) -> None:
+    lint_files(collect_files([folder])[0], jobs=jobs)
+
+
+def run_lint(command: list[str], env: dict[str, str], folder: Path) -> None:
+    done = subprocess.run(
+        [*command, "lint", str(folder)], env=env, capture_output=True, check=False
     )
+    if done.returncode not in (0, 1):
+        raise SystemExit(done.stderr.decode())
 
 
 def main() -> int:
@@ -188,68 +226,49 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
 
-    folder = Path(tempfile.mkdtemp(prefix="lint-bench-"))
+    os.environ["BENCH_TOKEN"] = "x"
+    command, env = engine_command()
+    jobs = parallel_jobs(args.files)
+    folders: dict[str, Path] = {}
     try:
-        generate(folder, args.files)
-        env = {**os.environ, "BENCH_TOKEN": "x"}
-        os.environ["BENCH_TOKEN"] = "x"
-        files, _ = collect_files([folder])
-        first = lint_files(files)
-        problems = first.diagnostics
-        print(f"{len(files)} flows in {folder} ({sum(f.stat().st_size for f in files):,} bytes)")
-        print(f"diagnostics on the generated flows: {len(problems)}")
-        for d in problems[:5]:
-            print(f"  {d.file}:{d.line}:{d.col}: {d.message} [{d.rule}]")
-
-        report("in process: lint_files", timed(lambda: lint_files(files), args.repeat), len(files))
-        report(
-            "in process: collect + lint_files",
-            timed(lambda: lint_files(collect_files([folder])[0]), args.repeat),
-            len(files),
-        )
-        engine = shutil.which("engine")
-        command = [engine] if engine else [sys.executable, "-m", "engine"]
-
-        def run_command() -> None:
-            done = subprocess.run(
-                [*command, "lint", str(folder)], env=env, capture_output=True, check=False
-            )
-            if done.returncode not in (0, 1):
-                raise SystemExit(done.stderr.decode())
-
-        report("command: engine lint DIR", timed(run_command, args.repeat), len(files))
-        startup = timed(
-            lambda: subprocess.run([*command, "--version"], capture_output=True, check=True),
-            args.repeat,
-        )
-        print(f"{'(command start-up alone)':<34} min {min(startup):6.3f} s")
-
-        handoffs = Path(tempfile.mkdtemp(prefix="lint-bench-handoffs-"))
-        try:
-            generate(handoffs, args.files, missing_handoff=True)
-            handoff_files, _ = collect_files([handoffs])
-            found = lint_files(handoff_files).diagnostics
-            print(f"missing hand-offs: {len(found)} diagnostics, e.g.")
+        for case, missing in (("flows", False), ("missing hand-offs", True)):
+            folders[case] = Path(tempfile.mkdtemp(prefix="lint-bench-"))
+            generate(folders[case], args.files, missing_handoff=missing)
+        files = collect_files([folders["flows"]])[0]
+        size = sum(f.stat().st_size for f in files)
+        print(f"{len(files)} flows ({size:,} bytes) per case, {os.cpu_count()} CPUs")
+        print(f"command: {' '.join(command)} lint DIR ({jobs} worker processes)")
+        print(f"target: the whole run of `engine lint DIR` under {TARGET_SECONDS:.0f} s")
+        for case, folder in folders.items():
+            found = lint_files(collect_files([folder])[0]).diagnostics
+            print(f"\n{case}: {len(found)} diagnostics", end="")
+            print(", e.g." if found else "")
             for d in found[:2]:
                 print(f"  {d.file}:{d.line}:{d.col}: {d.message} [{d.rule}] (hint: {d.hint})")
-            report(
-                "in process: missing hand-offs",
-                timed(lambda: lint_files(handoff_files), args.repeat),
-                len(handoff_files),
-            )
-        finally:
-            shutil.rmtree(handoffs, ignore_errors=True)
+
+            one = timed(partial(lint_folder, folder, 1), args.repeat, cpu_time)
+            print(f"  in process, one process (warm)  {one}")
+            if jobs > 1:
+                workers = timed(partial(lint_folder, folder, jobs), args.repeat, cpu_time)
+                print(f"  in process, {jobs} workers (warm)     {workers}")
+            whole = timed(partial(run_lint, command, env, folder), args.repeat, cpu_time)
+            verdict = "under" if statistics.median(whole.wall) < TARGET_SECONDS else "OVER"
+            print(f"  whole run: engine lint DIR      {whole}  median {verdict} the target")
+        version = partial(subprocess.run, [*command, "--version"], env=env, capture_output=True)
+        startup = timed(version, args.repeat, cpu_time)
+        print(f"\n(command start-up alone, engine --version: {startup})")
 
         if args.profile:
             profiler = cProfile.Profile()
             profiler.enable()
-            lint_files(files)
+            lint_files(collect_files([folders["flows"]])[0])
             profiler.disable()
             stats = pstats.Stats(profiler).sort_stats("cumulative")
             stats.print_stats(30)
             stats.sort_stats("tottime").print_stats(20)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        for folder in folders.values():
+            shutil.rmtree(folder, ignore_errors=True)
     return 0
 
 

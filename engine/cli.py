@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from . import __version__
 
@@ -16,6 +18,7 @@ def _lint(args: argparse.Namespace) -> int:
     from .flow.ignores import UNIGNORABLE, unknown_rule_message
     from .flow.lint import collect_files, lint_files
     from .flow.rules import RULES
+    from .flow.workers import parallel_jobs
 
     ignored = args.ignore or []
     wrong = [name for name in ignored if name not in RULES or name in UNIGNORABLE]
@@ -38,7 +41,7 @@ def _lint(args: argparse.Namespace) -> int:
     if not files:
         print("engine lint: no flow files (*.yaml, *.yml) found", file=sys.stderr)
         return EXIT_USAGE
-    report = lint_files(files, ignore=ignored)
+    report = lint_files(files, ignore=ignored, jobs=parallel_jobs(len(files)))
     diagnostics = report.diagnostics
     if args.format == "json":
         print(format_json(diagnostics))
@@ -110,13 +113,42 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(args.flows_dir)
 
 
+class _Subcommand(argparse.ArgumentParser):
+    """A subcommand's parser. Given ``module``, its arguments and its ``run`` come from that
+    module (``add_arguments``, ``run``), imported only when the subcommand is used or its help
+    shown: `engine lint` does not wait for the simulator that `engine test` imports."""
+
+    def __init__(self, *args: Any, module: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._module = module
+
+    def _load(self) -> None:
+        if self._module is not None:
+            module = importlib.import_module(self._module)
+            self._module = None
+            module.add_arguments(self)
+            self.set_defaults(run=module.run)
+
+    def parse_known_args(self, *args: Any, **kwargs: Any) -> Any:
+        self._load()
+        return super().parse_known_args(*args, **kwargs)
+
+    def format_usage(self) -> str:
+        self._load()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._load()
+        return super().format_help()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="engine",
         description="A declarative call-flow engine for OpenAI Realtime SIP calls.",
     )
     parser.add_argument("--version", action="version", version=f"engine {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Subcommand)
 
     lint = commands.add_parser(
         "lint",
@@ -162,28 +194,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-format", choices=("text", "json"), default="text")
     serve.set_defaults(run=_serve)
 
-    from .authoring import graph, scaffold, scenarios
-
-    test = commands.add_parser(
+    commands.add_parser(
         "test",
+        module="engine.authoring.scenarios",
         help="run the scenarios (*.test.yaml) beside the flows, with no phone and no network",
         description="Exit 0: every scenario passed; 1: a scenario failed or a scenario file "
         "has a mistake; 2: usage error.",
     )
-    scenarios.add_arguments(test)
-    test.set_defaults(run=scenarios.run)
-
-    graph_cmd = commands.add_parser(
-        "graph", help="print a flow as a Mermaid (or DOT) diagram of its states and tools"
+    commands.add_parser(
+        "graph",
+        module="engine.authoring.graph",
+        help="print a flow as a Mermaid (or DOT) diagram of its states and tools",
     )
-    graph.add_arguments(graph_cmd)
-    graph_cmd.set_defaults(run=graph.run)
-
-    new = commands.add_parser(
-        "new", help="write a new flow and its scenarios, ready to edit (lints clean)"
+    commands.add_parser(
+        "new",
+        module="engine.authoring.scaffold",
+        help="write a new flow and its scenarios, ready to edit (lints clean)",
     )
-    scaffold.add_arguments(new)
-    new.set_defaults(run=scaffold.run)
 
     demo = commands.add_parser(
         "demo", help="place one scripted call through the built-in OpenAI simulator"

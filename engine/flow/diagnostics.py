@@ -122,10 +122,13 @@ def _starred(diagnostic: Diagnostic, source_line: str) -> str:
 def format_text(diagnostics: Sequence[Diagnostic], sources: dict[str, str]) -> str:
     """Render diagnostics for a terminal. ``sources`` maps file names to their text."""
     out: list[str] = []
+    split: dict[str, list[str]] = {}  # each file's lines, split once however many problems
     for d in diagnostics:
         label = "warning: " if d.severity is Severity.WARNING else ""
         out.append(f"{d.file}:{d.line}:{d.col}: {label}{d.message} [{d.rule}]")
-        lines = sources.get(d.file, "").splitlines()
+        lines = split.get(d.file)
+        if lines is None:
+            lines = split[d.file] = sources.get(d.file, "").splitlines()
         if 1 <= d.line <= len(lines):
             source_line = lines[d.line - 1]
             if d.mask:

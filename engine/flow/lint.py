@@ -24,6 +24,7 @@ from .source import MAX_FILE_BYTES, SourceDocument, SourceError, load_source, to
 from .validate import CloseNames, validate_document
 
 __all__ = [
+    "Claims",
     "FileResult",
     "LintReport",
     "collect_files",
@@ -74,9 +75,41 @@ def is_flow_file(path: Path) -> bool:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    name: str  # the flow file it hands calls to, as written
+    where: str  # "rule 1 under `callers`"
+    span: Span  # of the `flow:` value
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """What the checks across files need of a flow that loads: the numbers it answers and the
+    flows it hands calls to, each with where it is written. Small, so that a result checked in
+    a worker process (``engine.flow.workers``) travels back without its flow and document."""
+
+    numbers: tuple[tuple[str, Span], ...]
+    handoffs: tuple[Handoff, ...]
+
+    @classmethod
+    def of(cls, flow: Flow, doc: SourceDocument) -> Claims:
+        return cls(
+            numbers=tuple((n, doc.span(("numbers", i))) for i, n in enumerate(flow.numbers)),
+            handoffs=tuple(
+                Handoff(place.outcome.flow, place.where, doc.span((*place.path, "flow")))
+                for place in walk.outcomes(flow)
+                if place.outcome.flow is not None
+            ),
+        )
+
+
 @dataclass
 class FileResult:
-    """One file's outcome: its text, its flow if it is structurally valid, its problems."""
+    """One file's outcome: its text, its flow if it is structurally valid, its problems.
+
+    ``claims`` is set exactly when the flow loads; ``flow`` and ``doc`` too, except in the
+    results of ``lint_files(jobs=…)`` checked in worker processes, which travel without them.
+    """
 
     file: str
     text: str
@@ -85,10 +118,11 @@ class FileResult:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     # Its `# engine: ignore[…]` comments, applied to the cross-file problems found later too.
     ignores: FileIgnores = field(default_factory=FileIgnores)
+    claims: Claims | None = None
 
     @property
     def ok(self) -> bool:
-        return self.flow is not None and not any(d.is_error for d in self.diagnostics)
+        return self.claims is not None and not any(d.is_error for d in self.diagnostics)
 
 
 @dataclass
@@ -104,7 +138,9 @@ class LintReport:
     def sources(self) -> dict[str, str]:
         """The text of each file whose lines the diagnostics may quote: never a file that is
         not a flow (a secrets file, a binary, a link to /proc/self/environ)."""
-        return {f.file: f.text for f in self.files if f.flow is not None or looks_like_flow(f.text)}
+        return {
+            f.file: f.text for f in self.files if f.claims is not None or looks_like_flow(f.text)
+        }
 
 
 def lint_text(file: str, text: str, env: Mapping[str, str] | None = None) -> FileResult:
@@ -141,6 +177,7 @@ def _check_document(result: FileResult, doc: SourceDocument, env: Mapping[str, s
     env = os.environ if env is None else env
     if flow is not None:
         result.flow = flow
+        result.claims = Claims.of(flow, doc)
         result.diagnostics.extend(_checked(doc, flow, env))
         result.diagnostics.extend(_numbers_claimed_twice([result]))
     elif is_flow and (salvaged := salvage(doc)) is not None:
@@ -179,16 +216,16 @@ def _checked(doc: SourceDocument, flow: Flow, env: Mapping[str, str]) -> list[Di
     # one render's budget, so linting on hot reload never holds up calls for longer.
     with shared_budget(MAX_RENDER_SECONDS, MAX_STEPS):
         found = run_rules(context)
-    return _masked(found, flow, context.env)
+    return _masked(found, context)
 
 
-def _masked(
-    diagnostics: Iterable[Diagnostic], flow: Flow, env: Mapping[str, str]
-) -> list[Diagnostic]:
+def _masked(diagnostics: Iterable[Diagnostic], context: LintContext) -> list[Diagnostic]:
     """Diagnostics with the value of every variable the flow reads written as its name:
     a rule that quotes a rendered template (a transfer target, a URL) must not print a
     token into a CI log."""
-    values = [(env[name], name) for name in env_names(flow) if len(env.get(name, "")) >= 4]
+    env = context.env
+    names = env_names(context.flow, context)
+    values = [(env[name], name) for name in names if len(env.get(name, "")) >= 4]
     values.sort(key=lambda pair: -len(pair[0]))
 
     def mask(text: str) -> str:
@@ -239,17 +276,25 @@ def collect_files(
     its own, its own folder): a link to ``/proc/self/environ`` or ``~/.aws/credentials`` is
     never read. Such links are added to ``outside`` when it is given.
     """
-    found: list[Path] = []
+    found: list[tuple[Path, Path]] = []  # each file, and where it is with links followed
     missing: list[str] = []
     links_out: list[Path] = []
+
+    def add(path: Path, folder: Path) -> None:
+        resolved = _resolved(path)
+        if resolved is not None and resolved.is_relative_to(folder):
+            found.append((path, resolved))
+        else:
+            links_out.append(path)
+
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             root = path.resolve()
             for candidate in sorted(p for p in path.rglob("*") if is_flow_file(p)):
-                (found if _within(candidate, root) else links_out).append(candidate)
+                add(candidate, root)
         elif path.is_file():
-            (found if _within(path, path.parent.resolve()) else links_out).append(path)
+            add(path, path.parent.resolve())
         else:
             missing.append(str(raw))
     if outside is not None:
@@ -258,20 +303,19 @@ def collect_files(
     # the same numbers.
     seen: set[Path] = set()
     unique = []
-    for path in found:
-        key = path.resolve()
+    for path, key in found:
         if key not in seen:
             seen.add(key)
             unique.append(path)
     return unique, missing
 
 
-def _within(path: Path, folder: Path) -> bool:
-    """``path``, links followed, is inside ``folder``."""
+def _resolved(path: Path) -> Path | None:
+    """``path`` with links followed, or None for a loop of links."""
     try:
-        return path.resolve().is_relative_to(folder)
-    except (OSError, RuntimeError):  # a loop of links
-        return False
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return None
 
 
 def lint_files(
@@ -279,24 +323,25 @@ def lint_files(
     env: Mapping[str, str] | None = None,
     *,
     ignore: Iterable[str] = (),
+    jobs: int = 1,
 ) -> LintReport:
     """Check files, each on its own and then against each other.
 
     ``ignore`` names rules to leave out everywhere (`engine lint --ignore RULE`); each file's
     own `# engine: ignore[…]` comments apply to the problems found across files too.
+    ``jobs`` above 1 checks the files in that many worker processes (``engine.flow.workers``):
+    the same problems, in the same order, but results without their ``flow`` and ``doc``.
     """
     left_out = frozenset(ignore)
     if env is None:
         env = dict(os.environ)  # one plain copy: os.environ decodes on every lookup
-    # Parsing makes many short-lived objects while the results pile up; at its default
-    # threshold the cyclic collector rescans them again and again (a quarter of the time for
-    # 1,000 files). Collect less often, not never: an alias that refers to itself is a cycle.
-    thresholds = gc.get_threshold()
-    gc.set_threshold(max(thresholds[0], 50_000), *thresholds[1:])
-    try:
-        results = _lint_each(files, env)
-    finally:
-        gc.set_threshold(*thresholds)
+    paths = list(files)
+    if jobs > 1 and len(paths) > 1:
+        from .workers import lint_in_workers  # only large runs start processes
+
+        results = lint_in_workers(paths, env, jobs)
+    else:
+        results = _lint_each(paths, env)
     cross = _numbers_claimed_twice(results, across_only=True) + _missing_handoffs(results)
     by_file: dict[str, list[Diagnostic]] = {}
     for diagnostic in cross:  # grouped once: 1,000 files each scanning every one is quadratic
@@ -310,26 +355,31 @@ def lint_files(
 
 
 def _lint_each(files: Iterable[Path], env: Mapping[str, str]) -> list[FileResult]:
-    results: list[FileResult] = []
-    for path in files:
-        name = str(path)
-        try:
-            text = read_file(path)
-        except SourceError as exc:
-            results.append(FileResult(file=name, text=exc.text, diagnostics=[exc.diagnostic]))
-            continue
-        except OSError as exc:
-            result = FileResult(file=name, text="")
-            reason = getattr(exc, "strerror", None) or str(exc)
-            result.diagnostics.append(
-                Diagnostic.at(
-                    name, Span(1, 1, 1, 2), "not-a-flow", f"cannot read the file: {reason}"
-                )
-            )
-            results.append(result)
-            continue
-        results.append(lint_text(name, text, env))
-    return results
+    """Each file checked on its own, in order."""
+    # Parsing makes many short-lived objects while the results pile up; at its default
+    # threshold the cyclic collector rescans them again and again (a quarter of the time for
+    # 1,000 files). Collect less often, not never: an alias that refers to itself is a cycle.
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(thresholds[0], 50_000), *thresholds[1:])
+    try:
+        return [_lint_path(path, env) for path in files]
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def _lint_path(path: Path, env: Mapping[str, str]) -> FileResult:
+    name = str(path)
+    try:
+        text = read_file(path)
+    except SourceError as exc:
+        return FileResult(file=name, text=exc.text, diagnostics=[exc.diagnostic])
+    except OSError as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        problem = Diagnostic.at(
+            name, Span(1, 1, 1, 2), "not-a-flow", f"cannot read the file: {reason}"
+        )
+        return FileResult(file=name, text="", diagnostics=[problem])
+    return lint_text(name, text, env)
 
 
 def _numbers_claimed_twice(
@@ -339,15 +389,15 @@ def _numbers_claimed_twice(
     first: dict[str, tuple[FileResult, int]] = {}
     found: list[Diagnostic] = []
     for result in results:
-        if result.flow is None or result.doc is None:
+        if result.claims is None:
             continue
-        for index, number in enumerate(result.flow.numbers):
+        for index, (number, span) in enumerate(result.claims.numbers):
             if number in first:
                 owner, owner_index = first[number]
                 if across_only and owner is result:
                     continue
-                assert owner.doc is not None
-                where = owner.doc.span(("numbers", owner_index))
+                assert owner.claims is not None
+                where = owner.claims.numbers[owner_index][1]
                 place = f"{owner.file}:{where.line}:{where.col}"
                 what = "the catch-all" if number == "*" else "a number"
                 if owner is result:
@@ -362,7 +412,7 @@ def _numbers_claimed_twice(
                 found.append(
                     Diagnostic.at(
                         result.file,
-                        result.doc.span(("numbers", index)),
+                        span,
                         "duplicate-number",
                         message,
                         hint=hint,
@@ -373,15 +423,17 @@ def _numbers_claimed_twice(
     return found
 
 
-def _flow_stems(folder: Path, results: list[FileResult]) -> set[str]:
+def _flow_stems(folder: Path, results: list[FileResult], folders: dict[str, Path]) -> set[str]:
     """The names a hand-off may use in ``folder``: flow files linted now, and those beside them
-    on disk (a folder linted in part still has its other flows)."""
-    found = {
-        stem
-        for result in results
-        if Path(result.file).parent.resolve() == folder
-        and (stem := flow_stem(Path(result.file).name)) is not None
-    }
+    on disk (a folder linted in part still has its other flows). ``folders``: each file's
+    folder as written, resolved (filled in here: resolving is a system call per file)."""
+    found = set()
+    for result in results:
+        path = Path(result.file)
+        if (parent := str(path.parent)) not in folders:
+            folders[parent] = path.parent.resolve()
+        if folders[parent] == folder and (stem := flow_stem(path.name)) is not None:
+            found.add(stem)
     with contextlib.suppress(OSError):
         found |= {
             stem
@@ -410,26 +462,24 @@ def _missing_handoffs(results: list[FileResult]) -> list[Diagnostic]:
     stems: dict[Path, CloseNames] = {}
     folders: dict[str, Path] = {}  # resolved once per folder, not once per file
     for result in results:
-        if result.flow is None or result.doc is None:
+        if result.claims is None:
             continue
         path = Path(result.file)
         own = flow_stem(path.name)
         if (parent := str(path.parent)) not in folders:
             folders[parent] = path.parent.resolve()
         folder = folders[parent]
-        for place in walk.outcomes(result.flow):
-            name = place.outcome.flow
-            if name is None:
-                continue
+        for handoff in result.claims.handoffs:
+            name = handoff.name
             stem = flow_stem(name, bare=True)
             if stem == own:
                 continue
             if folder not in stems:
-                stems[folder] = CloseNames(_flow_stems(folder, results))
+                stems[folder] = CloseNames(_flow_stems(folder, results, folders))
             beside = stems[folder]
             if "/" in name or "\\" in name:
                 message = (
-                    f'{place.where} hands the call to "{name}", but a hand-off names a flow '
+                    f'{handoff.where} hands the call to "{name}", but a hand-off names a flow '
                     "file in the same folder, by its name alone"
                 )
                 hint = "put the flow in this folder and write its file name without `.yaml`"
@@ -437,7 +487,7 @@ def _missing_handoffs(results: list[FileResult]) -> list[Diagnostic]:
                 continue
             else:
                 message = (
-                    f'{place.where} hands the call to the flow "{name}", but there is no '
+                    f'{handoff.where} hands the call to the flow "{name}", but there is no '
                     f"{stem or name}.yaml beside this flow"
                 )
                 guess = beside.guess(stem, besides=own) if stem else None
@@ -454,7 +504,7 @@ def _missing_handoffs(results: list[FileResult]) -> list[Diagnostic]:
             found.append(
                 Diagnostic.at(
                     result.file,
-                    result.doc.span((*place.path, "flow")),
+                    handoff.span,
                     "handoff-flow",
                     message,
                     hint=hint,

@@ -250,7 +250,7 @@ def _region(doc: SourceDocument, path: DataPath, *, own: bool = False) -> tuple[
 def _block_end(doc: SourceDocument, first: int, last: int) -> int:
     """``last``, moved down over the lines indented under line ``first`` (comments too): an
     empty `keypad:` followed by `  #: to_person` is one mistake, reported once."""
-    lines = doc.text.splitlines()
+    lines = doc.lines
     if not 1 <= first <= len(lines):
         return last
     head = lines[first - 1]

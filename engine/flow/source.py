@@ -13,7 +13,9 @@ on alias expansion and depth, and a span for every node.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +31,7 @@ __all__ = [
     "DataPath",
     "SourceDocument",
     "SourceError",
+    "SpanTable",
     "load_source",
     "too_large",
 ]
@@ -142,12 +145,34 @@ def _compose_fast(text: str) -> Node | bool | None:
     return root
 
 
+# The core schema's implicit tags by a plain scalar's first character ("" for an empty one).
+_IMPLICIT = {first: tuple(found) for first, found in _CoreResolver.yaml_implicit_resolvers.items()}
+assert None not in _IMPLICIT, "resolve() below has no resolvers for any first character"
+_DEFAULT_TAGS = {ScalarNode: _STR, SequenceNode: _SEQ, MappingNode: _MAP}
+
 if _HAVE_LIBYAML:
 
     class _FastComposer(_CParser, _CoreResolver):
+        """libyaml's composer with the core schema. libyaml asks for a tag for each node:
+        answered here as BaseResolver does without path resolvers, in fewer steps."""
+
         def __init__(self, text: str) -> None:
             _CParser.__init__(self, text)
             _CoreResolver.__init__(self)
+
+        def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+            return None  # no path resolvers: nothing to track
+
+        def ascend_resolver(self) -> None:
+            return None
+
+        def resolve(self, kind: type[Node], value: str | None, implicit: Any) -> str:
+            if kind is ScalarNode and implicit[0]:
+                assert value is not None
+                for tag, pattern in _IMPLICIT.get(value[:1], ()):
+                    if pattern.match(value):
+                        return tag
+            return _DEFAULT_TAGS[kind]
 
 
 class SourceError(Exception):
@@ -164,6 +189,41 @@ class SourceError(Exception):
         self.region = region
 
 
+# A span as four numbers: line, col, end_line, end_col.
+_Place = tuple[int, int, int, int]
+
+
+class SpanTable(Mapping[DataPath, Span]):
+    """Where each node of a file sits, by its path. A file has thousands of nodes and lint
+    asks where a few of them are: each place is kept as four numbers and made a ``Span``
+    only when asked for."""
+
+    __slots__ = ("places",)
+
+    def __init__(self, spans: Mapping[DataPath, Span] | None = None) -> None:
+        self.places: dict[DataPath, _Place] = {}
+        for path, span in (spans or {}).items():
+            self[path] = span
+
+    def __getitem__(self, path: DataPath) -> Span:
+        return Span(*self.places[path])
+
+    def __setitem__(self, path: DataPath, span: Span) -> None:
+        self.places[path] = (span.line, span.col, span.end_line, span.end_col)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self.places
+
+    def __iter__(self) -> Iterator[DataPath]:
+        return iter(self.places)
+
+    def __len__(self) -> int:
+        return len(self.places)
+
+    def __repr__(self) -> str:
+        return f"SpanTable({dict(self)!r})"
+
+
 @dataclass
 class SourceDocument:
     """A parsed file: its data, its text, and where each node sits in the text."""
@@ -171,8 +231,8 @@ class SourceDocument:
     file: str
     text: str
     data: Any
-    values: dict[DataPath, Span] = field(default_factory=dict)
-    keys: dict[DataPath, Span] = field(default_factory=dict)
+    values: SpanTable = field(default_factory=SpanTable)
+    keys: SpanTable = field(default_factory=SpanTable)
     # Block scalars (``|`` / ``>``) start on the line after their indicator; templates need
     # that to put a Jinja error on the right line.
     styles: dict[DataPath, str | None] = field(default_factory=dict)
@@ -192,13 +252,22 @@ class SourceDocument:
             probe = probe[:-1]
         return self.values.get((), Span(1, 1, 1, 2))
 
+    @functools.cached_property
+    def lines(self) -> list[str]:
+        """The text's lines (``str.splitlines``), split once for all who need them."""
+        return self.text.splitlines()
+
 
 def _span(node: Node) -> Span:
+    return Span(*_where(node))
+
+
+def _where(node: Node) -> _Place:
     start, end = node.start_mark, node.end_mark
     if end.line > start.line and end.column == 0:
         # A block value's end mark sits at the start of the next line; keep it on its own.
-        return Span(start.line + 1, start.column + 1, end.line, 10_000)
-    return Span(start.line + 1, start.column + 1, end.line + 1, end.column + 1)
+        return (start.line + 1, start.column + 1, end.line, 10_000)
+    return (start.line + 1, start.column + 1, end.line + 1, end.column + 1)
 
 
 def _scalar(node: ScalarNode) -> Any:
@@ -229,7 +298,10 @@ class _Builder:
     def __init__(self, doc: SourceDocument) -> None:
         self.doc = doc
         self.count = 0
-        self._lines: list[str] | None = None  # the text's lines, split when first needed
+        # The tables filled for every node, looked up once (a file has thousands of nodes).
+        self._values = doc.values.places
+        self._keys = doc.keys.places
+        self._styles = doc.styles
 
     def error(self, node: Node, rule: str, message: str, hint: str | None = None) -> SourceError:
         return SourceError(Diagnostic.at(self.doc.file, _span(node), rule, message, hint=hint))
@@ -239,9 +311,7 @@ class _Builder:
         meant as the next item, indented too far (``book_appointment - to_reception``)."""
         if item.end_mark.line == item.start_mark.line:
             return
-        if self._lines is None:
-            self._lines = self.doc.text.splitlines()
-        lines = self._lines
+        lines = self.doc.lines
         first = item.start_mark.line
         if not lines[first][: item.start_mark.column].rstrip().endswith("-"):
             return  # an item of a `[...]` list: no `- ` to line up with
@@ -266,10 +336,10 @@ class _Builder:
                     region=(index + 1, index + 1),
                 )
 
-    def build(self, node: Node, path: DataPath, depth: int) -> Any:
-        self.count += 1
+    def _refused(self, node: Node, depth: int) -> SourceError:
+        """Why a node is refused: too many values, too deep, or a tag not allowed."""
         if self.count > MAX_NODES:
-            raise self.error(
+            return self.error(
                 node,
                 "yaml-too-large",
                 f"this file expands to more than {MAX_NODES:,} values, usually because of "
@@ -277,28 +347,35 @@ class _Builder:
                 "write the values out, or use fewer nested aliases",
             )
         if depth > MAX_DEPTH:
-            raise self.error(
+            return self.error(
                 node,
                 "yaml-too-deep",
                 f"values are nested more than {MAX_DEPTH} levels deep (or an alias refers to "
                 "itself); the file is refused",
             )
-        if node.tag not in _ALLOWED_TAGS:
-            raise self.error(
-                node,
-                "yaml-tag",
-                f"the tag `{node.tag.replace('tag:yaml.org,2002:', '!!')}` is not allowed in a "
-                "flow file",
-                "remove the `!…` tag: flow files hold plain text, numbers, lists and mappings",
-            )
-        self.doc.values[path] = _span(node)  # paths are unique: keys are, indices are
+        return self.error(
+            node,
+            "yaml-tag",
+            f"the tag `{node.tag.replace('tag:yaml.org,2002:', '!!')}` is not allowed in a "
+            "flow file",
+            "remove the `!…` tag: flow files hold plain text, numbers, lists and mappings",
+        )
+
+    def build(self, node: Node, path: DataPath, depth: int) -> Any:
+        self.count += 1
+        tag = node.tag
+        if self.count > MAX_NODES or depth > MAX_DEPTH or tag not in _ALLOWED_TAGS:
+            raise self._refused(node, depth)
+        self._values[path] = _where(node)  # paths are unique: keys are, indices are
         if isinstance(node, ScalarNode):
             style = node.style or None  # libyaml writes a plain scalar's style as ""
             if style is None and path and type(path[-1]) is int:
                 self._check_item_text(node)  # a list item's text
-            self.doc.styles[path] = style
+            self._styles[path] = style
+            if tag == _STR:
+                return node.value
             value = _scalar(node)
-            if style is None and not isinstance(value, str) and value is not None:
+            if style is None and value is not None:
                 self.doc.raw[path] = node.value
             return value
         if isinstance(node, SequenceNode):
@@ -306,6 +383,7 @@ class _Builder:
         assert isinstance(node, MappingNode)
         result: dict[str, Any] = {}
         first_seen: dict[str, Node] = {}
+        keys = self._keys
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode):
                 raise self.error(
@@ -325,8 +403,9 @@ class _Builder:
                     "remove one of them or merge their contents",
                 )
             first_seen[key] = key_node
-            self.doc.keys[(*path, key)] = _span(key_node)
-            result[key] = self.build(value_node, (*path, key), depth + 1)
+            child = (*path, key)
+            keys[child] = _where(key_node)
+            result[key] = self.build(value_node, child, depth + 1)
         return result
 
 

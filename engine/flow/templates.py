@@ -9,6 +9,7 @@ name is an error, not an empty string).
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -27,6 +28,8 @@ __all__ = [
     "analyze",
     "has_template",
     "render",
+    "syntax_tree",
+    "template_shape",
 ]
 
 # The names a template may read. `args` exists only inside a tool.
@@ -112,19 +115,69 @@ class TemplateInfo:
     uses: list[NameUse] = field(default_factory=list)
 
 
+# What lint learns from a template (the names it reads and on which line, its syntax errors,
+# what it does that could harm the engine) comes from its `{{ … }}` and the line breaks
+# around them, never from the text between them: flows repeat expressions around text of
+# their own (`https://api7.example.com/orders/{{ args.id }}`), so templates are parsed and
+# analysed once per shape, not once per text.
+_SIMPLE_PRINT = re.compile(r"\{\{([^{}'\"]*)\}\}")
+
+
+def template_shape(source: str) -> str:
+    """``source`` with each run of text between its `{{ … }}` written as ``x`` and the run's
+    line breaks, when it is only text and plain `{{ … }}` (no quotes or braces inside, no
+    `{{-` whitespace control, no `{% … %}` or `{# … #}`); otherwise ``source`` itself.
+    Jinja reads both the same way but for what the text says."""
+    if "\r" in source:  # Jinja counts \r and \r\n as line breaks too: keep it simple
+        return source
+    parts = _SIMPLE_PRINT.split(source)  # text, expression, text, …, text
+    shape: list[str] = []
+    for index, part in enumerate(parts):
+        if index % 2 == 0:
+            if "{" in part or "}" in part:
+                return source
+            if part:
+                shape.append("x" + "\n" * part.count("\n"))
+        elif part.startswith(("-", "+")) or part.endswith(("-", "+")):
+            return source
+        else:
+            shape.append("{{" + part + "}}")
+    return "".join(shape)
+
+
+def syntax_tree(source: str) -> nodes.Template | TemplateSyntaxError:
+    """The template's syntax tree, or why it does not parse. The tree is shared by every
+    template of the same shape (``template_shape``): read it, never change it, and do not
+    read its text (``TemplateData``), which is a stand-in."""
+    return _parsed(template_shape(source))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(shape: str) -> nodes.Template | TemplateSyntaxError:
+    try:
+        return ENVIRONMENT.parse(shape)
+    except TemplateSyntaxError as exc:
+        return exc
+
+
 @functools.lru_cache(maxsize=4096)
 def analyze(source: str) -> TemplateInfo:
     """What a template reads, or why it does not parse. Cached: flows repeat templates."""
-    info = TemplateInfo()
+    return _analyzed(template_shape(source))
+
+
+@functools.lru_cache(maxsize=4096)
+def _analyzed(shape: str) -> TemplateInfo:
+    tree = _parsed(shape)
+    if isinstance(tree, TemplateSyntaxError):
+        return _syntax_error(tree)
     try:
-        tree = ENVIRONMENT.parse(source)
         # Compiling (inside find_undeclared_variables) is what finds an unknown filter or
-        # test (`| uper`), so it belongs in the same try.
+        # test (`| uper`). It reads the tree, never changes it.
         undeclared = meta.find_undeclared_variables(tree) - set(ENVIRONMENT.globals)
     except TemplateSyntaxError as exc:
-        info.syntax_error = exc.message or "syntax error"
-        info.syntax_lineno = exc.lineno or 1
-        return info
+        return _syntax_error(exc)
+    info = TemplateInfo()
     first_line: dict[str, int] = {}
     for name_node in tree.find_all(nodes.Name):
         first_line.setdefault(name_node.name, name_node.lineno)
@@ -146,6 +199,10 @@ def analyze(source: str) -> TemplateInfo:
             continue
         info.uses.append(NameUse(base.name, attribute, node.lineno))
     return info
+
+
+def _syntax_error(exc: TemplateSyntaxError) -> TemplateInfo:
+    return TemplateInfo(syntax_error=exc.message or "syntax error", syntax_lineno=exc.lineno or 1)
 
 
 @functools.lru_cache(maxsize=4096)

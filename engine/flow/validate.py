@@ -402,7 +402,7 @@ def _message(doc: SourceDocument, path: DataPath, error: Any) -> tuple[str, str 
 def _hash_key_below(doc: SourceDocument, path: DataPath) -> bool:
     """Whether the line after the key at ``path`` is a `#: …` that YAML read as a comment."""
     span = doc.keys.get(path)
-    lines = doc.text.splitlines()
+    lines = doc.lines
     if span is None or span.line >= len(lines):
         return False
     return lines[span.line].lstrip().startswith(("#:", "# :"))

@@ -74,7 +74,7 @@ def keypad_key(ctx: LintContext) -> Iterator[Diagnostic]:
         span = ctx.doc.keys.get(path)
         if span is None:
             continue
-        line = ctx.doc.text.splitlines()[span.line - 1]
+        line = ctx.doc.lines[span.line - 1]
         if re.match(r"\s*finish_key\s*:\s*#", line[span.col - 1 :]):
             yield ctx.diagnostic(
                 "keypad-key",
@@ -91,7 +91,7 @@ def _hash_comments(ctx: LintContext, base: DataPath) -> Iterator[Diagnostic]:
     if base not in ctx.doc.keys:
         return
     key_span = ctx.doc.keys[base]
-    lines = ctx.doc.text.splitlines()
+    lines = ctx.doc.lines
     opener = lines[key_span.line - 1]
     outer = len(opener) - len(opener.lstrip())
     for number in range(key_span.line + 1, len(lines) + 1):

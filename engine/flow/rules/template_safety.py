@@ -31,9 +31,9 @@ from ..sandbox import (
     check_brace_format,
     check_percent_format,
 )
-from ..templates import ENVIRONMENT, has_template
+from ..templates import syntax_tree, template_shape
 from .base import LintContext, rule
-from .templating import fields_of, locate
+from .templating import locate, templated_fields
 
 __all__ = ["Finding", "findings"]
 
@@ -459,10 +459,15 @@ def _env_methods(node: nodes.Node) -> Iterator[Finding]:
 
 @functools.lru_cache(maxsize=4096)
 def findings(source: str) -> tuple[Finding, ...]:
-    """Every unsafe construct in one template, in order. Cached: flows repeat templates."""
-    try:
-        tree = ENVIRONMENT.parse(source)
-    except TemplateSyntaxError:
+    """Every unsafe construct in one template, in order. Cached: flows repeat templates,
+    and templates of one shape (``template_shape``) have the same findings."""
+    return _findings(template_shape(source))
+
+
+@functools.lru_cache(maxsize=4096)
+def _findings(shape: str) -> tuple[Finding, ...]:
+    tree = syntax_tree(shape)
+    if isinstance(tree, TemplateSyntaxError):
         return ()  # template-syntax reports it
     found: list[Finding] = []
     for node, parent in _walk(tree):
@@ -483,9 +488,7 @@ def findings(source: str) -> tuple[Finding, ...]:
 
 
 def _report(ctx: LintContext, rule_id: str) -> Iterator[Diagnostic]:
-    for field in fields_of(ctx):
-        if not has_template(field.text):
-            continue
+    for field, _info in templated_fields(ctx):
         shown: set[tuple[Any, str]] = set()  # the same mistake twice on a line: said once
         for found in findings(field.text):
             if found.rule != rule_id:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ from ..templates import (
     ENVIRONMENT,
     KNOWN_ATTRIBUTES,
     TOOL_NAMES,
+    TemplateInfo,
     analyze,
     has_template,
 )
@@ -116,23 +117,36 @@ def template_fields(flow: Flow) -> Iterator[TemplateField]:
         yield TemplateField(("trunk", "uri"), flow.trunk.uri, None, TRUNK_URI_NAMES)
 
 
-def fields_of(ctx: LintContext) -> list[TemplateField]:
-    """``template_fields`` of the file under lint, worked out once for all its rules."""
-    cached: list[TemplateField] | None = ctx.__dict__.get("_template_fields")
+def templated_fields(ctx: LintContext) -> list[tuple[TemplateField, TemplateInfo]]:
+    """The fields of the file under lint that hold a template (most hold plain text), each
+    with what its template reads: worked out once for all the rules."""
+    cached: list[tuple[TemplateField, TemplateInfo]] | None = ctx.__dict__.get("_templated")
     if cached is None:
-        cached = ctx.__dict__["_template_fields"] = list(template_fields(ctx.flow))
+        cached = ctx.__dict__["_templated"] = [
+            (field, analyze(field.text))
+            for field in template_fields(ctx.flow)
+            if has_template(field.text)
+        ]
     return cached
 
 
-def env_names(flow: Flow) -> frozenset[str]:
+def env_names(flow: Flow, ctx: LintContext | None = None) -> frozenset[str]:
     """The environment variables a flow names, one by one (``env.NAME`` or ``env["NAME"]``):
-    the only ones its templates can read at run time."""
+    the only ones its templates can read at run time. ``ctx``: the flow's lint context,
+    whose fields are already worked out."""
+    if ctx is not None:
+        templated: Iterable[tuple[TemplateField, TemplateInfo]] = templated_fields(ctx)
+    else:
+        templated = (
+            (field, analyze(field.text))
+            for field in template_fields(flow)
+            if has_template(field.text)
+        )
     names = set()
-    for field in template_fields(flow):
-        if has_template(field.text):
-            for use in analyze(field.text).uses:
-                if use.base == "env" and use.attribute:
-                    names.add(use.attribute)
+    for _field, info in templated:
+        for use in info.uses:
+            if use.base == "env" and use.attribute:
+                names.add(use.attribute)
     return frozenset(n for n in names if not n.startswith(SECRET_ENV_PREFIXES))
 
 
@@ -169,7 +183,7 @@ def locate(ctx: LintContext, path: DataPath, lineno: int, needle: re.Pattern[str
     value = ctx.span(path)
     block = ctx.doc.styles.get(path) in ("|", ">")
     expected = value.line + lineno if block else value.line
-    lines = ctx.doc.text.splitlines()
+    lines = ctx.doc.lines
     last = min(max(value.end_line, value.line), len(lines))
     if needle is not None:
         best: Span | None = None
@@ -197,20 +211,15 @@ def _use_pattern(base: str, attribute: str | None) -> re.Pattern[str]:
     )
 
 
-def _templates(ctx: LintContext) -> Iterator[tuple[TemplateField, Any]]:
-    for field in fields_of(ctx):
-        if has_template(field.text):
-            info = analyze(field.text)
-            if info.syntax_error is None:
-                yield field, info
+def _templates(ctx: LintContext) -> Iterator[tuple[TemplateField, TemplateInfo]]:
+    for field, info in templated_fields(ctx):
+        if info.syntax_error is None:
+            yield field, info
 
 
 @rule("template-syntax", "A Jinja2 template that does not parse.")
 def template_syntax(ctx: LintContext) -> Iterator[Diagnostic]:
-    for field in fields_of(ctx):
-        if not has_template(field.text):
-            continue
-        info = analyze(field.text)
+    for field, info in templated_fields(ctx):
         if info.syntax_error is not None:
             span = locate(ctx, field.path, info.syntax_lineno, re.compile(r"\{[{%#]"))
             message, hint = plain_syntax_error(info.syntax_error)
@@ -312,9 +321,9 @@ def template_name(ctx: LintContext) -> Iterator[Diagnostic]:
                 hint=f'did you mean "{guess}"?' if guess else None,
             )
         for use in info.uses:
-            span = locate(ctx, field.path, use.lineno, _use_pattern(use.base, use.attribute))
             known = KNOWN_ATTRIBUTES.get(use.base)
             if known is not None and use.attribute not in known:
+                span = locate(ctx, field.path, use.lineno, _use_pattern(use.base, use.attribute))
                 guess = did_you_mean(use.attribute or "", known)
                 yield ctx.diagnostic(
                     "template-name",
@@ -323,6 +332,7 @@ def template_name(ctx: LintContext) -> Iterator[Diagnostic]:
                     hint=f'did you mean "{use.base}.{guess}"?' if guess else None,
                 )
             elif use.base == "saved" and use.attribute not in saved and "saved" in field.names:
+                span = locate(ctx, field.path, use.lineno, _use_pattern(use.base, use.attribute))
                 guess = did_you_mean(use.attribute or "", saved)
                 yield ctx.diagnostic(
                     "template-name",
