@@ -47,6 +47,8 @@ from .openai import (
 )
 from .openai.platform import RealtimePlatform
 from .openai.rest import RetryBudget
+from .records.service import Records
+from .records.settings import RecordsSettings
 
 __all__ = ["Engine", "EngineSettings", "create_app"]
 
@@ -55,6 +57,8 @@ log = logging.getLogger("engine.server")
 
 # How long the drain waits for the hangups of the calls its deadline cuts.
 DRAIN_HANGUP_WAIT_S = 5.0
+# How long the records still waiting may take to be written on the way out.
+RECORDS_DRAIN_S = 3.0
 
 
 def utc_now() -> datetime:
@@ -87,6 +91,8 @@ class EngineSettings:
     transcription_model: str = DEFAULT_TRANSCRIPTION_MODEL
     # What time it is: decides opening hours. Tests pass a fixed clock.
     clock: Callable[[], datetime] = utc_now
+    # Where call records go (None: nowhere, e.g. an engine a test builds without them).
+    records: RecordsSettings | None = None
 
     @classmethod
     def from_env(cls, flows_dir: str, environ: Mapping[str, str] | None = None) -> EngineSettings:
@@ -118,6 +124,7 @@ class EngineSettings:
             transcription_model=transcription or DEFAULT_TRANSCRIPTION_MODEL,
             openai_concurrency=_count(env, "ENGINE_OPENAI_CONCURRENCY", 100),
             tool_concurrency=_count(env, "ENGINE_TOOL_CONCURRENCY", 64),
+            records=RecordsSettings.from_env(env),
         )
 
 
@@ -151,6 +158,7 @@ class Engine:
         self.calls: dict[str, asyncio.Task[None]] = {}
         self.drivers: dict[str, CallDriver] = {}
         self.finished: list[CallDriver] = []  # the last calls, for the demo and tests
+        self.records = Records(self.settings.records)  # where the calls' records go
         self._watcher: asyncio.Task[None] | None = None
         self._probe: asyncio.Task[bool] | None = None
         self._started = False
@@ -175,11 +183,13 @@ class Engine:
         baseline = self._scan()  # before loading, so a file written meanwhile is seen
         self._reload()
         self._watcher = asyncio.create_task(self._watch(baseline))
+        await self.records.start()
 
     async def stop(self) -> None:
         if self._watcher:
             self._watcher.cancel()
         await self.drain(self.settings.drain_timeout_s)
+        await self.records.stop(RECORDS_DRAIN_S)  # the ended calls' records, written
         if self._started:
             await self.realtime.control.aclose()
             await self.tools.http.aclose()

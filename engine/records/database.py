@@ -59,8 +59,8 @@ def describe_error(exc: BaseException) -> str:
         return "no answer in time"
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         text = str(exc.orig)
-    elif isinstance(exc, SQLAlchemyError):
-        text = exc.__class__.__name__
+    elif isinstance(exc, SQLAlchemyError):  # not the driver's: no parameters in it
+        text = f"{exc.__class__.__name__}: {exc}"
     else:
         text = str(exc) or exc.__class__.__name__
     line = text.strip().splitlines()[0] if text.strip() else exc.__class__.__name__

@@ -1,0 +1,139 @@
+"""Call records for one engine process, as one object the engine wires in: the sink its
+calls put records in, and the background work (writing, pruning) started and stopped with
+the engine.
+
+``Records(None)`` keeps nothing (an engine built in a test, unless it asks for records):
+its sink discards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+
+from .database import describe_error, open_database
+from .record import CallRecord
+from .settings import RecordsSettings
+from .store import CallStore
+from .writer import RecordWriter
+
+__all__ = ["DiscardSink", "Records"]
+
+log = logging.getLogger("engine.records")
+
+# OpenAI delivers a webhook again for up to 72 hours; a claim is kept a day longer.
+CLAIMS_KEPT = timedelta(days=4)
+
+
+class DiscardSink:
+    """A sink for an engine that keeps no records."""
+
+    def put(self, record: CallRecord) -> None:
+        return None
+
+
+class Records:
+    def __init__(self, settings: RecordsSettings | None) -> None:
+        self.settings = settings
+        self.store: CallStore | None = None
+        self.writer: RecordWriter | None = None
+        self._pruner: asyncio.Task[None] | None = None
+        self.pruned = 0  # calls pruned since start
+        self.last_prune: datetime | None = None  # when pruning last went through
+        if settings is None:
+            self.sink: DiscardSink | RecordWriter = DiscardSink()
+            return
+        self.database = open_database(settings.url, settings.statement_timeout_s)
+        self.store = CallStore(self.database, settings.statement_timeout_s)
+        self.writer = RecordWriter(
+            self.store,
+            replica=settings.replica,
+            buffer_size=settings.buffer_size,
+            batch_size=settings.batch_size,
+            flush_interval_s=settings.flush_interval_s,
+            ensure_schema=self.upgrade,
+        )
+        self.sink = self.writer
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings is not None
+
+    async def upgrade(self) -> None:
+        """The schema up to date (Alembic; nothing to do when it is)."""
+        from .migrate import upgrade  # Alembic, only once a database is in use
+
+        assert self.settings is not None
+        async with asyncio.timeout(self.settings.statement_timeout_s * 3):
+            before, after = await upgrade(self.database)
+        if before != after:
+            log.info("records: database schema upgraded from %s to %s", before or "empty", after)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        settings = self.settings
+        if settings is None or self.writer is None:
+            return
+        kept = f"{settings.days} days" if settings.days else "for ever"
+        log.info(
+            "records: kept in %s (%s); this replica is %s",
+            settings.shown_url,
+            kept,
+            settings.replica,
+        )
+        try:
+            await self.upgrade()
+        except Exception as exc:
+            # Calls go on: the writer migrates before its first write, and keeps retrying.
+            log.error(
+                "records: the database is not ready (%s); calls are answered and their "
+                "records wait in memory until it is",
+                describe_error(exc),
+            )
+        else:
+            self.writer.schema_ready()
+        self.writer.start()
+        self._pruner = asyncio.create_task(self._prune_forever(), name="records-pruner")
+
+    async def stop(self, drain_timeout_s: float = 5.0) -> None:
+        """Write every record still waiting (for up to ``drain_timeout_s``), then close."""
+        if self.settings is None or self.writer is None:
+            return
+        if self._pruner is not None:
+            self._pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pruner
+        await self.writer.stop(drain_timeout_s)
+        await self.database.dispose()
+
+    async def _prune_forever(self) -> None:
+        assert self.settings is not None and self.store is not None
+        while True:
+            now = datetime.now(UTC)
+            try:
+                if self.settings.days:
+                    gone = await self.store.prune(now - timedelta(days=self.settings.days))
+                    self.pruned += gone
+                    if gone:
+                        log.info(
+                            "records: %d call(s) older than %d days pruned",
+                            gone,
+                            self.settings.days,
+                        )
+                await self.store.prune_claims(now - CLAIMS_KEPT)
+                self.last_prune = now
+            except Exception as exc:
+                log.warning(
+                    "records: pruning failed (%s); next try in an hour", describe_error(exc)
+                )
+            await asyncio.sleep(self.settings.prune_interval_s)
+
+    # -- reading ---------------------------------------------------------------------------
+    async def get(self, call_id: str) -> CallRecord | None:
+        """A call's latest record: still waiting to be written, or from the database."""
+        waiting = self.writer.waiting(call_id) if self.writer is not None else None
+        if waiting is not None:
+            return waiting
+        return None if self.store is None else await self.store.get(call_id)
