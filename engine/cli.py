@@ -190,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("flows_dir", nargs="?", default="flows", metavar="FLOWS_DIR")
     demo.set_defaults(run=_demo)
+
+    from .records.cli import add_calls_command, add_db_command
+
+    add_calls_command(commands)
+    add_db_command(commands)
     return parser
 
 

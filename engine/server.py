@@ -158,7 +158,7 @@ class Engine:
         self.calls: dict[str, asyncio.Task[None]] = {}
         self.drivers: dict[str, CallDriver] = {}
         self.finished: list[CallDriver] = []  # the last calls, for the demo and tests
-        self.records = Records(self.settings.records)  # where the calls' records go
+        self.records = Records(self.settings.records)  # sink, /calls
         self._watcher: asyncio.Task[None] | None = None
         self._probe: asyncio.Task[bool] | None = None
         self._started = False
@@ -569,6 +569,7 @@ def create_app(engine: Engine) -> Starlette:
             Route("/readyz", readyz),
             Route("/flows", flows),
             Route("/metrics", metrics),
+            *engine.records.routes(),
         ],
         lifespan=lifespan,
     )

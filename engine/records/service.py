@@ -1,9 +1,9 @@
 """Call records for one engine process, as one object the engine wires in: the sink its
-calls put records in, and the background work (writing, pruning) started and stopped with
-the engine.
+calls put records in, the `/calls` routes, and the background work (writing, pruning)
+started and stopped with the engine.
 
 ``Records(None)`` keeps nothing (an engine built in a test, unless it asks for records):
-its sink discards.
+its sink discards, its routes answer 404.
 """
 
 from __future__ import annotations
@@ -12,12 +12,16 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from .database import describe_error, open_database
 from .record import CallRecord
 from .settings import RecordsSettings
 from .store import CallStore
 from .writer import RecordWriter
+
+if TYPE_CHECKING:
+    from starlette.routing import Route
 
 __all__ = ["DiscardSink", "Records"]
 
@@ -137,3 +141,8 @@ class Records:
         if waiting is not None:
             return waiting
         return None if self.store is None else await self.store.get(call_id)
+
+    def routes(self) -> list[Route]:
+        from .routes import call_routes
+
+        return call_routes(self)
