@@ -158,7 +158,7 @@ class Engine:
         self.calls: dict[str, asyncio.Task[None]] = {}
         self.drivers: dict[str, CallDriver] = {}
         self.finished: list[CallDriver] = []  # the last calls, for the demo and tests
-        self.records = Records(self.settings.records)  # sink, /calls
+        self.records = Records(self.settings.records)  # sink, claims, /calls
         self._watcher: asyncio.Task[None] | None = None
         self._probe: asyncio.Task[bool] | None = None
         self._started = False
@@ -342,12 +342,15 @@ class Engine:
         self._answering[call.call_id] = answer
         status = 502
         try:
-            status = await self._answer(call, received)
+            # Several replicas: the one that claims the call answers it (records/claims.py).
+            elsewhere = await self.records.claims.claim(call.call_id)
+            status = await self._answer(call, received) if elsewhere is None else elsewhere
         finally:
             self._answering.pop(call.call_id, None)
             if status >= 500:
                 self.answered.forget(call.call_id)  # let OpenAI's retry try again
             answer.set_result(status)
+            await self.records.claims.settle(call.call_id, status)
         return status
 
     async def _answer(self, call: IncomingCall, received: float) -> int:

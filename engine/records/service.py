@@ -1,9 +1,9 @@
 """Call records for one engine process, as one object the engine wires in: the sink its
-calls put records in, the `/calls` routes, and the background work (writing, pruning)
-started and stopped with the engine.
+calls put records in, the claims that make one replica answer each call, the `/calls`
+routes, and the background work (writing, pruning) started and stopped with the engine.
 
 ``Records(None)`` keeps nothing (an engine built in a test, unless it asks for records):
-its sink discards, its routes answer 404.
+its sink discards, its claims say yes, its routes answer 404.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from .claims import LocalClaims, SharedClaims
 from .database import describe_error, open_database
 from .record import CallRecord
 from .settings import RecordsSettings
@@ -43,6 +44,7 @@ class Records:
         self.settings = settings
         self.store: CallStore | None = None
         self.writer: RecordWriter | None = None
+        self.claims: LocalClaims | SharedClaims = LocalClaims()
         self._pruner: asyncio.Task[None] | None = None
         self.pruned = 0  # calls pruned since start
         self.last_prune: datetime | None = None  # when pruning last went through
@@ -60,6 +62,10 @@ class Records:
             ensure_schema=self.upgrade,
         )
         self.sink = self.writer
+        if settings.shared:
+            self.claims = SharedClaims(
+                self.database, settings.replica, lease_s=settings.claim_lease_s
+            )
 
     @property
     def enabled(self) -> bool:
@@ -99,6 +105,7 @@ class Records:
         else:
             self.writer.schema_ready()
         self.writer.start()
+        self.claims.start()
         self._pruner = asyncio.create_task(self._prune_forever(), name="records-pruner")
 
     async def stop(self, drain_timeout_s: float = 5.0) -> None:
@@ -109,6 +116,7 @@ class Records:
             self._pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pruner
+        await self.claims.stop()
         await self.writer.stop(drain_timeout_s)
         await self.database.dispose()
 
