@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -48,7 +48,9 @@ from .openai import (
 from .openai.platform import RealtimePlatform
 from .openai.rest import RetryBudget
 from .records.service import Records
-from .records.settings import RecordsSettings
+
+if TYPE_CHECKING:
+    from .records.settings import RecordsSettings
 
 __all__ = ["Engine", "EngineSettings", "create_app"]
 
@@ -96,6 +98,8 @@ class EngineSettings:
 
     @classmethod
     def from_env(cls, flows_dir: str, environ: Mapping[str, str] | None = None) -> EngineSettings:
+        from .records.settings import RecordsSettings
+
         env = os.environ if environ is None else environ
         code = env.get("ENGINE_DEFAULT_COUNTRY_CODE", "").strip().lstrip("+") or None
         if code is not None and not (code.isdigit() and 1 <= len(code) <= 3):

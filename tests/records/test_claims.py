@@ -21,8 +21,11 @@ def on_claims(url, body):
         database = open_database(url)
         await upgrade(database)
 
+        made = []
+
         def replica(name, **options):
-            return SharedClaims(database, name, **options)
+            made.append(SharedClaims(url, name, **options))
+            return made[-1]
 
         async def row(call_id):
             async with database.connect() as connection:
@@ -36,6 +39,8 @@ def on_claims(url, body):
         try:
             await body(replica, row)
         finally:
+            for claims in made:
+                await claims.stop()
             await database.dispose()
 
     asyncio.run(main())
@@ -111,15 +116,58 @@ def test_a_live_replica_keeps_its_claim_by_renewing_the_lease(pg_url):
 def test_with_the_database_down_the_replica_answers_on_its_own(pg_url, caplog):
     async def main():
         gate = TcpGate((pg_url.host, pg_url.port or 5432))  # never opened: refused
-        database = open_database(gate.url(pg_url), timeout_s=1)
-        claims = SharedClaims(database, "a", timeout_s=1)
+        claims = SharedClaims(gate.url(pg_url), "a", timeout_s=1)
         assert await claims.claim("rtc_1") is None
         assert await claims.claim("rtc_2") is None
         assert claims.unavailable == 2
         await claims.settle("rtc_1", 200)  # nothing held: nothing to do, nothing raised
-        await database.dispose()
+        await claims.stop()
 
     asyncio.run(main())
     lines = [r.getMessage() for r in caplog.records if "call claims" in r.getMessage()]
     assert len(lines) == 1, lines  # once, not per call
     assert "answers its deliveries on its own" in lines[0]
+
+
+def test_the_claims_connections_are_shared_out_and_a_broken_one_is_replaced(pg_url):
+    from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
+
+    from engine.records.quickpool import QuickPool
+
+    async def main():
+        _, options = asyncpg_dialect.dialect().create_connect_args(pg_url)
+        pool = QuickPool(2, **options)
+        most = 0
+
+        async def work(i):
+            nonlocal most
+            connection = await pool.take()
+            most = max(most, pool._open)
+            try:
+                if i == 3:
+                    await connection.fetchval("SELECT no_such_column")
+                return await connection.fetchval("SELECT $1::int + 0", i)
+            except Exception:
+                pool.give(connection, broken=True)
+                return None
+            finally:
+                if not connection.is_closed() and i != 3:
+                    pool.give(connection)
+
+        results = await asyncio.gather(*(work(i) for i in range(8)))
+        assert results == [0, 1, 2, None, 4, 5, 6, 7]
+        assert most == 2  # never more than its size, however many asked at once
+
+        # A task that gives up waiting takes nothing with it.
+        held = [await pool.take(), await pool.take()]
+        waiting = asyncio.create_task(pool.take())
+        await asyncio.sleep(0)
+        waiting.cancel()
+        pool.give(held.pop())
+        held.append(await pool.take())  # the one given back, not lost to the cancelled task
+        for connection in held:
+            pool.give(connection)
+        await pool.close()
+        assert pool._open == 0
+
+    asyncio.run(main())
