@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from .database import describe_error
 from .query import CallQuery, QueryError
 
 if TYPE_CHECKING:
@@ -69,6 +68,8 @@ def call_routes(records: Records) -> list[Route]:
         try:
             page, after = await records.store.find(query)
         except Exception as exc:
+            from .database import describe_error  # loaded already: records are kept
+
             log.warning("GET /calls: the records database did not answer (%s)", describe_error(exc))
             return _error(503, "the records database is not answering; try again")
         return JSONResponse(
@@ -83,6 +84,8 @@ def call_routes(records: Records) -> list[Route]:
         try:
             record = await records.get(call_id)
         except Exception as exc:
+            from .database import describe_error  # loaded already: records are kept
+
             log.warning(
                 "GET /calls/{id}: the records database did not answer (%s)", describe_error(exc)
             )

@@ -61,6 +61,10 @@ class LocalClaims:
 
 
 class Records:
+    """The engine's records: ``sink`` (put a call's record there), ``claims`` (ask before
+    answering a call), ``routes()`` (``/calls``), ``get(call_id)``, ``start()``/``stop()``.
+    ``writer`` and ``store`` are None when no records are kept."""
+
     def __init__(self, settings: RecordsSettings | None) -> None:
         self.settings = settings
         self.store: CallStore | None = None
@@ -111,13 +115,13 @@ class Records:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
+        settings = self.settings
+        if settings is None or self.writer is None:
+            return
         import gc
 
         from .database import describe_error
 
-        settings = self.settings
-        if settings is None or self.writer is None:
-            return
         kept = f"{settings.days} days" if settings.days else "for ever"
         log.info(
             "records: kept in %s (%s); this replica is %s",
@@ -178,7 +182,8 @@ class Records:
                 self.last_prune = now
             except Exception as exc:
                 log.warning(
-                    "records: pruning failed (%s); next try in an hour", describe_error(exc)
+                    "records: pruning failed (%s); tried again at the next round",
+                    describe_error(exc),
                 )
             await asyncio.sleep(self.settings.prune_interval_s)
 

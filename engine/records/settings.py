@@ -51,6 +51,9 @@ def database_url(text: str | None, cwd: Path | None = None) -> URL:
             raise ValueError("ENGINE_DATABASE_URL names no host: postgresql://USER@HOST/DATABASE")
         if not url.database:
             raise ValueError("ENGINE_DATABASE_URL names no database: postgresql://…/DATABASE")
+        if "sslmode" in url.query:  # libpq's name (in many providers' URLs); asyncpg's is ssl
+            mode = url.query["sslmode"]
+            url = url.difference_update_query(["sslmode"]).update_query_dict({"ssl": mode})
         return url.set(drivername="postgresql+asyncpg")
     if backend == "sqlite" and driver in ("", "aiosqlite"):
         if not url.database or url.database == ":memory:":

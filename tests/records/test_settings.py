@@ -33,6 +33,10 @@ def test_by_default_a_sqlite_file_in_the_working_directory():
         ),
         (f"postgres://engine:{SECRET}@db/calls", "postgresql+asyncpg://engine:***@db/calls"),
         ("postgresql+asyncpg://engine@db/calls", "postgresql+asyncpg://engine@db/calls"),
+        (
+            "postgres://engine@db/calls?sslmode=require",
+            "postgresql+asyncpg://engine@db/calls?ssl=require",
+        ),
         ("sqlite:////var/lib/engine/records.db", "sqlite+aiosqlite:////var/lib/engine/records.db"),
         ("sqlite:///records.db", "sqlite+aiosqlite:///records.db"),
     ],
