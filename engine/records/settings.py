@@ -110,7 +110,7 @@ class RecordsSettings:
     # The writer: how many records may wait for the database, how many go in one write,
     # and how often the buffer is written when it is not full.
     buffer_size: int = 10_000
-    batch_size: int = 500
+    batch_size: int = 100
     flush_interval_s: float = 0.5
     # Every database statement's deadline (connect included): a database that does not
     # answer is "down", never a wait without end.

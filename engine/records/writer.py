@@ -3,7 +3,8 @@
 ``put`` (the ``RecordSink`` the calls see) only puts the record in a buffer, which keeps the
 latest version of each call (a record is put when the call is decided and again when it
 ends). A background task writes the buffer every ``flush_interval_s``, or as soon as a
-batch is full, in batches of ``batch_size``, yielding to the calls between batches.
+batch is full, in batches of ``batch_size``, yielding to the calls between batches (and
+between every few records of a batch while it is made: that work is on the event loop).
 
 When the database is down, calls go on: records wait in the buffer (at most
 ``buffer_size`` calls) and the writer retries with backoff (0.5 s doubling to 30 s). A
@@ -46,7 +47,7 @@ class RecordWriter:
         *,
         replica: str | None = None,
         buffer_size: int = 10_000,
-        batch_size: int = 500,
+        batch_size: int = 100,
         flush_interval_s: float = 0.5,
         ensure_schema: Callable[[], Awaitable[None]] | None = None,
     ) -> None:

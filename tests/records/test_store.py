@@ -219,3 +219,29 @@ def test_an_unknown_call_is_none(db_url, missing):
         return await store.get(missing)
 
     assert run(body, db_url) is None
+
+
+def test_the_stores_own_conversion_is_to_dict_exactly():
+    from engine.records.storable import plain
+
+    records = [
+        make_record(),
+        make_record(ended=False, outcome=None, transcript=None, headers={}),
+        make_record(
+            tools=[],
+            keys=[],
+            handoffs=["a.yaml", "b.yaml"],
+            decision="rejected",
+            reject_status=480,
+            reject_reason="closed",
+            reject_kind="closed",
+            timeline=[],
+        ),
+    ]
+    records[0].tools[0] = type(records[0].tools[0])(
+        "lookup", T0, "not json {", "failed", None, None, None
+    )
+    records[0].timeline[0].data.update({"nested": {"at": [1, 2.5, True, None]}, "n": (1, 2)})
+    for record in records:
+        assert plain(record) == record.to_dict()
+        assert type(plain(record)["outcome"]) is type(record.to_dict()["outcome"])
