@@ -37,6 +37,12 @@ COPY flows /usr/share/engine/examples
 # The JSON Schema the flows' `# yaml-language-server: $schema=../schemas/…` lines point at.
 COPY schemas /schemas
 
+# Call records: a SQLite file in the working directory (./engine-records.db) unless
+# ENGINE_DATABASE_URL names a database; mount a volume here to keep them when the container
+# is replaced (docs/records.md).
+RUN mkdir -p /var/lib/engine && chown engine:engine /var/lib/engine
+WORKDIR /var/lib/engine
+
 USER engine
 EXPOSE 8000
 # Readiness, not liveness: healthy means this container can answer a call now (flows

@@ -27,6 +27,7 @@ prints figures. Loopback only.
     python bench/runtime_bench.py [--calls 300] [--concurrency 20] [--split] [--profile F]
         [--response-done-delay-ms 500]
     python bench/runtime_bench.py --burst 500 --split [--rest-latency-ms 20]
+    python bench/runtime_bench.py --records sqlite|postgresql [--claims off]
 
 ``--burst N`` places N calls at once (``--calls N --concurrency N``) with patient callers
 (90 s per step, webhooks answered within 60 s), as when a campaign or an outage's end sends
@@ -35,6 +36,15 @@ step times out, the webhook is not answered 200, the call is rejected after an a
 second REFER goes out while the first still rings. ``--rest-latency-ms`` /
 ``--rest-latency-per-inflight-ms`` make the simulator's REST slower, the more so the more
 requests are in flight (``Timing.rest_latency_s`` / ``rest_latency_per_inflight_s``).
+
+``--records sqlite|postgresql`` keeps call records as ``engine serve`` does (a SQLite file
+in a temporary folder, or a scratch database created on ``--postgres-url``'s server and
+dropped after; with PostgreSQL the engine also claims each call there, as replicas do;
+``--claims off`` leaves the claims out to see what they cost) and prints the records
+written per second, the writer's queue depth (sampled every 10 ms), what was dropped and
+how long the last flush took. Where the engine does not hand its calls' records to the
+sink itself, the benchmark puts two per call (when it starts and when it ends), as the
+recorder does, and says so.
 
 ``--split`` runs the simulator and the callers in a child process, so the engine's event
 loop is its own (as in production) instead of shared with the simulator; wire timestamps
@@ -52,6 +62,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import sys
 import time
 from collections import defaultdict
@@ -260,15 +271,122 @@ class Results:
         self.counters: dict[str, float] = {}  # call control's, at the end of the run
         self.lag = LoopLag()
         self.gc = GcPauses()
+        self.records = RecordsRun("off", "", claims=True)
 
 
-def instrumented_engine(config: Any, results: Results) -> Engine:
+class RecordsRun:
+    """Call records on during a run: where they go, and what the writer did."""
+
+    def __init__(self, kind: str, postgres_url: str, claims: bool) -> None:
+        self.kind = kind
+        self.postgres_url = postgres_url
+        self.claims = claims
+        self.settings: Any = None
+        self.depths: list[int] = []
+        self.written = 0
+        self.dropped = 0
+        self.elapsed = 0.0
+        self.flush_s = 0.0
+        self._written_before = 0
+        self._sampler: asyncio.Task[None] | None = None
+
+    @contextlib.asynccontextmanager
+    async def database(self) -> Any:
+        """Yields the records settings (None: records off), on a database of this run's
+        own, removed afterwards."""
+        if self.kind == "off":  # nor is SQLAlchemy imported, as in an engine without records
+            yield None
+            return
+        import tempfile
+
+        from engine.records.settings import RecordsSettings, database_url
+
+        if self.kind == "sqlite":
+            with tempfile.TemporaryDirectory() as folder:
+                url = database_url(f"sqlite:///{folder}/bench-records.db")
+                self.settings = RecordsSettings(url=url, replica="bench")
+                yield self.settings
+            return
+        import uuid
+
+        import asyncpg
+
+        admin = database_url(self.postgres_url)
+        name = f"engine_bench_{uuid.uuid4().hex[:10]}"
+        dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+        connection = await asyncpg.connect(dsn, timeout=5)
+        await connection.execute(f'CREATE DATABASE "{name}"')
+        try:
+            self.settings = RecordsSettings(url=admin.set(database=name), replica="bench")
+            yield self.settings
+        finally:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await connection.close()
+
+    def attach(self, engine: Engine) -> None:
+        from engine.records.service import LocalClaims
+
+        if not self.claims:
+            engine.records.claims = LocalClaims()
+
+    async def after_warmup(self, engine: Engine) -> None:
+        writer = engine.records.writer
+        if writer is None:
+            return
+        await wait_calls_over(engine)
+        await writer.flush()
+        self._written_before = writer.written
+
+        async def sample() -> None:
+            while True:
+                self.depths.append(writer.queue_depth)
+                await asyncio.sleep(0.01)
+
+        self._sampler = asyncio.create_task(sample())
+
+    async def after_run(self, engine: Engine, elapsed: float) -> None:
+        writer = engine.records.writer
+        if writer is None or self._sampler is None:
+            return
+        await wait_calls_over(engine)
+        self._sampler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._sampler
+        started = time.perf_counter()
+        await writer.flush()
+        self.flush_s = time.perf_counter() - started
+        self.written = writer.written - self._written_before
+        self.dropped = writer.dropped
+        self.elapsed = elapsed
+
+    def report(self) -> list[str]:
+        if self.settings is None:
+            return ["records: off"]
+        where = self.settings.shown_url
+        claims = " (calls claimed in it)" if self.settings.shared and self.claims else ""
+        who = "put by the engine"
+        rate = self.written / self.elapsed if self.elapsed else 0.0
+        depth = sorted(self.depths) or [0]
+        return [
+            f"records: {self.kind}, {where}{claims}; {who}",
+            f"  written {self.written} in the run: {rate:.0f} records/s; dropped {self.dropped}",
+            f"  writer queue depth: p50 {percentile(depth, 50)}, p99 {percentile(depth, 99)}, "
+            f"max {max(depth)}; last flush after the run {self.flush_s * 1000:.1f} ms",
+        ]
+
+
+def instrumented_engine(config: Any, results: Results, records: RecordsRun | None = None) -> Engine:
     # The demo's clock (an open hour): acme-support keeps hours, and the benchmark measures
     # the open line whatever time it runs.
     settings = EngineSettings(
-        flows_dir=str(REPO / "flows"), openai=config, clock=lambda: DEMO_CLOCK
+        flows_dir=str(REPO / "flows"),
+        openai=config,
+        clock=lambda: DEMO_CLOCK,
+        records=records.settings if records else None,
     )
     engine = Engine(settings, environ={"ACME_TOKEN": "bench-token"})
+    if records is not None:
+        records.attach(engine)
     metrics = engine.metrics
     to_accept, to_action = metrics.webhook_to_accept, metrics.event_to_action
 
@@ -338,13 +456,15 @@ async def wait_calls_over(engine: Engine) -> None:
 
 async def run_shared(calls: int, concurrency: int, results: Results, load: Load) -> None:
     """The simulator, the callers and the engine on one event loop."""
-    async with load.simulator() as sim:
-        engine = instrumented_engine(sim.config(), results)
+    records = results.records
+    async with load.simulator() as sim, records.database():
+        engine = instrumented_engine(sim.config(), results, records)
         async with running_engine(engine) as url:
             bench = Bench(sim, url + "/webhooks/openai", load.call_timeout_s)
             # One warm-up call: first-use costs (TLS contexts, imports, template
             # compilation) are not what a running engine pays per call.
             await bench.one_call()
+            await records.after_warmup(engine)
             results.samples.clear()
             results.hops.clear()
             bench.clear()
@@ -354,6 +474,7 @@ async def run_shared(calls: int, concurrency: int, results: Results, load: Load)
             results.cpu_s = time.process_time() - cpu
             await results.lag.stop()
             await wait_calls_over(engine)
+            await records.after_run(engine, results.elapsed)
             results.counters = call_control_counts(engine)
     results.wire_accept = bench.wire_accept
     results.wire_refer = bench.wire_refer
@@ -405,20 +526,24 @@ async def run_split(calls: int, concurrency: int, results: Results, load: Load) 
 
         api_key, secret, base_url = await receive("config")
         config = OpenAIConfig(api_key=api_key, webhook_secret=secret, base_url=base_url)
-        engine = instrumented_engine(config, results)
-        async with running_engine(engine) as url:
-            parent.send(("url", url))
-            await receive("warm")
-            results.samples.clear()
-            results.hops.clear()
-            results.lag.start()
-            cpu = time.process_time()
-            parent.send(("go", None))
-            payload = await receive("done")
-            results.cpu_s = time.process_time() - cpu
-            await results.lag.stop()
-            await wait_calls_over(engine)
-            results.counters = call_control_counts(engine)
+        records = results.records
+        async with records.database():
+            engine = instrumented_engine(config, results, records)
+            async with running_engine(engine) as url:
+                parent.send(("url", url))
+                await receive("warm")
+                await records.after_warmup(engine)
+                results.samples.clear()
+                results.hops.clear()
+                results.lag.start()
+                cpu = time.process_time()
+                parent.send(("go", None))
+                payload = await receive("done")
+                results.cpu_s = time.process_time() - cpu
+                await results.lag.stop()
+                await wait_calls_over(engine)
+                await records.after_run(engine, payload[4])
+                results.counters = call_control_counts(engine)
         results.wire_accept, results.wire_refer, results.wire_tool = payload[:3]
         results.failures, results.elapsed = payload[3:]
     finally:
@@ -478,6 +603,8 @@ def report(results: Results, calls: int, concurrency: int, split: bool, load: Lo
     whose = "the engine's" if split else "engine and simulator together"
     print(f"CPU per call: {results.cpu_s * 1000 / max(1, ok):.2f} ms ({whose})")
     print(f"failed calls: {len(results.failures)}")
+    for line in results.records.report():
+        print(line)
     if results.counters:
         control = sorted(results.counters.items())
         print("  call control: " + ", ".join(f"{k} {v:g}" for k, v in control))
@@ -489,10 +616,18 @@ def report(results: Results, calls: int, concurrency: int, split: bool, load: Lo
     return 1 if results.failures else 0
 
 
-def run(calls: int, concurrency: int, split: bool, load: Load) -> int:
+def run(
+    calls: int,
+    concurrency: int,
+    split: bool,
+    load: Load | None = None,
+    records: RecordsRun | None = None,
+) -> int:
     import gc
 
     results = Results()
+    if records is not None:
+        results.records = records
     gc.callbacks.append(results.gc)
     try:
         with driver_hops(results):
@@ -513,7 +648,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rest-latency-ms", type=float, default=0.0)
     parser.add_argument("--rest-latency-per-inflight-ms", type=float, default=0.0)
     parser.add_argument("--response-done-delay-ms", type=float, default=0.0)
+    parser.add_argument("--records", choices=("off", "sqlite", "postgresql"), default="off")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+        help="a server where a scratch database may be created (for --records postgresql)",
+    )
+    parser.add_argument("--claims", choices=("on", "off"), default="on")
     args = parser.parse_args(argv)
+    records = RecordsRun(args.records, args.postgres_url, claims=args.claims == "on")
     load = BURST if args.burst else Load()
     if args.burst:
         if not 1 <= args.burst <= 1000:
@@ -533,12 +676,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     logging.basicConfig(level=logging.ERROR)
     if not args.profile:
-        return run(args.calls, args.concurrency, args.split, load)
+        return run(args.calls, args.concurrency, args.split, load, records)
     import cProfile
     import pstats
 
     profiler = cProfile.Profile()
-    status = profiler.runcall(run, args.calls, args.concurrency, args.split, load)
+    status = profiler.runcall(run, args.calls, args.concurrency, args.split, load, records)
     profiler.dump_stats(args.profile)
     pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
     return status

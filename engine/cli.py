@@ -186,7 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer calls: the OpenAI webhook, health and flow status over HTTP",
         description="Configuration comes from the environment: OPENAI_API_KEY, "
         "OPENAI_WEBHOOK_SECRET, OPENAI_BASE_URL (optional), ENGINE_DRAIN_TIMEOUT, "
-        "ENGINE_DEFAULT_COUNTRY_CODE, ENGINE_MAX_CONNECTIONS.",
+        "ENGINE_DEFAULT_COUNTRY_CODE, ENGINE_MAX_CONNECTIONS, ENGINE_DATABASE_URL (call "
+        "records; default ./engine-records.db), ENGINE_RECORDS_DAYS, ENGINE_ADMIN_TOKEN.",
     )
     serve.add_argument("flows_dir", nargs="?", default="flows", metavar="FLOWS_DIR")
     serve.add_argument("--host", default="127.0.0.1")
@@ -217,6 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("flows_dir", nargs="?", default="flows", metavar="FLOWS_DIR")
     demo.set_defaults(run=_demo)
+
+    from .records.cli import add_calls_command, add_db_command
+
+    add_calls_command(commands)
+    add_db_command(commands)
     return parser
 
 

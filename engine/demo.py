@@ -8,14 +8,20 @@ keys, no network.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .records.memory import RecentRecords
-from .records.record import CallRecord
+from .records import CallRecord
 from .runner import running_engine
 from .server import Engine, EngineSettings
+
+if TYPE_CHECKING:  # SQLAlchemy comes with it: imported when the demo runs, not with DEMO_CLOCK
+    from .records.settings import RecordsSettings
 
 __all__ = ["run_demo"]
 
@@ -33,7 +39,8 @@ def _spoken(response: dict[str, object]) -> str:
     return str(response.get("instructions") or "").removeprefix(_SAY_EXACTLY)
 
 
-async def _demo(flows_dir: str) -> int:
+async def _demo(flows_dir: str, records: RecordsSettings) -> int:
+    from .records.readable import call_story
     from .simulator import Simulator
 
     start = time.perf_counter()
@@ -43,7 +50,7 @@ async def _demo(flows_dir: str) -> int:
 
     async with Simulator() as sim:
         settings = EngineSettings(
-            flows_dir=flows_dir, openai=sim.config(), clock=lambda: DEMO_CLOCK
+            flows_dir=flows_dir, openai=sim.config(), clock=lambda: DEMO_CLOCK, records=records
         )
         engine = Engine(settings, environ={"ACME_TOKEN": "demo-token"})
         async with running_engine(engine) as url:
@@ -77,26 +84,31 @@ async def _demo(flows_dir: str) -> int:
             say(f"line heard; REFER to {(refer.body or {}).get('target_uri')}")
             reason = await call.wait_ended(timeout=10)
             say(f"call ended: {reason}")
-            record = await _record(engine, call.call_id)
-            if record is not None:
-                tools = ", ".join(f"{t.name} {t.outcome}" for t in record.tools)
-                transfers = ", ".join(f"{t.target} {t.result}" for t in record.transfers)
-                say(f"call record: {record.outcome}; tools: {tools}; transfers: {transfers}")
+            record = await _record_of(engine, call.call_id)
     print("\ntranscript:")
     for said in (record.transcript or []) if record is not None else []:
         print(f"  {said.who:>6}: {said.text}")
+    where = records.url.database if records.url.get_backend_name() == "sqlite" else None
+    print(f"\ncall record, kept in {where or records.shown_url}:")
+    if record is None:
+        print("  (no record of this call was kept)")
+    else:
+        print(call_story(record))
+        print(f"\n(engine calls lists the calls kept; engine calls show {call.call_id} shows this)")
     return 0
 
 
-async def _record(engine: Engine, call_id: str) -> CallRecord | None:
-    """The call's record, once the engine has finished it (the demo's sink keeps it)."""
-    sink = engine.record_sink
-    for _ in range(200):
-        record = sink.get(call_id) if isinstance(sink, RecentRecords) else None
-        if record is not None:
-            return record
-        await asyncio.sleep(0.01)
-    return None
+async def _record_of(engine: Engine, call_id: str) -> CallRecord | None:
+    """The call's record as the database has it: the call's end written first."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(5):
+            while engine.calls:  # the call's task puts its last record as it ends
+                await asyncio.sleep(0.01)
+    writer = engine.records.writer
+    if writer is not None:
+        await writer.flush()
+    store = engine.records.store
+    return None if store is None else await store.get(call_id)
 
 
 def run_demo(flows_dir: str | None = None) -> int:
@@ -104,4 +116,11 @@ def run_demo(flows_dir: str | None = None) -> int:
     if not Path(folder, "acme-support.yaml").is_file():
         print(f"engine demo: {folder}/acme-support.yaml not found; run it from the repository")
         return 2
-    return asyncio.run(_demo(folder))
+    from .records.settings import RecordsSettings
+
+    try:
+        records = RecordsSettings.from_env(os.environ)
+    except ValueError as exc:
+        print(f"engine demo: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_demo(folder, records))

@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -50,7 +50,11 @@ from .openai.rest import RetryBudget
 from .records.calls import CallRecords, RecordConsumer
 from .records.memory import RecentRecords
 from .records.recorder import CallRecorder
+from .records.service import Records
 from .records.sink import RecordSink
+
+if TYPE_CHECKING:
+    from .records.settings import RecordsSettings
 
 __all__ = ["Engine", "EngineSettings", "create_app"]
 
@@ -59,6 +63,8 @@ log = logging.getLogger("engine.server")
 
 # How long the drain waits for the hangups of the calls its deadline cuts.
 DRAIN_HANGUP_WAIT_S = 5.0
+# How long the records still waiting may take to be written on the way out.
+RECORDS_DRAIN_S = 3.0
 
 
 def utc_now() -> datetime:
@@ -91,9 +97,13 @@ class EngineSettings:
     transcription_model: str = DEFAULT_TRANSCRIPTION_MODEL
     # What time it is: decides opening hours. Tests pass a fixed clock.
     clock: Callable[[], datetime] = utc_now
+    # Where call records go (None: nowhere, e.g. an engine a test builds without them).
+    records: RecordsSettings | None = None
 
     @classmethod
     def from_env(cls, flows_dir: str, environ: Mapping[str, str] | None = None) -> EngineSettings:
+        from .records.settings import RecordsSettings
+
         env = os.environ if environ is None else environ
         code = env.get("ENGINE_DEFAULT_COUNTRY_CODE", "").strip().lstrip("+") or None
         if code is not None and not (code.isdigit() and 1 <= len(code) <= 3):
@@ -122,6 +132,7 @@ class EngineSettings:
             transcription_model=transcription or DEFAULT_TRANSCRIPTION_MODEL,
             openai_concurrency=_count(env, "ENGINE_OPENAI_CONCURRENCY", 100),
             tool_concurrency=_count(env, "ENGINE_TOOL_CONCURRENCY", 64),
+            records=RecordsSettings.from_env(env),
         )
 
 
@@ -157,13 +168,19 @@ class Engine:
         self._answering: dict[str, asyncio.Future[int]] = {}
         self.calls: dict[str, asyncio.Task[None]] = {}
         self.drivers: dict[str, CallDriver] = {}
+        self.records = Records(self.settings.records)  # the database: sink, claims, /calls
+        # Each finished record: kept in memory (record_sink), written to the database,
+        # counted by flow and outcome, then whatever else asked for it.
+        self.on_record[:0] = [self.records.sink.put, self.metrics.record_call]
         code = self.settings.default_country_code
-        self.on_record.insert(0, self.metrics.record_call)  # calls by flow and outcome
-        self.records = CallRecords(self.record_sink, self.on_record, default_country_code=code)
+        self.recorder = CallRecords(self.record_sink, self.on_record, default_country_code=code)
         self._watcher: asyncio.Task[None] | None = None
         self._probe: asyncio.Task[bool] | None = None
         self._started = False
         self.metrics.watch_live_calls(lambda: len(self.calls))
+        writer = self.records.writer
+        if writer is not None:
+            self.metrics.watch_records_dropped(lambda: writer.dropped)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -186,11 +203,13 @@ class Engine:
         baseline = self._scan()  # before loading, so a file written meanwhile is seen
         self._reload()
         self._watcher = asyncio.create_task(self._watch(baseline))
+        await self.records.start()
 
     async def stop(self) -> None:
         if self._watcher:
             self._watcher.cancel()
         await self.drain(self.settings.drain_timeout_s)
+        await self.records.stop(RECORDS_DRAIN_S)  # the ended calls' records, written
         if self._started:
             await self.realtime.control.aclose()
             await self.tools.http.aclose()
@@ -345,12 +364,15 @@ class Engine:
         self._answering[call.call_id] = answer
         status = 502
         try:
-            status = await self._answer(call, received)
+            # Several replicas: the one that claims the call answers it (records/claims.py).
+            elsewhere = await self.records.claims.claim(call.call_id)
+            status = await self._answer(call, received) if elsewhere is None else elsewhere
         finally:
             self._answering.pop(call.call_id, None)
             if status >= 500:
                 self.answered.forget(call.call_id)  # let OpenAI's retry try again
             answer.set_result(status)
+            await self.records.claims.settle(call.call_id, status)
         return status
 
     async def _answer(self, call: IncomingCall, received: float) -> int:
@@ -364,7 +386,7 @@ class Engine:
             now=self.settings.clock(),
             transcription_model=self.settings.transcription_model,
         )
-        record = self.records.decided(call, decision, received)
+        record = self.recorder.decided(call, decision, received)
         if isinstance(decision, Refusal):
             level = logging.INFO if decision.expected else logging.ERROR
             log_.log(level, "%s: rejecting with SIP %d", decision.reason, decision.sip_status)
@@ -409,12 +431,12 @@ class Engine:
             await self.platform.accept(call.call_id, session)
             return None
         except CallNotFound:
-            self.records.finish(record, "caller_hung_up", "accept: the call is gone (404)")
+            self.recorder.finish(record, "caller_hung_up", "accept: the call is gone (404)")
             self.metrics.webhook("gone_before_accept")
             return 200
         except CallControlError as exc:
             if exc.uncertain:
-                self.records.finish(record, "failure", f"accept may have taken effect ({exc})")
+                self.recorder.finish(record, "failure", f"accept may have taken effect ({exc})")
                 self.metrics.webhook("accept_uncertain")
                 return 502
             status = exc.status
@@ -426,7 +448,7 @@ class Engine:
                 self.metrics.webhook("accept_refused")
                 record.refused_session(SIP_TEMPORARILY_UNAVAILABLE, f"accept refused: {exc}")
                 return await self._reject(record, SIP_TEMPORARILY_UNAVAILABLE, None)
-            self.records.finish(record, "failure", f"accept failed: {exc}")
+            self.recorder.finish(record, "failure", f"accept failed: {exc}")
             self.metrics.webhook("accept_failed")
             return 502  # OpenAI delivers the webhook again; the call id is free for that retry
 
@@ -442,7 +464,7 @@ class Engine:
             log.warning("reject failed: %s", exc, extra={"call_id": record.call_id})
             return 502
         finally:
-            self.records.finish(record)
+            self.recorder.finish(record)
         return 200
 
     async def _run_call(self, call_id: str, answer: Answer, record: CallRecorder) -> None:
@@ -458,7 +480,7 @@ class Engine:
             record.failed(exc)
         finally:
             self.drivers.pop(call_id, None)
-            self.records.finish(record)
+            self.recorder.finish(record)
 
     # -- status routes ---------------------------------------------------------------------
     def flows_status(self) -> list[dict[str, Any]]:
@@ -560,6 +582,7 @@ def create_app(engine: Engine) -> Starlette:
             Route("/readyz", readyz),
             Route("/flows", flows),
             Route("/metrics", metrics),
+            *engine.records.routes(),
         ],
         lifespan=lifespan,
     )

@@ -17,8 +17,10 @@ REPO = Path(__file__).resolve().parents[2]
 ACME = yaml.safe_load((REPO / "flows" / "acme-support.yaml").read_text(encoding="utf-8"))
 
 
-def test_engine_demo_prints_the_call_from_greeting_to_transfer() -> None:
+def test_engine_demo_prints_the_call_from_greeting_to_transfer(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ENGINE_"))}
+    kept = tmp_path / "records.db"  # not the repository's ./engine-records.db
+    env["ENGINE_DATABASE_URL"] = f"sqlite:///{kept}"
     result = subprocess.run(
         [sys.executable, "-m", "engine", "demo"],
         cwd=REPO,
@@ -30,6 +32,9 @@ def test_engine_demo_prints_the_call_from_greeting_to_transfer() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     timeline, _, transcript = result.stdout.partition("\ntranscript:\n")
     assert transcript, result.stdout
+    transcript, _, record = transcript.partition(f"\ncall record, kept in {kept}:\n")
+    assert record, result.stdout  # the demo ends with its call's record, read back
+    assert kept.is_file()
     # What the agent says is the line itself, never the request to the model around it.
     assert "Say exactly" not in result.stdout
 
