@@ -54,8 +54,8 @@ MUTATIONS = (
     Mutation(
         "incomplete response's tool calls dropped",
         "engine/call/machine.py",
-        'elif event.status in ("completed", "incomplete") and calls:',
-        'elif event.status == "completed" and calls:',
+        'cut = event.status == "cancelled"',
+        'cut = event.status != "completed"',
         ("tests/runtime/test_call.py::test_a_tool_call_of_a_response_cut_at_its_token_limit_runs",),
     ),
     Mutation(
