@@ -173,7 +173,10 @@ class Engine:
         # counted by flow and outcome, then whatever else asked for it.
         self.on_record[:0] = [self.records.sink.put, self.metrics.record_call]
         code = self.settings.default_country_code
-        self.recorder = CallRecords(self.record_sink, self.on_record, default_country_code=code)
+        replica = self.settings.records.replica if self.settings.records else None
+        self.recorder = CallRecords(
+            self.record_sink, self.on_record, default_country_code=code, replica=replica
+        )
         self._watcher: asyncio.Task[None] | None = None
         self._probe: asyncio.Task[bool] | None = None
         self._started = False

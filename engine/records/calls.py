@@ -10,6 +10,7 @@ none of this.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -42,7 +43,8 @@ class CallRecords:
         self.sink = sink
         self.consumers = consumers
         self.default_country_code = default_country_code
-        self.replica = replica if replica is not None else socket.gethostname()
+        # host:pid, as records/settings.py names a replica (that module imports SQLAlchemy)
+        self.replica = replica or f"{socket.gethostname()}:{os.getpid()}"
 
     def decided(
         self, call: IncomingCall, decision: Answer | Refusal, received: float
