@@ -39,7 +39,7 @@ from pathlib import Path
 
 import engine
 from engine.flow.lint import collect_files, lint_files
-from engine.flow.workers import parallel_jobs
+from engine.flow.workers import in_workers, parallel_jobs
 
 BUSINESSES = [
     ("Acme", "support"),
@@ -208,7 +208,7 @@ def engine_command() -> tuple[list[str], dict[str, str]]:
 
 
 def lint_folder(folder: Path, jobs: int) -> None:
-    lint_files(collect_files([folder])[0], jobs=jobs)
+    lint_files(collect_files([folder])[0], each=in_workers(jobs))
 
 
 def run_lint(command: list[str], env: dict[str, str], folder: Path) -> None:

@@ -18,7 +18,7 @@ def _lint(args: argparse.Namespace) -> int:
     from .flow.ignores import UNIGNORABLE, unknown_rule_message
     from .flow.lint import collect_files, lint_files
     from .flow.rules import RULES
-    from .flow.workers import parallel_jobs
+    from .flow.workers import in_workers, parallel_jobs
 
     ignored = args.ignore or []
     wrong = [name for name in ignored if name not in RULES or name in UNIGNORABLE]
@@ -41,7 +41,7 @@ def _lint(args: argparse.Namespace) -> int:
     if not files:
         print("engine lint: no flow files (*.yaml, *.yml) found", file=sys.stderr)
         return EXIT_USAGE
-    report = lint_files(files, ignore=ignored, jobs=parallel_jobs(len(files)))
+    report = lint_files(files, ignore=ignored, each=in_workers(parallel_jobs(len(files))))
     diagnostics = report.diagnostics
     if args.format == "json":
         print(format_json(diagnostics))

@@ -50,6 +50,7 @@ from .openai.rest import RetryBudget
 from .records.calls import CallRecords, RecordConsumer
 from .records.memory import RecentRecords
 from .records.recorder import CallRecorder
+from .records.routes import call_routes
 from .records.service import Records
 from .records.sink import RecordSink
 
@@ -585,7 +586,7 @@ def create_app(engine: Engine) -> Starlette:
             Route("/readyz", readyz),
             Route("/flows", flows),
             Route("/metrics", metrics),
-            *engine.records.routes(),
+            *call_routes(engine.records),
         ],
         lifespan=lifespan,
     )

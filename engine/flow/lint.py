@@ -7,7 +7,7 @@ import dataclasses
 import gc
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,7 +108,7 @@ class FileResult:
     """One file's outcome: its text, its flow if it is structurally valid, its problems.
 
     ``claims`` is set exactly when the flow loads; ``flow`` and ``doc`` too, except in the
-    results of ``lint_files(jobs=…)`` checked in worker processes, which travel without them.
+    results of ``lint_files(each=in_workers(…))`` checked in worker processes, which travel without them.
     """
 
     file: str
@@ -323,25 +323,21 @@ def lint_files(
     env: Mapping[str, str] | None = None,
     *,
     ignore: Iterable[str] = (),
-    jobs: int = 1,
+    each: Callable[[list[Path], Mapping[str, str]], list[FileResult]] | None = None,
 ) -> LintReport:
     """Check files, each on its own and then against each other.
 
     ``ignore`` names rules to leave out everywhere (`engine lint --ignore RULE`); each file's
     own `# engine: ignore[…]` comments apply to the problems found across files too.
-    ``jobs`` above 1 checks the files in that many worker processes (``engine.flow.workers``):
-    the same problems, in the same order, but results without their ``flow`` and ``doc``.
+    ``each`` checks the files one by one (default: here, in this process); the CLI passes
+    ``engine.flow.workers``' worker processes for large runs: the same problems, in the same
+    order, but results without their ``flow`` and ``doc``.
     """
     left_out = frozenset(ignore)
     if env is None:
         env = dict(os.environ)  # one plain copy: os.environ decodes on every lookup
     paths = list(files)
-    if jobs > 1 and len(paths) > 1:
-        from .workers import lint_in_workers  # only large runs start processes
-
-        results = lint_in_workers(paths, env, jobs)
-    else:
-        results = _lint_each(paths, env)
+    results = (each or _lint_each)(paths, env)
     cross = _numbers_claimed_twice(results, across_only=True) + _missing_handoffs(results)
     by_file: dict[str, list[Diagnostic]] = {}
     for diagnostic in cross:  # grouped once: 1,000 files each scanning every one is quadratic

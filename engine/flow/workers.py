@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -70,3 +70,13 @@ def _lint_part(task: tuple[list[str], dict[str, str]]) -> list[FileResult]:
         result.flow = None
         result.doc = None
     return results
+
+
+def in_workers(jobs: int) -> Callable[[list[Path], Mapping[str, str]], list[FileResult]] | None:
+    """What ``lint_files(each=…)`` takes to check files in ``jobs`` worker processes; None
+    (check them in this process) for one job."""
+    if jobs <= 1:
+        return None
+    return lambda files, env: (
+        lint_in_workers(files, env, jobs) if len(files) > 1 else _lint_each(files, env)
+    )

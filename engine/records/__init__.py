@@ -4,7 +4,7 @@ PostgreSQL shared by several replicas), and the claims that make one replica ans
 - ``CallRecord`` and its parts (``record.py``): what is kept of a call.
 - ``RecordSink`` (``sink.py``): where the calls put their records; ``put`` never blocks.
 - ``Records`` (``service.py``): the one object an engine wires in: ``sink``, ``claims``,
-  ``routes()``, ``start()``/``stop()``.
+  ``start()``/``stop()``; ``call_routes(records)`` (``routes.py``) serves ``/calls``.
 - ``RecordsSettings`` (``settings.py``): ``ENGINE_DATABASE_URL``, ``ENGINE_RECORDS_DAYS``,
   ``ENGINE_ADMIN_TOKEN``.
 """

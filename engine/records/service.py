@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING
 from .record import CallRecord
 
 if TYPE_CHECKING:
-    from starlette.routing import Route
-
     from .claims import SharedClaims
     from .settings import RecordsSettings
     from .store import CallStore
@@ -62,7 +60,7 @@ class LocalClaims:
 
 class Records:
     """The engine's records: ``sink`` (put a call's record there), ``claims`` (ask before
-    answering a call), ``routes()`` (``/calls``), ``get(call_id)``, ``start()``/``stop()``.
+    answering a call), ``get(call_id)``, ``start()``/``stop()``.
     ``writer`` and ``store`` are None when no records are kept."""
 
     def __init__(self, settings: RecordsSettings | None) -> None:
@@ -194,8 +192,3 @@ class Records:
         if waiting is not None:
             return waiting
         return None if self.store is None else await self.store.get(call_id)
-
-    def routes(self) -> list[Route]:
-        from .routes import call_routes
-
-        return call_routes(self)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from engine.flow.diagnostics import format_json, format_text
 from engine.flow.lint import collect_files, lint_files
-from engine.flow.workers import PARALLEL_FROM, parallel_jobs
+from engine.flow.workers import PARALLEL_FROM, in_workers, parallel_jobs
 
 ENV = {"ACME_TOKEN": "token-value"}
 
@@ -58,7 +58,7 @@ def write_folder(folder: Path, count: int) -> list[Path]:
 def test_workers_find_what_one_process_finds(tmp_path: Path) -> None:
     files = write_folder(tmp_path, 50)
     one = lint_files(files, ENV)
-    many = lint_files(files, ENV, jobs=2)
+    many = lint_files(files, ENV, each=in_workers(2))
     assert [f.file for f in many.files] == [f.file for f in one.files]
     assert many.diagnostics == one.diagnostics
     assert {d.rule for d in one.diagnostics} >= {
@@ -82,7 +82,7 @@ def test_workers_find_what_one_process_finds(tmp_path: Path) -> None:
 
 def test_a_missing_hand_off_still_gets_its_did_you_mean(tmp_path: Path) -> None:
     files = write_folder(tmp_path, 50)
-    many = lint_files(files, ENV, jobs=2)
+    many = lint_files(files, ENV, each=in_workers(2))
     handoffs = [d for d in many.diagnostics if d.rule == "handoff-flow"]
     # Flows 3, 10, 17… hand calls off; those with a schema error (6, 19, 32, 45) do not load.
     assert len(handoffs) == len([i for i in range(50) if i % 7 == 3 and i % 13 != 6])
