@@ -25,7 +25,7 @@ import pytest
 
 from engine.simulator import SimCall, Simulator
 
-from helpers import free_port, wait_for
+from helpers import engine_cli, free_port, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 ACME = "+18005551212"
@@ -305,8 +305,17 @@ def test_sigterm_drains_a_live_call_then_exits_on_its_own(tmp_path):
             assert "draining: waiting for 1 live call(s)" in messages
             assert not any("drain deadline" in m for m in messages)
             assert call.requests_for("hangup") == []
+            return call.call_id
 
-    asyncio.run(main())
+    call_id = asyncio.run(main())
+    # The drain wrote the call's whole record before the process exited.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("ENGINE_DATABASE_URL", f"sqlite:///{tmp_path / 'engine-records.db'}")
+        code, out, err = engine_cli("calls", "show", call_id, "--format", "json")
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["outcome"] == "transferred" and record["ended_at"] is not None
+    assert [t["result"] for t in record["transfers"]] == ["took"]
 
 
 def test_sigterm_with_a_call_that_never_ends_exits_after_the_drain_timeout(tmp_path):
