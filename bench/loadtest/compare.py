@@ -33,7 +33,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 FLOW_DIR = REPO / "bench" / "loadtest"
-LOADTEST = Path(os.environ.get("LOADTEST_DIR", REPO.parent.parent / "shared" / "loadtest"))
+# ../shared/loadtest beside the checkout (or beside the folder of worktrees it is in).
+_BESIDE = [up / "shared" / "loadtest" for up in REPO.parents]
+LOADTEST = Path(
+    os.environ.get("LOADTEST_DIR") or next((p for p in _BESIDE if p.is_dir()), _BESIDE[0])
+)
 VENV_PYTHON = os.environ.get("LOADTEST_PYTHON", "/tmp/loadtest-venv/bin/python")
 SECRET = "whsec_aGFybmVzcy10ZXN0LXNlY3JldC0wMTIzNDU2Nzg5"  # the README's throwaway value
 FLOOR_PORT = 3470
