@@ -82,6 +82,7 @@ from .events import (
     ToolFinished,
 )
 from .session import idle_for, instructions_for, tools_for
+from .timers import FillerTimer, Timer
 from .transfer_guard import transfer_targets
 from .wording import Told
 
@@ -98,12 +99,13 @@ __all__ = [
     "filler_timer",
 ]
 
-HEARD_TIMER = "heard"
-REQUEST_TIMER = "request"
-TRANSFER_TIMER = "transfer"
-COLLECT_TIMER = "collect"
-TIME_WARNING_TIMER = "time_warning"
-TIME_UP_TIMER = "time_up"
+# The fixed timers under the names callers of the machine have long imported.
+HEARD_TIMER = Timer.HEARD
+REQUEST_TIMER = Timer.REQUEST
+TRANSFER_TIMER = Timer.TRANSFER
+COLLECT_TIMER = Timer.COLLECT
+TIME_WARNING_TIMER = Timer.TIME_WARNING
+TIME_UP_TIMER = Timer.TIME_UP
 TIME_LIMIT = "time limit"  # ``ended_by`` when the call's time limit ends it
 ACTIVE_RESPONSE = "conversation_already_has_active_response"
 # How long a requested response may take to start before the machine stops waiting for it
@@ -118,8 +120,8 @@ _HEARD_SLACK_S = 2.0
 _HEARD_MIN_S, _HEARD_MAX_S = 3.0, 30.0
 
 
-def filler_timer(call_id: str) -> str:
-    return f"filler:{call_id}"
+def filler_timer(call_id: str) -> FillerTimer:
+    return FillerTimer(call_id)
 
 
 def _output(**fields: Any) -> str:
@@ -244,13 +246,13 @@ class CallMachine:
         if self._active is not None or self._requested is not None or not self._queue:
             return []
         self._requested = self._queue.popleft()
-        return [self._requested, StartTimer(REQUEST_TIMER, REQUEST_WAIT_S)]
+        return [self._requested, StartTimer(Timer.REQUEST, REQUEST_WAIT_S)]
 
     def _request_lost(self) -> list[Action]:
         """The request in flight will not start (refused, or never answered): stop waiting
         for it. A line the call was to end with is not waited for either: the call ends."""
         requested, self._requested = self._requested, None
-        actions: list[Action] = [CancelTimer(REQUEST_TIMER)]
+        actions: list[Action] = [CancelTimer(Timer.REQUEST)]
         ending = self._ending
         if requested is not None and ending and ending.line_request == requested.request:
             ending.line_request = None
@@ -267,7 +269,7 @@ class CallMachine:
         ending = self._ending
         if requested is not None and ending and ending.line_request == requested.request:
             ending.line_response = response_id
-        return [CancelTimer(REQUEST_TIMER)]
+        return [CancelTimer(Timer.REQUEST)]
 
     def _hush(self) -> list[Action]:
         """Stop the agent mid-sentence (a key was pressed, the time is up): cancel what is
@@ -324,7 +326,7 @@ class CallMachine:
             self._ours.add(event.response_id)
             if self._requested is not None and self._requested.request == event.request:
                 self._requested = None
-                actions.append(CancelTimer(REQUEST_TIMER))
+                actions.append(CancelTimer(Timer.REQUEST))
             if self._ending and self._ending.line_request == event.request:
                 self._ending.line_response = event.response_id
         return actions
@@ -339,7 +341,7 @@ class CallMachine:
                 # ask again once the running response is done.
                 self._queue.appendleft(requested)
                 self._requested = None
-                return [CancelTimer(REQUEST_TIMER)]
+                return [CancelTimer(Timer.REQUEST)]
             # A free reply collided with one the server started by itself (after a tool
             # output, it sometimes does): that response is the reply. Asking again would
             # make the agent answer twice.
@@ -389,7 +391,7 @@ class CallMachine:
                 spoken = len(self._said.get(event.response_id, "")) + ahead
                 seconds = spoken / _CHARS_PER_SECOND + _HEARD_SLACK_S
                 cap = min(max(seconds, _HEARD_MIN_S), _HEARD_MAX_S)
-                actions.append(StartTimer(HEARD_TIMER, cap))
+                actions.append(StartTimer(Timer.HEARD, cap))
         if batch is not None:
             actions += self._settle(batch)
         return actions + self._pump()
@@ -419,20 +421,20 @@ class CallMachine:
     # -- timers ------------------------------------------------------------------------------
     def _on_TimerFired(self, event: TimerFired) -> list[Action]:
         name = event.name
-        if name == REQUEST_TIMER and self._requested is not None:
+        if isinstance(name, FillerTimer):
+            return self._filler_due(name.call_id)
+        if name is Timer.REQUEST and self._requested is not None:
             return self._request_lost()
-        if name == HEARD_TIMER and self._ending and not self._ending.done:
+        if name is Timer.HEARD and self._ending and not self._ending.done:
             return self._finish_ending()
-        if name == TRANSFER_TIMER and self._ending and self._ending.referred:
+        if name is Timer.TRANSFER and self._ending and self._ending.referred:
             return self._transfer_did_not_take()  # the REFER vanished: the call is still here
-        if name == COLLECT_TIMER and self._entry is not None:
+        if name is Timer.COLLECT and self._entry is not None:
             return self._entry_over(self._entry.stop())
-        if name.startswith("filler:"):
-            return self._filler_due(name.removeprefix("filler:"))
-        if name == TIME_WARNING_TIMER and self._ending is None:
+        if name is Timer.TIME_WARNING and self._ending is None:
             line = self._render(self.flow.lines.time_warning, self.context)
             return self._ask(line)[0] if line else []
-        if name == TIME_UP_TIMER:
+        if name is Timer.TIME_UP:
             self._time_is_up = True
             return self._time_up()
         return []
@@ -479,7 +481,7 @@ class CallMachine:
                 actions += self._hush()  # the caller is keying: stop talking over them
             verdict = entry.press(key)
             if verdict == "more":
-                return [*actions, StartTimer(COLLECT_TIMER, collect.timeout)]
+                return [*actions, StartTimer(Timer.COLLECT, collect.timeout)]
             return actions + self._entry_over(verdict)
         tool_name = self.flow.keypad_of(self.state).get(key)
         tool = self.flow.tools.get(tool_name) if tool_name else None
@@ -493,7 +495,7 @@ class CallMachine:
         if entry is None:
             return []
         collect = entry.collect
-        actions: list[Action] = [CancelTimer(COLLECT_TIMER)]
+        actions: list[Action] = [CancelTimer(Timer.COLLECT)]
         if verdict == "complete":
             self.context["saved"][collect.save_as] = entry.value
             actions.append(AddNote(wording.keyed_in(collect.save_as, entry.value)))
@@ -635,7 +637,7 @@ class CallMachine:
             context = self._tool_context(pending.args)
             actions.append(RunHttpTool(pending.call_id, pending.name, tool.http, context))
             if tool.filler is not None:
-                actions.append(StartTimer(filler_timer(pending.call_id), tool.filler.after))
+                actions.append(StartTimer(FillerTimer(pending.call_id), tool.filler.after))
             return actions
         self._failures = 0  # a tool that ran is a success
         return actions + self._after_http(pending, _output(ok=True), http=False)
@@ -714,7 +716,7 @@ class CallMachine:
         tag = self._fillers.pop(call_id, None)
         if tag is not None:
             self._queue = deque(r for r in self._queue if r.request != tag)
-        return [CancelTimer(filler_timer(call_id))]
+        return [CancelTimer(FillerTimer(call_id))]
 
     # -- states ------------------------------------------------------------------------------
     def _goto(self, state: str) -> list[Action]:
@@ -724,7 +726,7 @@ class CallMachine:
         actions: list[Action] = []
         if self._entry is not None:
             self._entry = None
-            actions.append(CancelTimer(COLLECT_TIMER))
+            actions.append(CancelTimer(Timer.COLLECT))
         return [*actions, self._session(idle_for(self.flow, state))]
 
     def _session(self, idle: IdleTimeout | None) -> UpdateSession:
@@ -778,7 +780,7 @@ class CallMachine:
         """The REFER or hangup now, or once the audio still playing has been heard."""
         if not self._playing:
             return self._finish_ending()
-        return [StartTimer(HEARD_TIMER, _HEARD_MAX_S)]
+        return [StartTimer(Timer.HEARD, _HEARD_MAX_S)]
 
     def _ending_dropped(self, ending: _Ending) -> list[Action]:
         """The response that called a transfer or hangup was cut short (the caller spoke or
@@ -794,12 +796,12 @@ class CallMachine:
         if ending is None or ending.done:
             return []
         ending.done = True
-        actions: list[Action] = [CancelTimer(HEARD_TIMER)]
+        actions: list[Action] = [CancelTimer(Timer.HEARD)]
         if ending.kind == "transfer" and ending.targets:
             target = ending.targets.pop(0)
             ending.referred = target
             wait = self.flow.trunk.transfer_wait
-            actions += [Refer(target), StartTimer(TRANSFER_TIMER, wait)]
+            actions += [Refer(target), StartTimer(Timer.TRANSFER, wait)]
             idle = idle_for(self.flow, self.state)
             if not ending.on_hold and idle is not None and idle.ms is not None:
                 # The caller is on hold while the target rings: no nudge, no silence step.
@@ -823,7 +825,7 @@ class CallMachine:
         and when none is left, run the fallback."""
         ending = self._ending
         assert ending is not None
-        actions: list[Action] = [CancelTimer(TRANSFER_TIMER)]
+        actions: list[Action] = [CancelTimer(Timer.TRANSFER)]
         ending.referred = None
         if ending.on_hold:
             ending.on_hold = False  # the caller is back with the agent
@@ -854,10 +856,10 @@ class CallMachine:
     # -- limits ----------------------------------------------------------------------------
     def _limit_timers(self) -> list[Action]:
         limits = self.flow.limits
-        actions: list[Action] = [StartTimer(TIME_UP_TIMER, limits.call_minutes * 60)]
+        actions: list[Action] = [StartTimer(Timer.TIME_UP, limits.call_minutes * 60)]
         if 0 < limits.warn_minutes < limits.call_minutes:
             warn_at = (limits.call_minutes - limits.warn_minutes) * 60
-            actions.append(StartTimer(TIME_WARNING_TIMER, warn_at))
+            actions.append(StartTimer(Timer.TIME_WARNING, warn_at))
         return actions
 
     def _time_up(self) -> list[Action]:
