@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,6 +190,7 @@ class CallMachine:
         self._requested: RequestResponse | None = None  # asked for, not started yet
         self._queue: deque[RequestResponse] = deque()
         self._next_tag = 0
+        self._noting: set[str] | None = None  # see _noting_requests
         self._batches: dict[str, _Batch] = {}  # by response id, until settled
         self._batch_of: dict[str, _Batch] = {}  # the same, by call id
         self._running: dict[str, _PendingTool] = {}  # http tools under way, by call id
@@ -236,11 +238,25 @@ class CallMachine:
         return self._ending is not None and self._ending.referred is not None
 
     # -- responses -------------------------------------------------------------------------
-    def _ask(self, say: str | None = None) -> tuple[list[Action], str]:
+    def _ask(self, actions: list[Action], say: str | None = None) -> str:
+        """Queue a response (``say``: a line to say as written), append to ``actions`` what
+        starts now, and return the request's tag (to find it again: its line, its filler)."""
         self._next_tag += 1
-        request = RequestResponse(request=f"r{self._next_tag}", say=say)
-        self._queue.append(request)
-        return self._pump(), request.request
+        tag = f"r{self._next_tag}"
+        self._queue.append(RequestResponse(request=tag, say=say))
+        if self._noting is not None:
+            self._noting.add(tag)
+        actions += self._pump()
+        return tag
+
+    @contextmanager
+    def _noting_requests(self) -> Iterator[set[str]]:
+        """The tags of the requests asked inside the ``with``."""
+        self._noting = noted = set[str]()
+        try:
+            yield noted
+        finally:
+            self._noting = None
 
     def _pump(self) -> list[Action]:
         if self._active is not None or self._requested is not None or not self._queue:
@@ -290,7 +306,8 @@ class CallMachine:
         greeting = None
         if self.flow.greeting:
             greeting = self._render(self.flow.greeting, self.context)
-        return actions + self._ask(greeting)[0]
+        self._ask(actions, greeting)
+        return actions
 
     def _on_SessionResumed(self, event: SessionResumed) -> list[Action]:
         """A new connection to the same call: nothing will report what the old one was
@@ -433,7 +450,10 @@ class CallMachine:
             return self._entry_over(self._entry.stop())
         if name is Timer.TIME_WARNING and self._ending is None:
             line = self._render(self.flow.lines.time_warning, self.context)
-            return self._ask(line)[0] if line else []
+            actions: list[Action] = []
+            if line:
+                self._ask(actions, line)
+            return actions
         if name is Timer.TIME_UP:
             self._time_is_up = True
             return self._time_up()
@@ -502,12 +522,14 @@ class CallMachine:
             then = self.flow.tools.get(collect.then) if collect.then else None
             if then is not None and collect.then is not None:
                 return actions + self._run_engine_tool(collect.then, then)
-            return actions + self._ask()[0]
+            self._ask(actions)
+            return actions
         if collect.on_timeout is not None:
             return actions + self._run_step(collect.on_timeout, "collect timeout")
         note = wording.stopped_keying(collect.save_as, len(entry.keyed), entry.fewest)
         actions.append(AddNote(note))
-        return actions + self._ask()[0]
+        self._ask(actions)
+        return actions
 
     # -- silence -----------------------------------------------------------------------------
     def _on_CallerSilent(self, event: CallerSilent) -> list[Action]:
@@ -519,9 +541,9 @@ class CallMachine:
             return []  # the caller is waiting for us, or keying: not a silence to count
         self._silences += 1
         step = ladder.steps[min(self._silences, len(ladder.steps)) - 1]
-        before = self._next_tag
-        actions = self._run_step(step, "silence")
-        self._silence_lines = {f"r{n}" for n in range(before + 1, self._next_tag + 1)}
+        with self._noting_requests() as asked:
+            actions = self._run_step(step, "silence")
+        self._silence_lines = asked
         return actions
 
     # -- steps and engine-run tools ------------------------------------------------------
@@ -532,20 +554,18 @@ class CallMachine:
         if step.say:
             line = self._render(step.say, self.context)
             if line:
-                asked, tag = self._ask(line)
-                actions += asked
+                tag = self._ask(actions, line)
         elif step.instructions:
             text = self._render(step.instructions, self.context)
             if text:
                 actions.append(AddNote(text))
-                asked, tag = self._ask()
-                actions += asked
+                tag = self._ask(actions)
         if step.tool and step.tool in self.flow.tools:
             actions += self._run_engine_tool(step.tool, self.flow.tools[step.tool])
         if step.goto and self._ending is None:
             actions += self._goto(step.goto)
             if tag is None:
-                actions += self._ask()[0]  # let the agent speak in the new state
+                self._ask(actions)  # let the agent speak in the new state
         if step.hangup and self._ending is None:
             actions += self._end(_Ending("hangup", [], tag, why=why))
         return actions
@@ -580,9 +600,10 @@ class CallMachine:
         self._batches.pop(batch.response_id, None)
         for call_id in batch.calls:
             self._batch_of.pop(call_id, None)
+        actions: list[Action] = []
         if batch.answered and not batch.quiet and self._ending is None:
-            return self._ask()[0]
-        return []
+            self._ask(actions)
+        return actions
 
     def _answered(self, call_id: str) -> list[Action]:
         """An output of a model's call went back: its batch will want a response. A call
@@ -591,7 +612,10 @@ class CallMachine:
         if batch is not None:
             batch.answered = True
             return []
-        return self._ask()[0] if self._ending is None else []
+        actions: list[Action] = []
+        if self._ending is None:
+            self._ask(actions)
+        return actions
 
     def _fail(self, call_id: str, told: Told, *, count: bool = True) -> list[Action]:
         output = SendToolOutput(call_id, wording.failure_output(told))
@@ -628,7 +652,7 @@ class CallMachine:
         if tool.say and not ends_call:
             line = self._render(tool.say, self._tool_context(pending.args))
             if line:
-                actions += self._ask(line)[0]
+                self._ask(actions, line)
         if tool.http is not None:
             self._running[pending.call_id] = pending
             batch = self._batch_of.get(pending.call_id) if pending.from_model else None
@@ -668,7 +692,9 @@ class CallMachine:
         engine ran, which has no function call) a note; a response follows."""
         if pending.from_model:
             return [SendToolOutput(pending.call_id, output), *self._answered(pending.call_id)]
-        return [AddNote(wording.tool_answered(pending.name, output)), *self._ask()[0]]
+        actions: list[Action] = [AddNote(wording.tool_answered(pending.name, output))]
+        self._ask(actions)
+        return actions
 
     def _after_http(self, pending: _PendingTool, output: str, *, http: bool) -> list[Action]:
         tool = pending.tool
@@ -683,7 +709,7 @@ class CallMachine:
             return actions + self._answer(pending, output)
         if not tool.say:
             # Nothing was said: let the agent speak (in the new state, after a key press).
-            actions += self._ask()[0]
+            self._ask(actions)
         return actions
 
     def _count_result(self, *, ok: bool) -> list[Action]:
@@ -707,8 +733,8 @@ class CallMachine:
         line = self._render(pending.tool.filler.say, self._tool_context(pending.args))
         if not line:
             return []
-        actions, tag = self._ask(line)
-        self._fillers[call_id] = tag
+        actions: list[Action] = []
+        self._fillers[call_id] = self._ask(actions, line)
         return actions
 
     def _drop_filler(self, call_id: str) -> list[Action]:
@@ -759,8 +785,7 @@ class CallMachine:
         line = self._render(tool.say, context) if tool.say else None
         tag = None
         if line:
-            asked, tag = self._ask(line)
-            actions += asked
+            tag = self._ask(actions, line)
         ending = _Ending(kind, targets, tag, fallback=tool.fallback, why=f"tool {pending.name}")
         if batch is not None and batch.open:
             ending.calling_response = batch.response_id
@@ -841,8 +866,8 @@ class CallMachine:
             ending.line_response = None
             ending.line_request = None
             if line:
-                asked, ending.line_request = self._ask(line)
-                return actions + asked
+                ending.line_request = self._ask(actions, line)
+                return actions
             return actions + self._finish_ending()
         self._ending = None
         return actions + self._no_transfer_left(ending.fallback)
@@ -851,7 +876,9 @@ class CallMachine:
         if fallback is not None:
             return self._run_step(fallback, "transfer fallback")
         line = self._render(self.flow.lines.transfer_failed, self.context)
-        return self._ask(line)[0]
+        actions: list[Action] = []
+        self._ask(actions, line)
+        return actions
 
     # -- limits ----------------------------------------------------------------------------
     def _limit_timers(self) -> list[Action]:
@@ -876,8 +903,7 @@ class CallMachine:
         line = self._render(self.flow.lines.time_up, self.context)
         tag = None
         if line:
-            asked, tag = self._ask(line)
-            actions += asked
+            tag = self._ask(actions, line)
         return actions + self._end(_Ending("hangup", [], tag, why=TIME_LIMIT))
 
     def _limit_reached(self) -> list[Action]:
@@ -890,7 +916,7 @@ class CallMachine:
         tag = None
         actions: list[Action] = []
         if line:
-            actions, tag = self._ask(line)
+            tag = self._ask(actions, line)
         return actions + self._end(_Ending("hangup", [], tag, why="tool limit"))
 
     # -- helpers ---------------------------------------------------------------------------
