@@ -29,6 +29,11 @@ What it owns:
 - the silence ladder, the call's time limit and the caps on tool calls and failures;
 - the transcript and the list of events seen.
 
+The call moves through four phases (``Phase``): TALKING → ENDING (a transfer's or hangup's
+line is to be heard) → LEAVING (the REFER or hangup went out) → ENDED; a transfer that does
+not take goes back to ENDING for the next target, or to TALKING for the fallback. Only
+``_move_to`` changes the phase.
+
 docs/ivr-design.md describes the IVR behaviours this implements.
 """
 
@@ -38,7 +43,8 @@ import json
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from enum import Enum
 from typing import Any
 
 from ..flow.model import Flow, Step, Tool
@@ -129,6 +135,15 @@ def _output(**fields: Any) -> str:
     return json.dumps(fields, ensure_ascii=False)
 
 
+class Phase(Enum):
+    """Where the call is; ``CallMachine._move_to`` is the one place that changes it."""
+
+    TALKING = "talking"  # the caller and the agent: nothing is ending the call
+    ENDING = "ending"  # a transfer or hangup waits for its line (or the agent) to be heard
+    LEAVING = "leaving"  # the REFER or hangup went out: the call should leave
+    ENDED = "ended"  # the call is over: nothing more is handled
+
+
 @dataclass
 class _Ending:
     """The call is being transferred or hung up; nothing else starts meanwhile."""
@@ -137,7 +152,6 @@ class _Ending:
     targets: list[str]  # transfer URIs not tried yet, in order
     line_request: str | None  # our tag of the line heard before it, if there is one
     line_response: str | None = None
-    done: bool = False  # the line was heard: the REFER or hangup went out
     referred: str | None = None  # the target of the REFER awaiting the call's end
     fallback: Step | None = None  # when every target failed
     on_hold: bool = False  # the silence timeout is off while a REFER may ring
@@ -196,7 +210,8 @@ class CallMachine:
         self._running: dict[str, _PendingTool] = {}  # http tools under way, by call id
         self._playing: set[str] = set()
         self._said: dict[str, str] = {}  # what the agent said, by response id
-        self._ending: _Ending | None = None
+        self._phase = Phase.TALKING
+        self._ending: _Ending | None = None  # what ends the call, from ENDING on
         self._fillers: dict[str, str] = {}  # call id → tag of its filler line
         self._entry: DigitEntry | None = None  # digits being keyed in
         self._silences = 0  # silences in a row in this state
@@ -212,6 +227,18 @@ class CallMachine:
         self._time_is_up = False
         self._failures = 0  # tool results that failed, in a row
         self._engine_runs = 0
+
+    def _move_to(self, phase: Phase, ending: _Ending | None = None) -> None:
+        """Change the call's phase. Entering ENDING names what ends the call; back to
+        TALKING drops it; LEAVING and ENDED keep it (its ``why`` is the record's)."""
+        if phase is Phase.ENDING:
+            assert ending is not None
+            self._ending = ending
+        elif phase is Phase.TALKING:
+            self._ending = None
+        elif phase is Phase.ENDED:
+            self.ended = True
+        self._phase = phase
 
     # -- the one entry point -------------------------------------------------------------
     def handle(self, event: CallEvent) -> list[Action]:
@@ -324,7 +351,7 @@ class CallMachine:
             ending.calling_response = None  # lost, not cut by the caller: go on
             if ending.line_request is None:
                 actions += self._finish_ending()
-        elif ending is not None and not ending.done and ending.line_response is not None:
+        elif self._phase is Phase.ENDING and ending and ending.line_response is not None:
             actions += self._finish_ending()  # its line was under way: heard or cut, go on
         return actions + self._pump()
 
@@ -396,7 +423,7 @@ class CallMachine:
                 actions += self._when_quiet()
             # else: its line, queued behind this response, goes out now
         elif ending and ending.line_response == event.response_id:
-            if ending.done:
+            if self._phase is Phase.LEAVING:
                 pass  # its audio already stopped: the transfer or hangup is under way
             elif event.status != "completed":
                 actions += self._finish_ending()  # cut short: nothing more to wait for
@@ -427,7 +454,9 @@ class CallMachine:
     def _audio_over(self, response_id: str) -> list[Action]:
         self._playing.discard(response_id)
         ending = self._ending
-        if ending is None or ending.done or ending.calling_response is not None:
+        if ending is None or self._phase is not Phase.ENDING:
+            return []
+        if ending.calling_response is not None:
             return []
         if ending.line_request is None and not self._playing:
             return self._finish_ending()
@@ -442,7 +471,7 @@ class CallMachine:
             return self._filler_due(name.call_id)
         if name is Timer.REQUEST and self._requested is not None:
             return self._request_lost()
-        if name is Timer.HEARD and self._ending and not self._ending.done:
+        if name is Timer.HEARD and self._phase is Phase.ENDING:
             return self._finish_ending()
         if name is Timer.TRANSFER and self._ending and self._ending.referred:
             return self._transfer_did_not_take()  # the REFER vanished: the call is still here
@@ -482,7 +511,7 @@ class CallMachine:
         return []
 
     def _on_CallEnded(self, event: CallEnded) -> list[Action]:
-        self.ended = True
+        self._move_to(Phase.ENDED)
         return []  # the driver cancels whatever timers are left
 
     # -- keypad ------------------------------------------------------------------------------
@@ -794,7 +823,7 @@ class CallMachine:
     def _end(self, ending: _Ending) -> list[Action]:
         """Start ending the call: after the line (if any) has been heard, or once the
         agent's audio stops, or at once when nothing is playing."""
-        self._ending = ending
+        self._move_to(Phase.ENDING, ending)
         if ending.calling_response is not None:
             return []  # the response that called it ending moves on
         if ending.line_request is not None:
@@ -811,16 +840,16 @@ class CallMachine:
         """The response that called a transfer or hangup was cut short (the caller spoke or
         pressed a key) before it ended: neither its line nor the REFER or hangup is made, and
         the model, which was told the tool ran, is told it did not."""
-        self._ending = None
+        self._move_to(Phase.TALKING)
         if ending.line_request is not None:
             self._queue = deque(r for r in self._queue if r.request != ending.line_request)
         return [AddNote(wording.not_made(ending.kind))]
 
     def _finish_ending(self) -> list[Action]:
         ending = self._ending
-        if ending is None or ending.done:
+        if ending is None or self._phase is not Phase.ENDING:
             return []
-        ending.done = True
+        self._move_to(Phase.LEAVING)
         actions: list[Action] = [CancelTimer(Timer.HEARD)]
         if ending.kind == "transfer" and ending.targets:
             target = ending.targets.pop(0)
@@ -851,25 +880,23 @@ class CallMachine:
         ending = self._ending
         assert ending is not None
         actions: list[Action] = [CancelTimer(Timer.TRANSFER)]
-        ending.referred = None
-        if ending.on_hold:
-            ending.on_hold = False  # the caller is back with the agent
+        if ending.on_hold:  # the caller is back with the agent
             back = idle_for(self.flow, self.state)
             if back is not None:
                 actions.append(SetIdleTimeout(back))
         if self._time_is_up:
-            self._ending = None  # the time limit passed while the transfer was tried
+            self._move_to(Phase.TALKING)  # the time limit passed while the transfer was tried
             return actions + self._time_up()
         if ending.targets:
-            ending.done = False
+            # The next target, after a line of its own: no REFER out, the caller off hold.
             line = self._render(self.flow.lines.transfer_retry, self.context)
-            ending.line_response = None
-            ending.line_request = None
-            if line:
-                ending.line_request = self._ask(actions, line)
-                return actions
-            return actions + self._finish_ending()
-        self._ending = None
+            tag = self._ask(actions, line) if line else None
+            retry = replace(
+                ending, referred=None, on_hold=False, line_request=tag, line_response=None
+            )
+            self._move_to(Phase.ENDING, retry)
+            return actions if tag is not None else actions + self._finish_ending()
+        self._move_to(Phase.TALKING)
         return actions + self._no_transfer_left(ending.fallback)
 
     def _no_transfer_left(self, fallback: Step | None) -> list[Action]:
@@ -895,9 +922,9 @@ class CallMachine:
             # A REFER is out and may be ringing: it is left to finish. If it does not take,
             # the call ends then (``_transfer_did_not_take``), not the fallback.
             return []
-        if ending is not None and ending.done:
+        if self._phase is Phase.LEAVING:
             return [Hangup("the call's time limit")]  # a hangup that has not taken yet
-        self._ending = None  # whatever was about to end the call, the time limit ends it
+        self._move_to(Phase.TALKING)  # whatever was about to end the call, the time limit ends it
         actions = self._hush()
         self._queue.clear()  # nothing else is said first
         line = self._render(self.flow.lines.time_up, self.context)
