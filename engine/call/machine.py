@@ -171,7 +171,7 @@ class _Batch:
     open: bool  # the response is still being generated
     calls: list[str] = field(default_factory=list)  # call ids, in order
     running: set[str] = field(default_factory=set)  # calls whose service has not answered
-    answered: bool = False  # an output went back that the model should speak about
+    has_output: bool = False  # an output went back that the model should speak about
     # The response was cancelled (the caller spoke over it, a key was pressed): the outputs
     # still go back, but no response follows them; the caller's turn is answered instead.
     quiet: bool = False
@@ -350,9 +350,9 @@ class CallMachine:
         if ending is not None and ending.calling_response is not None:
             ending.calling_response = None  # lost, not cut by the caller: go on
             if ending.line_request is None:
-                actions += self._finish_ending()
+                actions += self._leave()
         elif self._phase is Phase.ENDING and ending and ending.line_response is not None:
-            actions += self._finish_ending()  # its line was under way: heard or cut, go on
+            actions += self._leave()  # its line was under way: heard or cut, go on
         return actions + self._pump()
 
     def _on_ResponseStarted(self, event: ResponseStarted) -> list[Action]:
@@ -426,7 +426,7 @@ class CallMachine:
             if self._phase is Phase.LEAVING:
                 pass  # its audio already stopped: the transfer or hangup is under way
             elif event.status != "completed":
-                actions += self._finish_ending()  # cut short: nothing more to wait for
+                actions += self._leave()  # cut short: nothing more to wait for
             else:
                 # Audio still playing ahead of the line is heard first: count it too.
                 ahead = sum(
@@ -459,9 +459,9 @@ class CallMachine:
         if ending.calling_response is not None:
             return []
         if ending.line_request is None and not self._playing:
-            return self._finish_ending()
+            return self._leave()
         if ending.line_response == response_id:
-            return self._finish_ending()
+            return self._leave()
         return []
 
     # -- timers ------------------------------------------------------------------------------
@@ -472,7 +472,7 @@ class CallMachine:
         if name is Timer.REQUEST and self._requested is not None:
             return self._request_lost()
         if name is Timer.HEARD and self._phase is Phase.ENDING:
-            return self._finish_ending()
+            return self._leave()
         if name is Timer.TRANSFER and self._ending and self._ending.referred:
             return self._transfer_did_not_take()  # the REFER vanished: the call is still here
         if name is Timer.COLLECT and self._entry is not None:
@@ -630,16 +630,16 @@ class CallMachine:
         for call_id in batch.calls:
             self._batch_of.pop(call_id, None)
         actions: list[Action] = []
-        if batch.answered and not batch.quiet and self._ending is None:
+        if batch.has_output and not batch.quiet and self._ending is None:
             self._ask(actions)
         return actions
 
-    def _answered(self, call_id: str) -> list[Action]:
+    def _output_sent(self, call_id: str) -> list[Action]:
         """An output of a model's call went back: its batch will want a response. A call
         with no batch left (its response was lost with the connection) asks at once."""
         batch = self._batch_of.get(call_id)
         if batch is not None:
-            batch.answered = True
+            batch.has_output = True
             return []
         actions: list[Action] = []
         if self._ending is None:
@@ -648,7 +648,7 @@ class CallMachine:
 
     def _fail(self, call_id: str, told: Told, *, count: bool = True) -> list[Action]:
         output = SendToolOutput(call_id, wording.failure_output(told))
-        actions: list[Action] = [output, *self._answered(call_id)]
+        actions: list[Action] = [output, *self._output_sent(call_id)]
         return actions + (self._count_result(ok=False) if count else [])
 
     def _start_tool(self, call: ToolCallRequested) -> list[Action]:
@@ -708,7 +708,7 @@ class CallMachine:
         if not event.ok and not self._ending:
             # The service failed: the tool stops there (no goto, transfer or hangup on a
             # failure) and the model is told, so it can apologise or try again.
-            actions += self._answer(pending, event.output)
+            actions += self._hand_result(pending, event.output)
         else:
             actions += self._after_http(pending, event.output, http=True)
         actions += self._count_result(ok=event.ok)
@@ -716,11 +716,11 @@ class CallMachine:
             actions += self._settle(batch)
         return actions
 
-    def _answer(self, pending: _PendingTool, output: str) -> list[Action]:
+    def _hand_result(self, pending: _PendingTool, output: str) -> list[Action]:
         """Hand a tool's result to the model: its function call's output, or (for a tool the
         engine ran, which has no function call) a note; a response follows."""
         if pending.from_model:
-            return [SendToolOutput(pending.call_id, output), *self._answered(pending.call_id)]
+            return [SendToolOutput(pending.call_id, output), *self._output_sent(pending.call_id)]
         actions: list[Action] = [AddNote(wording.tool_answered(pending.name, output))]
         self._ask(actions)
         return actions
@@ -735,7 +735,7 @@ class CallMachine:
         if tool.transfer or tool.hangup:
             return actions + self._end_with(pending, output)
         if pending.from_model or http:
-            return actions + self._answer(pending, output)
+            return actions + self._hand_result(pending, output)
         if not tool.say:
             # Nothing was said: let the agent speak (in the new state, after a key press).
             self._ask(actions)
@@ -833,7 +833,7 @@ class CallMachine:
     def _when_quiet(self) -> list[Action]:
         """The REFER or hangup now, or once the audio still playing has been heard."""
         if not self._playing:
-            return self._finish_ending()
+            return self._leave()
         return [StartTimer(Timer.HEARD, _HEARD_MAX_S)]
 
     def _ending_dropped(self, ending: _Ending) -> list[Action]:
@@ -845,7 +845,9 @@ class CallMachine:
             self._queue = deque(r for r in self._queue if r.request != ending.line_request)
         return [AddNote(wording.not_made(ending.kind))]
 
-    def _finish_ending(self) -> list[Action]:
+    def _leave(self) -> list[Action]:
+        """The line was heard (or there is none): send the REFER or hangup, and move on to
+        LEAVING."""
         ending = self._ending
         if ending is None or self._phase is not Phase.ENDING:
             return []
@@ -895,7 +897,7 @@ class CallMachine:
                 ending, referred=None, on_hold=False, line_request=tag, line_response=None
             )
             self._move_to(Phase.ENDING, retry)
-            return actions if tag is not None else actions + self._finish_ending()
+            return actions if tag is not None else actions + self._leave()
         self._move_to(Phase.TALKING)
         return actions + self._no_transfer_left(ending.fallback)
 
