@@ -147,7 +147,7 @@ MUTATIONS = (
     Mutation(
         "a tool's answer leaves its filler's timer running",
         "engine/call/machine.py",
-        "        return [CancelTimer(filler_timer(call_id))]",
+        "        return [CancelTimer(FillerTimer(call_id))]",
         "        return []",
         ("tests/runtime/test_ivr.py::test_a_slow_tool_gets_its_filler_and_a_fast_one_does_not",),
     ),

@@ -370,7 +370,9 @@ class Engine:
         try:
             # Several replicas: the one that claims the call answers it (records/claims.py).
             elsewhere = await self.records.claims.claim(call.call_id)
-            status = await self._answer(call, received) if elsewhere is None else elsewhere
+            status = (
+                await self._decide_and_reply(call, received) if elsewhere is None else elsewhere
+            )
         finally:
             self._answering.pop(call.call_id, None)
             if status >= 500:
@@ -379,7 +381,7 @@ class Engine:
             await self.records.claims.settle(call.call_id, status)
         return status
 
-    async def _answer(self, call: IncomingCall, received: float) -> int:
+    async def _decide_and_reply(self, call: IncomingCall, received: float) -> int:
         current_call_id.set(call.call_id)  # this request and the call task it starts
         log_ = logging.LoggerAdapter(log, {"call_id": call.call_id})
         decision = decide(

@@ -91,6 +91,7 @@ from ..call.events import (
     ToolFinished,
 )
 from ..call.machine import CallMachine
+from ..call.timers import Timer, TimerKey
 from ..call.tools import HttpToolRunner
 from ..flow.registry import Snapshot
 from .scenario_format import (
@@ -195,7 +196,7 @@ class _Masker:
 ACTIVE_RESPONSE = "conversation_already_has_active_response"
 CANCEL_NOT_ACTIVE = "response_cancel_not_active"
 # Timers of waits that end without the caller: the clock moves on to them by itself.
-ENGINE_WAITS = ("transfer", "heard")
+ENGINE_WAITS = (Timer.TRANSFER, Timer.HEARD)
 MAX_EVENTS = 20_000  # per settling; a call that never settles is a failure, not a hang
 
 
@@ -219,7 +220,7 @@ class _Call:
         self.failures: list[Failure] = []
         # The clock, and what is due on it: timers by name, and answers still on their way.
         self.now = 0.0
-        self.timers: dict[str, tuple[float, int]] = {}
+        self.timers: dict[TimerKey, tuple[float, int]] = {}
         self.later: list[tuple[float, int, CallEvent]] = []
         self.order = 0
         # The platform: one response at a time.

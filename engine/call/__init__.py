@@ -61,6 +61,7 @@ from .incoming import IncomingCall
 from .machine import CallMachine
 from .platform import CallGone, CallPlatform, Platform
 from .session import SessionSpec
+from .timers import FillerTimer, Timer, TimerKey
 from .tool_runner import ToolResult, ToolRunner
 
 __all__ = [
@@ -81,6 +82,7 @@ __all__ = [
     "CallerStartedSpeaking",
     "CancelResponse",
     "CancelTimer",
+    "FillerTimer",
     "FunctionSpec",
     "Hangup",
     "IdleTimeout",
@@ -101,7 +103,9 @@ __all__ = [
     "SetIdleTimeout",
     "StartTimer",
     "StopAudio",
+    "Timer",
     "TimerFired",
+    "TimerKey",
     "ToolCallRequested",
     "ToolFinished",
     "ToolResult",

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..flow.model import HttpRequest
+from .timers import TimerKey
 
 __all__ = [
     "Action",
@@ -111,13 +112,13 @@ class Hangup:
 
 @dataclass(frozen=True, slots=True)
 class StartTimer:
-    name: str
+    name: TimerKey
     seconds: float
 
 
 @dataclass(frozen=True, slots=True)
 class CancelTimer:
-    name: str
+    name: TimerKey
 
 
 Action = (

@@ -41,6 +41,7 @@ from .events import (
 from .machine import CallMachine
 from .masking import flow_secrets, masked_action
 from .platform import CallGone, CallPlatform, Platform
+from .timers import TimerKey
 from .tool_runner import ToolRunner
 
 __all__ = ["RECONNECT_PAUSE_S", "CallDriver", "CallObserver"]
@@ -71,7 +72,7 @@ class CallDriver:
     def __post_init__(self) -> None:
         self._lock = asyncio.Lock()
         self._ended = asyncio.Event()
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._timers: dict[TimerKey, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._link: CallPlatform | None = None  # the open connection, when there is one
         self._hung_up = False  # we asked the platform to end the call
@@ -83,7 +84,7 @@ class CallDriver:
         self._secrets = flow_secrets(self.machine.flow, self.machine.context.get("env"))
 
     @property
-    def pending_timers(self) -> list[str]:
+    def pending_timers(self) -> list[TimerKey]:
         """The timers set and neither fired nor cancelled yet, by name: a timer no longer
         here will never fire (what tests read to show a line will not come)."""
         return list(self._timers)
@@ -237,11 +238,11 @@ class CallDriver:
         if self.on_latency is not None:
             self.on_latency(kind, time.perf_counter() - received)
 
-    def _fire(self, name: str) -> None:
+    def _fire(self, name: TimerKey) -> None:
         self._timers.pop(name, None)
         self._spawn(self._feed(TimerFired(name), time.perf_counter()))
 
-    def _cancel_timer(self, name: str) -> None:
+    def _cancel_timer(self, name: TimerKey) -> None:
         handle = self._timers.pop(name, None)
         if handle is not None:
             handle.cancel()

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .timers import TimerKey
+
 __all__ = [
     "AgentSaid",
     "AudioCleared",
@@ -156,7 +158,7 @@ class ReferFailed:
 
 @dataclass(frozen=True, slots=True)
 class TimerFired:
-    name: str
+    name: TimerKey
 
 
 CallEvent = (

@@ -29,6 +29,11 @@ What it owns:
 - the silence ladder, the call's time limit and the caps on tool calls and failures;
 - the transcript and the list of events seen.
 
+The call moves through four phases (``Phase``): TALKING → ENDING (a transfer's or hangup's
+line is to be heard) → LEAVING (the REFER or hangup went out) → ENDED; a transfer that does
+not take goes back to ENDING for the next target, or to TALKING for the fallback. Only
+``_move_to`` changes the phase.
+
 docs/ivr-design.md describes the IVR behaviours this implements.
 """
 
@@ -36,8 +41,10 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from enum import Enum
 from typing import Any
 
 from ..flow.model import Flow, Step, Tool
@@ -82,6 +89,7 @@ from .events import (
     ToolFinished,
 )
 from .session import idle_for, instructions_for, tools_for
+from .timers import FillerTimer, Timer
 from .transfer_guard import transfer_targets
 from .wording import Told
 
@@ -98,12 +106,13 @@ __all__ = [
     "filler_timer",
 ]
 
-HEARD_TIMER = "heard"
-REQUEST_TIMER = "request"
-TRANSFER_TIMER = "transfer"
-COLLECT_TIMER = "collect"
-TIME_WARNING_TIMER = "time_warning"
-TIME_UP_TIMER = "time_up"
+# The fixed timers under the names callers of the machine have long imported.
+HEARD_TIMER = Timer.HEARD
+REQUEST_TIMER = Timer.REQUEST
+TRANSFER_TIMER = Timer.TRANSFER
+COLLECT_TIMER = Timer.COLLECT
+TIME_WARNING_TIMER = Timer.TIME_WARNING
+TIME_UP_TIMER = Timer.TIME_UP
 TIME_LIMIT = "time limit"  # ``ended_by`` when the call's time limit ends it
 ACTIVE_RESPONSE = "conversation_already_has_active_response"
 # How long a requested response may take to start before the machine stops waiting for it
@@ -118,12 +127,21 @@ _HEARD_SLACK_S = 2.0
 _HEARD_MIN_S, _HEARD_MAX_S = 3.0, 30.0
 
 
-def filler_timer(call_id: str) -> str:
-    return f"filler:{call_id}"
+def filler_timer(call_id: str) -> FillerTimer:
+    return FillerTimer(call_id)
 
 
 def _output(**fields: Any) -> str:
     return json.dumps(fields, ensure_ascii=False)
+
+
+class Phase(Enum):
+    """Where the call is; ``CallMachine._move_to`` is the one place that changes it."""
+
+    TALKING = "talking"  # the caller and the agent: nothing is ending the call
+    ENDING = "ending"  # a transfer or hangup waits for its line (or the agent) to be heard
+    LEAVING = "leaving"  # the REFER or hangup went out: the call should leave
+    ENDED = "ended"  # the call is over: nothing more is handled
 
 
 @dataclass
@@ -134,7 +152,6 @@ class _Ending:
     targets: list[str]  # transfer URIs not tried yet, in order
     line_request: str | None  # our tag of the line heard before it, if there is one
     line_response: str | None = None
-    done: bool = False  # the line was heard: the REFER or hangup went out
     referred: str | None = None  # the target of the REFER awaiting the call's end
     fallback: Step | None = None  # when every target failed
     on_hold: bool = False  # the silence timeout is off while a REFER may ring
@@ -154,7 +171,7 @@ class _Batch:
     open: bool  # the response is still being generated
     calls: list[str] = field(default_factory=list)  # call ids, in order
     running: set[str] = field(default_factory=set)  # calls whose service has not answered
-    answered: bool = False  # an output went back that the model should speak about
+    has_output: bool = False  # an output went back that the model should speak about
     # The response was cancelled (the caller spoke over it, a key was pressed): the outputs
     # still go back, but no response follows them; the caller's turn is answered instead.
     quiet: bool = False
@@ -187,12 +204,14 @@ class CallMachine:
         self._requested: RequestResponse | None = None  # asked for, not started yet
         self._queue: deque[RequestResponse] = deque()
         self._next_tag = 0
+        self._noting: set[str] | None = None  # see _noting_requests
         self._batches: dict[str, _Batch] = {}  # by response id, until settled
         self._batch_of: dict[str, _Batch] = {}  # the same, by call id
         self._running: dict[str, _PendingTool] = {}  # http tools under way, by call id
         self._playing: set[str] = set()
         self._said: dict[str, str] = {}  # what the agent said, by response id
-        self._ending: _Ending | None = None
+        self._phase = Phase.TALKING
+        self._ending: _Ending | None = None  # what ends the call, from ENDING on
         self._fillers: dict[str, str] = {}  # call id → tag of its filler line
         self._entry: DigitEntry | None = None  # digits being keyed in
         self._silences = 0  # silences in a row in this state
@@ -208,6 +227,18 @@ class CallMachine:
         self._time_is_up = False
         self._failures = 0  # tool results that failed, in a row
         self._engine_runs = 0
+
+    def _move_to(self, phase: Phase, ending: _Ending | None = None) -> None:
+        """Change the call's phase. Entering ENDING names what ends the call; back to
+        TALKING drops it; LEAVING and ENDED keep it (its ``why`` is the record's)."""
+        if phase is Phase.ENDING:
+            assert ending is not None
+            self._ending = ending
+        elif phase is Phase.TALKING:
+            self._ending = None
+        elif phase is Phase.ENDED:
+            self.ended = True
+        self._phase = phase
 
     # -- the one entry point -------------------------------------------------------------
     def handle(self, event: CallEvent) -> list[Action]:
@@ -234,23 +265,37 @@ class CallMachine:
         return self._ending is not None and self._ending.referred is not None
 
     # -- responses -------------------------------------------------------------------------
-    def _ask(self, say: str | None = None) -> tuple[list[Action], str]:
+    def _ask(self, actions: list[Action], say: str | None = None) -> str:
+        """Queue a response (``say``: a line to say as written), append to ``actions`` what
+        starts now, and return the request's tag (to find it again: its line, its filler)."""
         self._next_tag += 1
-        request = RequestResponse(request=f"r{self._next_tag}", say=say)
-        self._queue.append(request)
-        return self._pump(), request.request
+        tag = f"r{self._next_tag}"
+        self._queue.append(RequestResponse(request=tag, say=say))
+        if self._noting is not None:
+            self._noting.add(tag)
+        actions += self._pump()
+        return tag
+
+    @contextmanager
+    def _noting_requests(self) -> Iterator[set[str]]:
+        """The tags of the requests asked inside the ``with``."""
+        self._noting = noted = set[str]()
+        try:
+            yield noted
+        finally:
+            self._noting = None
 
     def _pump(self) -> list[Action]:
         if self._active is not None or self._requested is not None or not self._queue:
             return []
         self._requested = self._queue.popleft()
-        return [self._requested, StartTimer(REQUEST_TIMER, REQUEST_WAIT_S)]
+        return [self._requested, StartTimer(Timer.REQUEST, REQUEST_WAIT_S)]
 
     def _request_lost(self) -> list[Action]:
         """The request in flight will not start (refused, or never answered): stop waiting
         for it. A line the call was to end with is not waited for either: the call ends."""
         requested, self._requested = self._requested, None
-        actions: list[Action] = [CancelTimer(REQUEST_TIMER)]
+        actions: list[Action] = [CancelTimer(Timer.REQUEST)]
         ending = self._ending
         if requested is not None and ending and ending.line_request == requested.request:
             ending.line_request = None
@@ -267,7 +312,7 @@ class CallMachine:
         ending = self._ending
         if requested is not None and ending and ending.line_request == requested.request:
             ending.line_response = response_id
-        return [CancelTimer(REQUEST_TIMER)]
+        return [CancelTimer(Timer.REQUEST)]
 
     def _hush(self) -> list[Action]:
         """Stop the agent mid-sentence (a key was pressed, the time is up): cancel what is
@@ -288,7 +333,8 @@ class CallMachine:
         greeting = None
         if self.flow.greeting:
             greeting = self._render(self.flow.greeting, self.context)
-        return actions + self._ask(greeting)[0]
+        self._ask(actions, greeting)
+        return actions
 
     def _on_SessionResumed(self, event: SessionResumed) -> list[Action]:
         """A new connection to the same call: nothing will report what the old one was
@@ -304,9 +350,9 @@ class CallMachine:
         if ending is not None and ending.calling_response is not None:
             ending.calling_response = None  # lost, not cut by the caller: go on
             if ending.line_request is None:
-                actions += self._finish_ending()
-        elif ending is not None and not ending.done and ending.line_response is not None:
-            actions += self._finish_ending()  # its line was under way: heard or cut, go on
+                actions += self._leave()
+        elif self._phase is Phase.ENDING and ending and ending.line_response is not None:
+            actions += self._leave()  # its line was under way: heard or cut, go on
         return actions + self._pump()
 
     def _on_ResponseStarted(self, event: ResponseStarted) -> list[Action]:
@@ -324,7 +370,7 @@ class CallMachine:
             self._ours.add(event.response_id)
             if self._requested is not None and self._requested.request == event.request:
                 self._requested = None
-                actions.append(CancelTimer(REQUEST_TIMER))
+                actions.append(CancelTimer(Timer.REQUEST))
             if self._ending and self._ending.line_request == event.request:
                 self._ending.line_response = event.response_id
         return actions
@@ -339,7 +385,7 @@ class CallMachine:
                 # ask again once the running response is done.
                 self._queue.appendleft(requested)
                 self._requested = None
-                return [CancelTimer(REQUEST_TIMER)]
+                return [CancelTimer(Timer.REQUEST)]
             # A free reply collided with one the server started by itself (after a tool
             # output, it sometimes does): that response is the reply. Asking again would
             # make the agent answer twice.
@@ -377,10 +423,10 @@ class CallMachine:
                 actions += self._when_quiet()
             # else: its line, queued behind this response, goes out now
         elif ending and ending.line_response == event.response_id:
-            if ending.done:
+            if self._phase is Phase.LEAVING:
                 pass  # its audio already stopped: the transfer or hangup is under way
             elif event.status != "completed":
-                actions += self._finish_ending()  # cut short: nothing more to wait for
+                actions += self._leave()  # cut short: nothing more to wait for
             else:
                 # Audio still playing ahead of the line is heard first: count it too.
                 ahead = sum(
@@ -389,7 +435,7 @@ class CallMachine:
                 spoken = len(self._said.get(event.response_id, "")) + ahead
                 seconds = spoken / _CHARS_PER_SECOND + _HEARD_SLACK_S
                 cap = min(max(seconds, _HEARD_MIN_S), _HEARD_MAX_S)
-                actions.append(StartTimer(HEARD_TIMER, cap))
+                actions.append(StartTimer(Timer.HEARD, cap))
         if batch is not None:
             actions += self._settle(batch)
         return actions + self._pump()
@@ -408,31 +454,36 @@ class CallMachine:
     def _audio_over(self, response_id: str) -> list[Action]:
         self._playing.discard(response_id)
         ending = self._ending
-        if ending is None or ending.done or ending.calling_response is not None:
+        if ending is None or self._phase is not Phase.ENDING:
+            return []
+        if ending.calling_response is not None:
             return []
         if ending.line_request is None and not self._playing:
-            return self._finish_ending()
+            return self._leave()
         if ending.line_response == response_id:
-            return self._finish_ending()
+            return self._leave()
         return []
 
     # -- timers ------------------------------------------------------------------------------
     def _on_TimerFired(self, event: TimerFired) -> list[Action]:
         name = event.name
-        if name == REQUEST_TIMER and self._requested is not None:
+        if isinstance(name, FillerTimer):
+            return self._filler_due(name.call_id)
+        if name is Timer.REQUEST and self._requested is not None:
             return self._request_lost()
-        if name == HEARD_TIMER and self._ending and not self._ending.done:
-            return self._finish_ending()
-        if name == TRANSFER_TIMER and self._ending and self._ending.referred:
+        if name is Timer.HEARD and self._phase is Phase.ENDING:
+            return self._leave()
+        if name is Timer.TRANSFER and self._ending and self._ending.referred:
             return self._transfer_did_not_take()  # the REFER vanished: the call is still here
-        if name == COLLECT_TIMER and self._entry is not None:
+        if name is Timer.COLLECT and self._entry is not None:
             return self._entry_over(self._entry.stop())
-        if name.startswith("filler:"):
-            return self._filler_due(name.removeprefix("filler:"))
-        if name == TIME_WARNING_TIMER and self._ending is None:
+        if name is Timer.TIME_WARNING and self._ending is None:
             line = self._render(self.flow.lines.time_warning, self.context)
-            return self._ask(line)[0] if line else []
-        if name == TIME_UP_TIMER:
+            actions: list[Action] = []
+            if line:
+                self._ask(actions, line)
+            return actions
+        if name is Timer.TIME_UP:
             self._time_is_up = True
             return self._time_up()
         return []
@@ -460,7 +511,7 @@ class CallMachine:
         return []
 
     def _on_CallEnded(self, event: CallEnded) -> list[Action]:
-        self.ended = True
+        self._move_to(Phase.ENDED)
         return []  # the driver cancels whatever timers are left
 
     # -- keypad ------------------------------------------------------------------------------
@@ -479,7 +530,7 @@ class CallMachine:
                 actions += self._hush()  # the caller is keying: stop talking over them
             verdict = entry.press(key)
             if verdict == "more":
-                return [*actions, StartTimer(COLLECT_TIMER, collect.timeout)]
+                return [*actions, StartTimer(Timer.COLLECT, collect.timeout)]
             return actions + self._entry_over(verdict)
         tool_name = self.flow.keypad_of(self.state).get(key)
         tool = self.flow.tools.get(tool_name) if tool_name else None
@@ -493,19 +544,21 @@ class CallMachine:
         if entry is None:
             return []
         collect = entry.collect
-        actions: list[Action] = [CancelTimer(COLLECT_TIMER)]
+        actions: list[Action] = [CancelTimer(Timer.COLLECT)]
         if verdict == "complete":
             self.context["saved"][collect.save_as] = entry.value
             actions.append(AddNote(wording.keyed_in(collect.save_as, entry.value)))
             then = self.flow.tools.get(collect.then) if collect.then else None
             if then is not None and collect.then is not None:
                 return actions + self._run_engine_tool(collect.then, then)
-            return actions + self._ask()[0]
+            self._ask(actions)
+            return actions
         if collect.on_timeout is not None:
             return actions + self._run_step(collect.on_timeout, "collect timeout")
         note = wording.stopped_keying(collect.save_as, len(entry.keyed), entry.fewest)
         actions.append(AddNote(note))
-        return actions + self._ask()[0]
+        self._ask(actions)
+        return actions
 
     # -- silence -----------------------------------------------------------------------------
     def _on_CallerSilent(self, event: CallerSilent) -> list[Action]:
@@ -517,9 +570,9 @@ class CallMachine:
             return []  # the caller is waiting for us, or keying: not a silence to count
         self._silences += 1
         step = ladder.steps[min(self._silences, len(ladder.steps)) - 1]
-        before = self._next_tag
-        actions = self._run_step(step, "silence")
-        self._silence_lines = {f"r{n}" for n in range(before + 1, self._next_tag + 1)}
+        with self._noting_requests() as asked:
+            actions = self._run_step(step, "silence")
+        self._silence_lines = asked
         return actions
 
     # -- steps and engine-run tools ------------------------------------------------------
@@ -530,20 +583,18 @@ class CallMachine:
         if step.say:
             line = self._render(step.say, self.context)
             if line:
-                asked, tag = self._ask(line)
-                actions += asked
+                tag = self._ask(actions, line)
         elif step.instructions:
             text = self._render(step.instructions, self.context)
             if text:
                 actions.append(AddNote(text))
-                asked, tag = self._ask()
-                actions += asked
+                tag = self._ask(actions)
         if step.tool and step.tool in self.flow.tools:
             actions += self._run_engine_tool(step.tool, self.flow.tools[step.tool])
         if step.goto and self._ending is None:
             actions += self._goto(step.goto)
             if tag is None:
-                actions += self._ask()[0]  # let the agent speak in the new state
+                self._ask(actions)  # let the agent speak in the new state
         if step.hangup and self._ending is None:
             actions += self._end(_Ending("hangup", [], tag, why=why))
         return actions
@@ -578,22 +629,26 @@ class CallMachine:
         self._batches.pop(batch.response_id, None)
         for call_id in batch.calls:
             self._batch_of.pop(call_id, None)
-        if batch.answered and not batch.quiet and self._ending is None:
-            return self._ask()[0]
-        return []
+        actions: list[Action] = []
+        if batch.has_output and not batch.quiet and self._ending is None:
+            self._ask(actions)
+        return actions
 
-    def _answered(self, call_id: str) -> list[Action]:
+    def _output_sent(self, call_id: str) -> list[Action]:
         """An output of a model's call went back: its batch will want a response. A call
         with no batch left (its response was lost with the connection) asks at once."""
         batch = self._batch_of.get(call_id)
         if batch is not None:
-            batch.answered = True
+            batch.has_output = True
             return []
-        return self._ask()[0] if self._ending is None else []
+        actions: list[Action] = []
+        if self._ending is None:
+            self._ask(actions)
+        return actions
 
     def _fail(self, call_id: str, told: Told, *, count: bool = True) -> list[Action]:
         output = SendToolOutput(call_id, wording.failure_output(told))
-        actions: list[Action] = [output, *self._answered(call_id)]
+        actions: list[Action] = [output, *self._output_sent(call_id)]
         return actions + (self._count_result(ok=False) if count else [])
 
     def _start_tool(self, call: ToolCallRequested) -> list[Action]:
@@ -626,7 +681,7 @@ class CallMachine:
         if tool.say and not ends_call:
             line = self._render(tool.say, self._tool_context(pending.args))
             if line:
-                actions += self._ask(line)[0]
+                self._ask(actions, line)
         if tool.http is not None:
             self._running[pending.call_id] = pending
             batch = self._batch_of.get(pending.call_id) if pending.from_model else None
@@ -635,7 +690,7 @@ class CallMachine:
             context = self._tool_context(pending.args)
             actions.append(RunHttpTool(pending.call_id, pending.name, tool.http, context))
             if tool.filler is not None:
-                actions.append(StartTimer(filler_timer(pending.call_id), tool.filler.after))
+                actions.append(StartTimer(FillerTimer(pending.call_id), tool.filler.after))
             return actions
         self._failures = 0  # a tool that ran is a success
         return actions + self._after_http(pending, _output(ok=True), http=False)
@@ -653,7 +708,7 @@ class CallMachine:
         if not event.ok and not self._ending:
             # The service failed: the tool stops there (no goto, transfer or hangup on a
             # failure) and the model is told, so it can apologise or try again.
-            actions += self._answer(pending, event.output)
+            actions += self._hand_result(pending, event.output)
         else:
             actions += self._after_http(pending, event.output, http=True)
         actions += self._count_result(ok=event.ok)
@@ -661,12 +716,14 @@ class CallMachine:
             actions += self._settle(batch)
         return actions
 
-    def _answer(self, pending: _PendingTool, output: str) -> list[Action]:
+    def _hand_result(self, pending: _PendingTool, output: str) -> list[Action]:
         """Hand a tool's result to the model: its function call's output, or (for a tool the
         engine ran, which has no function call) a note; a response follows."""
         if pending.from_model:
-            return [SendToolOutput(pending.call_id, output), *self._answered(pending.call_id)]
-        return [AddNote(wording.tool_answered(pending.name, output)), *self._ask()[0]]
+            return [SendToolOutput(pending.call_id, output), *self._output_sent(pending.call_id)]
+        actions: list[Action] = [AddNote(wording.tool_answered(pending.name, output))]
+        self._ask(actions)
+        return actions
 
     def _after_http(self, pending: _PendingTool, output: str, *, http: bool) -> list[Action]:
         tool = pending.tool
@@ -678,10 +735,10 @@ class CallMachine:
         if tool.transfer or tool.hangup:
             return actions + self._end_with(pending, output)
         if pending.from_model or http:
-            return actions + self._answer(pending, output)
+            return actions + self._hand_result(pending, output)
         if not tool.say:
             # Nothing was said: let the agent speak (in the new state, after a key press).
-            actions += self._ask()[0]
+            self._ask(actions)
         return actions
 
     def _count_result(self, *, ok: bool) -> list[Action]:
@@ -705,8 +762,8 @@ class CallMachine:
         line = self._render(pending.tool.filler.say, self._tool_context(pending.args))
         if not line:
             return []
-        actions, tag = self._ask(line)
-        self._fillers[call_id] = tag
+        actions: list[Action] = []
+        self._fillers[call_id] = self._ask(actions, line)
         return actions
 
     def _drop_filler(self, call_id: str) -> list[Action]:
@@ -714,7 +771,7 @@ class CallMachine:
         tag = self._fillers.pop(call_id, None)
         if tag is not None:
             self._queue = deque(r for r in self._queue if r.request != tag)
-        return [CancelTimer(filler_timer(call_id))]
+        return [CancelTimer(FillerTimer(call_id))]
 
     # -- states ------------------------------------------------------------------------------
     def _goto(self, state: str) -> list[Action]:
@@ -724,7 +781,7 @@ class CallMachine:
         actions: list[Action] = []
         if self._entry is not None:
             self._entry = None
-            actions.append(CancelTimer(COLLECT_TIMER))
+            actions.append(CancelTimer(Timer.COLLECT))
         return [*actions, self._session(idle_for(self.flow, state))]
 
     def _session(self, idle: IdleTimeout | None) -> UpdateSession:
@@ -757,8 +814,7 @@ class CallMachine:
         line = self._render(tool.say, context) if tool.say else None
         tag = None
         if line:
-            asked, tag = self._ask(line)
-            actions += asked
+            tag = self._ask(actions, line)
         ending = _Ending(kind, targets, tag, fallback=tool.fallback, why=f"tool {pending.name}")
         if batch is not None and batch.open:
             ending.calling_response = batch.response_id
@@ -767,7 +823,7 @@ class CallMachine:
     def _end(self, ending: _Ending) -> list[Action]:
         """Start ending the call: after the line (if any) has been heard, or once the
         agent's audio stops, or at once when nothing is playing."""
-        self._ending = ending
+        self._move_to(Phase.ENDING, ending)
         if ending.calling_response is not None:
             return []  # the response that called it ending moves on
         if ending.line_request is not None:
@@ -777,29 +833,31 @@ class CallMachine:
     def _when_quiet(self) -> list[Action]:
         """The REFER or hangup now, or once the audio still playing has been heard."""
         if not self._playing:
-            return self._finish_ending()
-        return [StartTimer(HEARD_TIMER, _HEARD_MAX_S)]
+            return self._leave()
+        return [StartTimer(Timer.HEARD, _HEARD_MAX_S)]
 
     def _ending_dropped(self, ending: _Ending) -> list[Action]:
         """The response that called a transfer or hangup was cut short (the caller spoke or
         pressed a key) before it ended: neither its line nor the REFER or hangup is made, and
         the model, which was told the tool ran, is told it did not."""
-        self._ending = None
+        self._move_to(Phase.TALKING)
         if ending.line_request is not None:
             self._queue = deque(r for r in self._queue if r.request != ending.line_request)
         return [AddNote(wording.not_made(ending.kind))]
 
-    def _finish_ending(self) -> list[Action]:
+    def _leave(self) -> list[Action]:
+        """The line was heard (or there is none): send the REFER or hangup, and move on to
+        LEAVING."""
         ending = self._ending
-        if ending is None or ending.done:
+        if ending is None or self._phase is not Phase.ENDING:
             return []
-        ending.done = True
-        actions: list[Action] = [CancelTimer(HEARD_TIMER)]
+        self._move_to(Phase.LEAVING)
+        actions: list[Action] = [CancelTimer(Timer.HEARD)]
         if ending.kind == "transfer" and ending.targets:
             target = ending.targets.pop(0)
             ending.referred = target
             wait = self.flow.trunk.transfer_wait
-            actions += [Refer(target), StartTimer(TRANSFER_TIMER, wait)]
+            actions += [Refer(target), StartTimer(Timer.TRANSFER, wait)]
             idle = idle_for(self.flow, self.state)
             if not ending.on_hold and idle is not None and idle.ms is not None:
                 # The caller is on hold while the target rings: no nudge, no silence step.
@@ -823,41 +881,41 @@ class CallMachine:
         and when none is left, run the fallback."""
         ending = self._ending
         assert ending is not None
-        actions: list[Action] = [CancelTimer(TRANSFER_TIMER)]
-        ending.referred = None
-        if ending.on_hold:
-            ending.on_hold = False  # the caller is back with the agent
+        actions: list[Action] = [CancelTimer(Timer.TRANSFER)]
+        if ending.on_hold:  # the caller is back with the agent
             back = idle_for(self.flow, self.state)
             if back is not None:
                 actions.append(SetIdleTimeout(back))
         if self._time_is_up:
-            self._ending = None  # the time limit passed while the transfer was tried
+            self._move_to(Phase.TALKING)  # the time limit passed while the transfer was tried
             return actions + self._time_up()
         if ending.targets:
-            ending.done = False
+            # The next target, after a line of its own: no REFER out, the caller off hold.
             line = self._render(self.flow.lines.transfer_retry, self.context)
-            ending.line_response = None
-            ending.line_request = None
-            if line:
-                asked, ending.line_request = self._ask(line)
-                return actions + asked
-            return actions + self._finish_ending()
-        self._ending = None
+            tag = self._ask(actions, line) if line else None
+            retry = replace(
+                ending, referred=None, on_hold=False, line_request=tag, line_response=None
+            )
+            self._move_to(Phase.ENDING, retry)
+            return actions if tag is not None else actions + self._leave()
+        self._move_to(Phase.TALKING)
         return actions + self._no_transfer_left(ending.fallback)
 
     def _no_transfer_left(self, fallback: Step | None) -> list[Action]:
         if fallback is not None:
             return self._run_step(fallback, "transfer fallback")
         line = self._render(self.flow.lines.transfer_failed, self.context)
-        return self._ask(line)[0]
+        actions: list[Action] = []
+        self._ask(actions, line)
+        return actions
 
     # -- limits ----------------------------------------------------------------------------
     def _limit_timers(self) -> list[Action]:
         limits = self.flow.limits
-        actions: list[Action] = [StartTimer(TIME_UP_TIMER, limits.call_minutes * 60)]
+        actions: list[Action] = [StartTimer(Timer.TIME_UP, limits.call_minutes * 60)]
         if 0 < limits.warn_minutes < limits.call_minutes:
             warn_at = (limits.call_minutes - limits.warn_minutes) * 60
-            actions.append(StartTimer(TIME_WARNING_TIMER, warn_at))
+            actions.append(StartTimer(Timer.TIME_WARNING, warn_at))
         return actions
 
     def _time_up(self) -> list[Action]:
@@ -866,16 +924,15 @@ class CallMachine:
             # A REFER is out and may be ringing: it is left to finish. If it does not take,
             # the call ends then (``_transfer_did_not_take``), not the fallback.
             return []
-        if ending is not None and ending.done:
+        if self._phase is Phase.LEAVING:
             return [Hangup("the call's time limit")]  # a hangup that has not taken yet
-        self._ending = None  # whatever was about to end the call, the time limit ends it
+        self._move_to(Phase.TALKING)  # whatever was about to end the call, the time limit ends it
         actions = self._hush()
         self._queue.clear()  # nothing else is said first
         line = self._render(self.flow.lines.time_up, self.context)
         tag = None
         if line:
-            asked, tag = self._ask(line)
-            actions += asked
+            tag = self._ask(actions, line)
         return actions + self._end(_Ending("hangup", [], tag, why=TIME_LIMIT))
 
     def _limit_reached(self) -> list[Action]:
@@ -888,7 +945,7 @@ class CallMachine:
         tag = None
         actions: list[Action] = []
         if line:
-            actions, tag = self._ask(line)
+            tag = self._ask(actions, line)
         return actions + self._end(_Ending("hangup", [], tag, why="tool limit"))
 
     # -- helpers ---------------------------------------------------------------------------

@@ -222,7 +222,7 @@ class HttpToolRunner:
                 )
             finally:
                 await response.aclose()
-            return _answer(service, response, content, truncated, self._max_response_bytes)
+            return _read_response(service, response, content, truncated, self._max_response_bytes)
 
     def _redirect(
         self,
@@ -318,9 +318,11 @@ async def _read_capped(response: httpx.Response, cap: int, deadline: float) -> t
     return bytes(buffer), False
 
 
-def _answer(
+def _read_response(
     service: str, response: httpx.Response, content: bytes, truncated: bool, cap: int
 ) -> tuple[int, dict[str, Any], Any]:
+    """A service's HTTP response as (status, the tool's output, the value to save); a refusal
+    or a failure raises ``_Failure``."""
     status = response.status_code
     text = _decode(content, response.charset_encoding, final=not truncated)
     content_type = response.headers.get("content-type", "").lower()

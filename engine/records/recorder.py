@@ -46,6 +46,7 @@ from ..call.machine import (
     CallMachine,
 )
 from ..call.masking import Secrets, flow_secrets
+from ..call.timers import FillerTimer
 from ..flow.model import Flow
 from ..flow.numbers import normalize_number
 from .outcome import outcome_of
@@ -221,9 +222,9 @@ class CallRecorder:
             if out is not None and out.result == "pending" and not referred:
                 out.result = "no_answer"
                 out.detail = "the call did not leave within the trunk's transfer_wait"
-        elif name.startswith("filler:"):
+        elif isinstance(name, FillerTimer):
             if any(type(a) is RequestResponse for a in actions):
-                tool = self._tools.get(name.removeprefix("filler:"))
+                tool = self._tools.get(name.call_id)
                 self._steps.append((now, "filler", tool.name if tool else None))
         elif name == TIME_UP_TIMER:
             self._steps.append((now, "note", "the call's time limit was reached"))

@@ -65,7 +65,7 @@ def test_a_request_that_never_starts_is_given_up_and_the_next_line_goes_out():
     (line,) = asks(first)
     assert StartTimer(REQUEST_TIMER, REQUEST_WAIT_S) in first
     # A filler-like second line waits behind it...
-    m._ask("And one more thing.")
+    m._ask([], "And one more thing.")
     # ...the server never answers the first: the wait runs out, the queue moves on.
     moved = m.handle(TimerFired(REQUEST_TIMER))
     assert [a.say for a in asks(moved)] == ["And one more thing."]
@@ -85,7 +85,7 @@ def test_an_ending_line_that_never_starts_still_ends_the_call():
 def test_any_error_naming_our_request_frees_the_queue():
     m = started(machine())
     (line,) = asks(m.handle(KeypadPressed("1")))
-    m._ask("Next line.")
+    m._ask([], "Next line.")
     out = m.handle(PlatformError("server_error", "boom", line.request))
     assert CancelTimer(REQUEST_TIMER) in out
     assert [a.say for a in asks(out)] == ["Next line."]
@@ -129,7 +129,7 @@ def test_a_free_reply_behind_a_response_we_are_cancelling_is_asked_again():
 def test_an_untagged_response_that_ends_while_ours_is_unanswered_was_ours():
     m = started(machine())
     (line,) = asks(m.handle(KeypadPressed("1")))
-    m._ask("Next line.")
+    m._ask([], "Next line.")
     m.handle(ResponseStarted("resp_untagged"))  # our line, its metadata lost
     out = m.handle(ResponseFinished("resp_untagged", "completed"))
     assert CancelTimer(REQUEST_TIMER) in out
@@ -280,7 +280,7 @@ def test_a_resumed_session_forgets_what_the_old_connection_was_running():
     m = started(machine())
     m.handle(ResponseStarted("resp_talk"))
     m.handle(AudioStarted("resp_talk"))
-    m._ask("Queued line.")
+    m._ask([], "Queued line.")
     out = m.handle(SessionResumed())
     assert [a.say for a in asks(out)] == ["Queued line."]
     assert StopAudio() not in m.handle(KeypadPressed("7"))  # nothing is playing now
