@@ -153,10 +153,10 @@ MUTATIONS = (
     ),
     Mutation(
         "the simulator ends a call whose refer vanished",
-        "engine/simulator/server.py",
-        'call.warnings.append(f"refer to {target} vanished: the call stays up")',
-        'call.warnings.append(f"refer to {target} vanished: the call stays up"); '
-        'asyncio.get_running_loop().call_later(self.timing.refer_end_s, call._end, "transferred")',
+        "engine/simulator/control.py",
+        'state.warn(f"refer to {target} vanished: the call stays up")',
+        'state.warn(f"refer to {target} vanished: the call stays up"); '
+        'asyncio.get_running_loop().call_later(leaves_in, self.end, "transferred")',
         (
             "tests/simulator/test_sim_rest.py::test_refer_ends_the_call_shortly_after_unless_it_vanishes",
             "tests/simulator/test_sim_ivr.py",

@@ -401,13 +401,13 @@ def instrumented_engine(config: Any, results: Results, records: RecordsRun | Non
     metrics.webhook_to_accept = webhook_to_accept  # type: ignore[method-assign]
     metrics.event_to_action = event_to_action  # type: ignore[method-assign]
 
-    answer = engine._answer
+    answer = engine._decide_and_reply
 
     async def timed_answer(call: Any, received: float) -> int:
         results.hops["webhook_to_accept"].append(time.perf_counter() - received)
         return await answer(call, received)
 
-    engine._answer = timed_answer  # type: ignore[method-assign]
+    engine._decide_and_reply = timed_answer  # type: ignore[method-assign]
     return engine
 
 
