@@ -11,6 +11,8 @@ path). Fixtures are in tests/conftest.py; these are plain functions.
   refuses connections for as long as it is held.
 - ``engine_cli``: ``engine …`` run in this process: exit code, stdout, stderr.
 - ``tool_outputs``: what the model was told of its tool calls on a simulated call.
+- ``greeted`` / ``tool_turn``: a ``CallMachine`` past its greeting, and one response of the
+  model that calls tools (pure transitions, no sockets).
 - ``outlast_a_transfer``: return once a transfer asked for now has taken its call, so a
   refer made before it that did not end its call never will (no sleep needed to show it).
 """
@@ -186,3 +188,30 @@ async def outlast_a_transfer(sim: Any, target: str = "tel:+18005550199") -> None
         await calls.accept(control.call_id, {"type": "realtime"})
         await calls.refer(control.call_id, target)
     assert await control.wait_ended(timeout=5) == "transferred"
+
+
+# -- the call machine, as pure transitions ------------------------------------------------
+def greeted(m: Any) -> Any:
+    """``m`` (a ``CallMachine``) with its greeting asked, started and finished."""
+    from engine.call.actions import RequestResponse
+    from engine.call.events import ResponseFinished, ResponseStarted, SessionStarted
+
+    (greet,) = [a for a in m.handle(SessionStarted()) if isinstance(a, RequestResponse)]
+    m.handle(ResponseStarted("resp_g", greet.request))
+    m.handle(ResponseFinished("resp_g", "completed"))
+    return m
+
+
+def tool_turn(m: Any, rid: str, *calls: tuple[str, str, str], status: str = "completed") -> list:
+    """A response that calls tools; every action of its items and of its end, in order.
+    Each call starts on its item, but nothing asks for a response while this one runs."""
+    from engine.call.actions import RequestResponse
+    from engine.call.events import ResponseFinished, ResponseStarted, ToolCallRequested
+
+    m.handle(ResponseStarted(rid))
+    actions: list = []
+    for call_id, name, args in calls:
+        on_item = m.handle(ToolCallRequested(rid, call_id, name, args))
+        assert not [a for a in on_item if isinstance(a, RequestResponse)], on_item
+        actions += on_item
+    return actions + m.handle(ResponseFinished(rid, status))

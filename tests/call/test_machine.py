@@ -36,6 +36,8 @@ from engine.call.machine import (
 )
 from engine.flow.lint import lint_text
 
+from helpers import greeted, tool_turn
+
 FLOW = """\
 name: Unit
 numbers: ["+18005550009"]
@@ -83,24 +85,7 @@ def machine() -> CallMachine:
     return CallMachine(result.flow, {"caller": {"number": "+14155550100"}})
 
 
-def started(m: CallMachine) -> CallMachine:
-    """Greeting asked, started, finished."""
-    (greet,) = [a for a in m.handle(SessionStarted()) if isinstance(a, RequestResponse)]
-    m.handle(ResponseStarted("resp_g", greet.request))
-    m.handle(ResponseFinished("resp_g", "completed"))
-    return m
-
-
-def tool_turn(m: CallMachine, rid: str, *calls: tuple[str, str, str], status="completed"):
-    """A response that calls tools; every action of its items and of its end, in order.
-    Each call starts on its item, but nothing asks for a response while this one runs."""
-    m.handle(ResponseStarted(rid))
-    actions: list = []
-    for call_id, name, args in calls:
-        on_item = m.handle(ToolCallRequested(rid, call_id, name, args))
-        assert not [a for a in on_item if isinstance(a, RequestResponse)], on_item
-        actions += on_item
-    return actions + m.handle(ResponseFinished(rid, status))
+started = greeted  # the greeting asked, started and finished
 
 
 def test_greeting_is_requested_first_and_rendered():

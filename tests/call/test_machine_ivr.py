@@ -30,7 +30,6 @@ from engine.call.events import (
     ResponseStarted,
     SessionStarted,
     TimerFired,
-    ToolCallRequested,
     ToolFinished,
 )
 from engine.call.machine import (
@@ -45,6 +44,8 @@ from engine.call.machine import (
 from engine.call.session import idle_for
 from engine.flow.model import Flow, Step, Tool
 from engine.flow.source import load_source
+
+from helpers import tool_turn
 
 IVR = """\
 name: IVR
@@ -155,15 +156,6 @@ def started(m: CallMachine) -> CallMachine:
     (greet,) = asks(m.handle(SessionStarted()))
     play(m, "resp_g", greet)
     return m
-
-
-def tool_turn(m: CallMachine, rid: str, *calls: tuple[str, str, str]) -> list:
-    """A response that calls tools; every action of its items and of its end, in order."""
-    m.handle(ResponseStarted(rid))
-    actions: list = []
-    for call_id, name, args in calls:
-        actions += m.handle(ToolCallRequested(rid, call_id, name, args))
-    return actions + m.handle(ResponseFinished(rid, "completed"))
 
 
 # -- global tools ------------------------------------------------------------------------

@@ -31,7 +31,6 @@ from engine.call.events import (
     ResponseFinished,
     ResponseStarted,
     SessionResumed,
-    SessionStarted,
     TimerFired,
     ToolCallRequested,
     ToolFinished,
@@ -39,6 +38,8 @@ from engine.call.events import (
 from engine.call.machine import CallMachine, filler_timer
 from engine.flow.model import Flow
 from engine.flow.source import load_source
+
+from helpers import greeted
 
 FLOW = """\
 name: Early
@@ -101,11 +102,7 @@ def of(kind: type, actions: list) -> list:
 
 
 def started() -> CallMachine:
-    m = machine()
-    (greet,) = asks(m.handle(SessionStarted()))
-    m.handle(ResponseStarted("resp_g", greet.request))
-    m.handle(ResponseFinished("resp_g", "completed"))
-    return m
+    return greeted(machine())
 
 
 def call(m: CallMachine, rid: str, call_id: str, name: str, args: str = "{}") -> list:
