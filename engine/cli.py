@@ -213,6 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="write a new flow and its scenarios, ready to edit (lints clean)",
     )
 
+    commands.add_parser(
+        "studio",
+        module="engine.studio.alone",
+        help="the studio alone on loopback: edit, lint, test and try flows in a browser",
+    )
+
     demo = commands.add_parser(
         "demo", help="place one scripted call through the built-in OpenAI simulator"
     )

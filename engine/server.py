@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from .bounded_http import Shards
 from .call.answer import SIP_TEMPORARILY_UNAVAILABLE, Answer, Refusal, decide
@@ -56,6 +56,8 @@ from .records.sink import RecordSink
 
 if TYPE_CHECKING:
     from .records.settings import RecordsSettings
+    from .simulator import Simulator
+    from .studio.settings import StudioSettings
 
 __all__ = ["Engine", "EngineSettings", "create_app"]
 
@@ -100,6 +102,8 @@ class EngineSettings:
     clock: Callable[[], datetime] = utc_now
     # Where call records go (None: nowhere, e.g. an engine a test builds without them).
     records: RecordsSettings | None = None
+    # Who may open /studio (None: nobody, the studio is off).
+    studio: StudioSettings | None = None
 
     @classmethod
     def from_env(cls, flows_dir: str, environ: Mapping[str, str] | None = None) -> EngineSettings:
@@ -134,7 +138,18 @@ class EngineSettings:
             openai_concurrency=_count(env, "ENGINE_OPENAI_CONCURRENCY", 100),
             tool_concurrency=_count(env, "ENGINE_TOOL_CONCURRENCY", 64),
             records=RecordsSettings.from_env(env),
+            studio=_studio_settings(env),
         )
+
+
+def _studio_settings(env: Mapping[str, str]) -> StudioSettings | None:
+    from .studio.settings import StudioSettings
+
+    try:
+        settings = StudioSettings.from_env(env)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return settings if settings.enabled else None
 
 
 def _count(env: Mapping[str, str], name: str, default: int) -> int:
@@ -179,6 +194,9 @@ class Engine:
             self.record_sink, self.on_record, default_country_code=code, replica=replica
         )
         self._watcher: asyncio.Task[None] | None = None
+        # `engine studio` only: the built-in simulator playing OpenAI, for the studio's test
+        # calls (engine/studio/alone.py).
+        self.simulator: Simulator | None = None
         self._probe: asyncio.Task[bool] | None = None
         self._started = False
         self.metrics.watch_live_calls(lambda: len(self.calls))
@@ -581,16 +599,18 @@ def create_app(engine: Engine) -> Starlette:
     async def metrics(request: Request) -> Response:
         return Response(engine.metrics.render(), media_type=CONTENT_TYPE)
 
-    app = Starlette(
-        routes=[
-            Route("/webhooks/openai", engine.webhook, methods=["POST"]),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/flows", flows),
-            Route("/metrics", metrics),
-            *call_routes(engine.records),
-        ],
-        lifespan=lifespan,
-    )
+    routes: list[BaseRoute] = [
+        Route("/webhooks/openai", engine.webhook, methods=["POST"]),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/flows", flows),
+        Route("/metrics", metrics),
+        *call_routes(engine.records),
+    ]
+    if engine.settings.studio is not None:  # imported only when on: a plain engine stays light
+        from .studio import studio_app
+
+        routes.append(Mount("/studio", app=studio_app(engine, engine.settings.studio)))
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.engine = engine
     return app

@@ -1,0 +1,143 @@
+"""The studio as one Starlette app, mounted by the engine at ``/studio``.
+
+Every page but the sign-in page and the static files needs a session (``auth.py``); every
+change needs an editor's session and its CSRF token (``changes``). The pages live in one
+module per subject, each giving its routes: ``flows.py``, ``saving.py``, ``calls.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from urllib.parse import quote
+
+from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import calls, flows, saving, signin
+from .auth import COOKIE, UNSAFE, csrf_ok, read_session
+from .context import EngineView, Studio
+from .files import FlowFiles
+from .forms import read_form
+from .render import STATIC, render, root_of
+from .settings import StudioSettings
+
+__all__ = ["Endpoint", "changes", "studio_app"]
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+OPEN_PATHS = ("/sign-in", "/static/")
+# Every page: no framing by another site (clickjacking), no sniffing, no referrer to outside
+# services, scripts and styles only from the studio itself.
+SECURITY_HEADERS = {
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "cache-control": "no-store",
+}
+
+
+def changes(endpoint: Endpoint) -> Endpoint:
+    """For a route that changes something: an editor's session and the session's CSRF token,
+    or 403 and nothing done."""
+
+    @wraps(endpoint)
+    async def guarded(request: Request) -> Response:
+        session = request.state.session
+        form = await read_form(request)
+        if not csrf_ok(request, session, form.get("csrf")):
+            return render(
+                request,
+                "refused.html",
+                403,
+                why="This form is out of date (or came from another site). Reload the page and try again.",
+            )
+        if not session.user.can_edit:
+            return render(
+                request,
+                "refused.html",
+                403,
+                why="Your sign-in can read the studio but not change it; ask an editor.",
+            )
+        return await endpoint(request)
+
+    return guarded
+
+
+class SessionGate:
+    """Puts the session on ``request.state.session``; sends anyone without one to sign in."""
+
+    def __init__(self, app: ASGIApp, settings: StudioSettings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        session = read_session(self.settings, request.cookies.get(COOKIE))
+        request.state.session = session
+        path = scope["path"][len(root_of(request)) :] if scope.get("root_path") else scope["path"]
+        if session is None and not path.startswith(OPEN_PATHS):
+            await self._to_sign_in(request, path)(scope, receive, send)
+            return
+        if session is None and scope["method"] in UNSAFE and path != "/sign-in":
+            await Response("sign in first", 401)(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    if name not in headers and not (
+                        path.startswith("/static/") and name == "cache-control"
+                    ):
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+    def _to_sign_in(self, request: Request, path: str) -> Response:
+        target = f"{root_of(request)}/sign-in"
+        if path not in ("", "/"):
+            query = f"?{request.url.query}" if request.url.query else ""
+            target += "?next=" + quote(path + query, safe="")
+        if request.headers.get("hx-request"):  # htmx follows this header, not a redirect
+            return Response("sign in again", 401, headers={"HX-Redirect": target})
+        return RedirectResponse(target, 303)
+
+
+def studio_app(engine: EngineView, settings: StudioSettings) -> Starlette:
+    studio = Studio(engine=engine, settings=settings, files=FlowFiles(engine.settings.flows_dir))
+
+    async def home(request: Request) -> Response:
+        return RedirectResponse(f"{root_of(request)}/flows", 303)
+
+    routes: list[BaseRoute] = [
+        Route("/", home),
+        *signin.routes(studio),
+        *flows.routes(studio),
+        *saving.routes(studio),
+        *calls.routes(studio),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(GZipMiddleware, minimum_size=1024),
+            Middleware(SessionGate, settings=settings),
+        ],
+    )
+    app.state.studio = studio
+    return app
