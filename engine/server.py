@@ -312,6 +312,11 @@ class Engine:
             )
         return bool(report.pending)
 
+    def reload_flows(self) -> None:
+        """Reload the flows folder now (the studio, after it saved a file), as the watcher
+        would at its next look."""
+        self._reload()
+
     def _scan(self) -> dict[str, tuple[int, int]] | None:
         try:
             found = {}
