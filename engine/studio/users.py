@@ -77,7 +77,10 @@ def _parse_line(line: str) -> tuple[str, Role, PasswordHash, str]:
     try:
         kind = Role(role)
     except ValueError:
-        raise ValueError(f"role {role!r}: expected viewer or editor") from None
+        # Quoted only when it looks like a word: in a line written out of order it could be
+        # the hash.
+        shown = f"role {role!r}" if re.fullmatch(r"[A-Za-z]{1,16}", role) else "the role"
+        raise ValueError(f"{shown}: expected viewer or editor") from None
     return name, kind, parse_hash(stored), stored
 
 
