@@ -201,7 +201,7 @@ def test_the_flow_keypad_works_in_every_state_and_unmapped_keys_do_nothing():
 def test_keys_during_a_transfer_or_after_the_end_change_nothing():
     m = started(machine())
     (ask,) = asks(m.handle(KeypadPressed("0")))
-    assert m.ending
+    assert m.departing
     assert m.handle(KeypadPressed("1")) == []
     play(m, "resp_t", ask)
     m.handle(KeypadPressed("2"))
@@ -371,7 +371,7 @@ def test_a_transfer_that_does_not_take_tries_the_next_target_then_the_fallback()
     fallback = m.handle(ReferFailed("sip:desk@pbx.example", "500"))
     assert CancelTimer(TRANSFER_TIMER) in fallback
     assert asks(fallback)[0].say == "Nobody is free."
-    assert not m.ending and m.state == "menu"
+    assert not m.departing and m.state == "menu"
 
 
 def test_without_a_fallback_the_caller_hears_transfer_failed_and_the_call_goes_on():
@@ -383,7 +383,7 @@ def test_without_a_fallback_the_caller_hears_transfer_failed_and_the_call_goes_o
     play(m, "resp_t", line)
     out = m.handle(TimerFired(TRANSFER_TIMER))
     assert asks(out) == [RequestResponse("r3", "No luck, sorry.")]
-    assert not m.ending
+    assert not m.departing
 
 
 def test_a_stale_refer_failure_is_ignored():
@@ -406,7 +406,7 @@ def test_time_limit_warns_then_cuts_short_says_goodbye_and_hangs_up():
     m.handle(ResponseStarted("resp_talk"))  # the agent is mid-sentence at the limit
     up = m.handle(TimerFired(TIME_UP_TIMER))
     assert up == [CancelResponse()]
-    assert m.ending
+    assert m.departing
     (bye,) = asks(m.handle(ResponseFinished("resp_talk", "cancelled")))
     assert "time limit" in bye.say
     assert Hangup("the flow ended the call") in play(m, "resp_bye", bye)
@@ -421,7 +421,7 @@ def test_tool_call_cap_refuses_the_call_over_it_and_runs_the_default_fallback():
     assert json.loads(output.output)["error"] == "limit_reached"
     (bye,) = asks(over)  # the fallback's line, and no response for the model to go on
     assert "systems aren't responding" in bye.say
-    assert m.ending
+    assert m.departing
     assert Hangup("the flow ended the call") in play(m, "resp_bye", bye)
 
 
@@ -481,7 +481,7 @@ def test_an_opening_replaces_the_greeting_and_ends_the_call_once_heard():
     m = machine(opening=opening)
     out = m.handle(SessionStarted())
     assert [a.say for a in asks(out)] == ["We are closed. Goodbye."]
-    assert m.ending
+    assert m.departing
     assert Hangup("the flow ended the call") in play(m, "resp_o", asks(out)[0])
 
 
@@ -496,7 +496,7 @@ def test_an_opening_transfer_falls_back_to_its_step():
     assert Refer("sip:15559990000@us.wavix.net") in out
     again = m.handle(TimerFired(TRANSFER_TIMER))
     assert [a.say for a in asks(again)] == ["Sorry, goodbye."]
-    assert m.ending
+    assert m.departing
     assert Hangup("the flow ended the call") in play(m, "resp_s", asks(again)[0])
 
 
