@@ -757,7 +757,7 @@ class CallMachine:
         engine ran, which has no function call) a note; a response follows."""
         if pending.from_model:
             return [SendToolOutput(pending.call_id, output), *self._output_sent(pending.call_id)]
-        actions: list[Action] = [AddNote(wording.tool_answered(pending.name, output))]
+        actions: list[Action] = [AddNote(wording.tool_result(pending.name, output))]
         self._ask(actions)
         return actions
 
