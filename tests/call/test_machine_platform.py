@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import typing
 
-from test_machine_ivr import asks, flow_of, heard, machine, play, started, tool_turn
-
 from engine.call.actions import (
     CancelResponse,
     CancelTimer,
@@ -49,6 +47,8 @@ from engine.call.machine import (
     TRANSFER_TIMER,
     CallMachine,
 )
+
+from helpers import asks, flow_of, heard, machine, play, started, tool_turn
 
 ACTIVE = "conversation_already_has_active_response"
 TARGET = "sip:15551230000@us.wavix.net"  # the first operator target, by the wavix preset

@@ -39,7 +39,7 @@ from engine.call.machine import CallMachine, filler_timer
 from engine.flow.model import Flow
 from engine.flow.source import load_source
 
-from helpers import greeted
+from helpers import asks, greeted
 
 FLOW = """\
 name: Early
@@ -91,10 +91,6 @@ OK = json.dumps({"ok": True})
 def machine() -> CallMachine:
     doc = load_source("unit.yaml", textwrap.dedent(FLOW))
     return CallMachine(Flow.model_validate(doc.data), {"caller": {"number": "+14155550100"}})
-
-
-def asks(actions: list) -> list[RequestResponse]:
-    return [a for a in actions if isinstance(a, RequestResponse)]
 
 
 def of(kind: type, actions: list) -> list:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 
-from test_ivr import NUMBER, bank_flow, hears, said
-
 from engine.openai.rest import RetryBudget
 from engine.simulator import RestFault, Timing
+
+from harness import BANK_NUMBER as NUMBER
+from harness import bank_flow
+from helpers import hears, said
 
 # Audio that plays on for a while after each response.done, as over SIP.
 LONG_AUDIO = {"timing": Timing(playback_per_char_s=0.03, min_playback_s=0.5)}
