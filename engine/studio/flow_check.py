@@ -49,6 +49,15 @@ class Check:
         return len(self.problems) - self.errors
 
     @property
+    def name(self) -> str | None:
+        """The flow's ``name:`` as written, even in a text with errors."""
+        if self.result.flow is not None:
+            return self.result.flow.name
+        data = self.result.doc.data if self.result.doc is not None else None
+        name = data.get("name") if isinstance(data, dict) else None
+        return name.strip() or None if isinstance(name, str) else None
+
+    @property
     def drawable(self) -> Flow | None:
         """The flow, when ``engine graph`` would draw it: the file lints without errors
         (numbers other flows answer are not its concern)."""

@@ -62,11 +62,8 @@ def routes(studio: Studio) -> list[BaseRoute]:
                     text, _ = _disk(row.file)
                 except HTTPException:
                     continue  # removed since the folder was listed
-                result = (await checker.check(row.file, text)).result
-                names[row.name] = result.flow.name if result.flow is not None else ""
-        return render(
-            request, "flows.html", rows=rows, names=names, url=lambda n: _url(request, n)
-        )
+                names[row.name] = (await checker.check(row.file, text)).name or ""
+        return render(request, "flows.html", rows=rows, names=names, url=lambda n: _url(request, n))
 
     async def flow_page(request: Request) -> Response:
         return await page(request, found(request))
@@ -130,6 +127,7 @@ def routes(studio: Studio) -> list[BaseRoute]:
             request,
             "flow.html",
             file=name,
+            title=standing_name(status, check),
             url=_url(request, name),
             standing=status,
             version=version_of(disk),
@@ -155,6 +153,11 @@ def routes(studio: Studio) -> list[BaseRoute]:
         # saving's and calls'.
         Route("/flows/{file:path}", flow_page, methods=["GET"]),
     ]
+
+
+def standing_name(status: FlowStatus, check: Check | None) -> str:
+    """The flow's name: of the version answering, else as the text names it, else its file."""
+    return status.flow_name or (check.name if check is not None else None) or status.name
 
 
 async def _checked(request: Request) -> Response | None:
