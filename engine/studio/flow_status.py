@@ -87,7 +87,7 @@ def statuses(studio: Studio, names: list[str] | None = None) -> list[FlowStatus]
     """Each flow file's status (those named, or every flow file in the folder), in order."""
     by_file = {entry["file"]: entry for entry in studio.engine.flows_status()}
     if names is None:
-        names = [studio.files.name(path) for path in studio.files.all()]
+        names = [_name(studio, path) for path in studio.files.all()]
     found = []
     for name in names:
         file = registry_file(studio, name)
@@ -119,6 +119,14 @@ def statuses(studio: Studio, names: list[str] | None = None) -> list[FlowStatus]
             )
         )
     return found
+
+
+def _name(studio: Studio, path: Path) -> str:
+    # The folder's files are found under the folder as given: no need to resolve each one.
+    try:
+        return path.relative_to(studio.files.folder).as_posix()
+    except ValueError:
+        return studio.files.name(path)
 
 
 def ago(when: float, now: float | None = None) -> str:
