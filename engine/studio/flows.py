@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..flow.diagnostics import Diagnostic
 from ..flow.lint import read_file
-from ..flow.source import SourceError
+from ..flow.source import MAX_FILE_BYTES, SourceError, too_large
 from .auth import csrf_ok
 from .context import Studio
 from .flow_check import Check, Checker, Diagram, diagram, version_of
@@ -76,12 +76,11 @@ def routes(studio: Studio) -> list[BaseRoute]:
         text = _typed((await read_form(request)).get("text", ""))
         if not request.headers.get("hx-request"):
             return await page(request, name, typed=text)
-        file = registry_file(studio, name)
-        check = await checker.check(file, text, studio.engine.registry.snapshot)
+        _, problems = await checked(registry_file(studio, name), text)
         return render(
             request,
             "_problems.html",
-            problems=_problems(check.problems),
+            problems=_problems(problems),
             typed=True,
             line_count=_line_count(text),
         )
@@ -101,6 +100,14 @@ def routes(studio: Studio) -> list[BaseRoute]:
             return await page(request, name, results=results, busy=busy, ran=True)
         return render(request, "_scenarios.html", results=results, busy=busy, ran=True)
 
+    async def checked(file: str, text: str) -> tuple[Check | None, tuple[Diagnostic, ...]]:
+        """The text's check and problems; a text over the size of a flow file is not checked
+        (the engine would not read it)."""
+        if len(text.encode()) > MAX_FILE_BYTES:
+            return None, (too_large(file).diagnostic,)
+        check = await checker.check(file, text, studio.engine.registry.snapshot)
+        return check, check.problems
+
     async def page(
         request: Request,
         name: str,
@@ -119,8 +126,7 @@ def routes(studio: Studio) -> list[BaseRoute]:
             check: Check | None = None
             problems: tuple[Diagnostic, ...] = (unreadable,)
         else:
-            check = await checker.check(file, text, answering)
-            problems = check.problems
+            check, problems = await checked(file, text)
         shown, drawn_is = _drawing(check, status, answering, file)
         session = request.state.session
         return render(

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from engine.flow.source import MAX_FILE_BYTES
 from engine.runner import running_engine
 from engine.server import Engine, EngineSettings
 from engine.simulator import Simulator
@@ -325,6 +326,19 @@ def test_lint_also_finds_what_the_folder_adds(studio_server):
             assert "did you mean" in rules["handoff-flow"]["text"]
             assert "receptionist.yaml" in rules["duplicate-number"]["text"]
             assert ENVIRON["ACME_TOKEN"] not in answer.text
+
+    run(main(), timeout=60)
+
+
+def test_a_text_larger_than_a_flow_file_may_be_is_not_linted(studio_server):
+    async def main():
+        async with studio_server() as s, s.client() as client:
+            csrf = await signed_in(client)
+            text = (s.flows / "receptionist.yaml").read_text() + "#" * (MAX_FILE_BYTES + 1)
+            answer = await client.post(
+                "/flows/receptionist.yaml/lint", data={"text": text}, headers=htmx(csrf)
+            )
+            assert [p["rule"] for p in problems_in(answer.text)] == ["yaml-too-large"]
 
     run(main(), timeout=60)
 
