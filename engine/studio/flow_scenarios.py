@@ -22,7 +22,7 @@ from ..authoring.scenarios import (
 from ..flow.diagnostics import format_text
 from ..flow.lint import read_file
 from ..flow.source import SourceError
-from .work import Bounded
+from .work import Bounded, Busy
 
 __all__ = ["Listed", "Results", "ScenarioResult", "Scenarios"]
 
@@ -78,9 +78,13 @@ class Scenarios:
             return None
         key = (str(path), hashlib.sha256(text.encode()).hexdigest())
         if key not in self._kept:
+            try:
+                listed = await self.listing.run(_listed, str(path), text)
+            except Busy:
+                return Listed(str(path), (), "(not read in time: the server is busy)")
             if len(self._kept) > 256:
                 self._kept.clear()
-            self._kept[key] = await self.listing.run(_listed, str(path), text)
+            self._kept[key] = listed
         return self._kept[key]
 
     async def run(self, flow_file: str) -> Results | None:

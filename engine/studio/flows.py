@@ -8,12 +8,13 @@
   the whole page.
 
 Both POSTs change nothing, so viewers may use them too; they still need the session's CSRF
-token (``_checked``), like every POST of the studio. Saving is ``saving.py``'s; test calls
+token (``_csrf_refusal``), like every POST of the studio. Saving is ``saving.py``'s; test calls
 are ``calls.py``'s: each adds its part to ``flow.html`` through an include it owns.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -23,8 +24,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..flow.diagnostics import Diagnostic
+from ..flow.diagnostics import Diagnostic, Span
 from ..flow.lint import read_file
+from ..flow.registry import Snapshot
 from ..flow.source import MAX_FILE_BYTES, SourceError, too_large
 from .auth import csrf_ok
 from .context import Studio
@@ -62,7 +64,8 @@ def routes(studio: Studio) -> list[BaseRoute]:
                     text, _ = _disk(row.file)
                 except HTTPException:
                     continue  # removed since the folder was listed
-                names[row.name] = (await checker.check(row.file, text)).name or ""
+                with contextlib.suppress(Busy):
+                    names[row.name] = (await checker.check(row.file, text)).name or ""
         return render(request, "flows.html", rows=rows, names=names, url=lambda n: _url(request, n))
 
     async def flow_page(request: Request) -> Response:
@@ -70,7 +73,7 @@ def routes(studio: Studio) -> list[BaseRoute]:
 
     async def lint(request: Request) -> Response:
         name = found(request)
-        refused = await _checked(request)
+        refused = await _csrf_refusal(request)
         if refused is not None:
             return refused
         text = _typed((await read_form(request)).get("text", ""))
@@ -87,7 +90,7 @@ def routes(studio: Studio) -> list[BaseRoute]:
 
     async def run_scenarios(request: Request) -> Response:
         name = found(request)
-        refused = await _checked(request)
+        refused = await _csrf_refusal(request)
         if refused is not None:
             return refused
         try:
@@ -95,7 +98,10 @@ def routes(studio: Studio) -> list[BaseRoute]:
             busy = ""
         except Busy:
             results = None
-            busy = "The scenarios took too long and were stopped waiting for; try again."
+            busy = (
+                f"The scenarios did not finish within {RUN_TIMEOUT_S:g} seconds (or others were "
+                "still running); try again in a moment."
+            )
         if not request.headers.get("hx-request"):
             return await page(request, name, results=results, busy=busy, ran=True)
         return render(request, "_scenarios.html", results=results, busy=busy, ran=True)
@@ -105,7 +111,17 @@ def routes(studio: Studio) -> list[BaseRoute]:
         (the engine would not read it)."""
         if len(text.encode()) > MAX_FILE_BYTES:
             return None, (too_large(file).diagnostic,)
-        check = await checker.check(file, text, studio.engine.registry.snapshot)
+        try:
+            check = await checker.check(file, text, studio.engine.registry.snapshot)
+        except Busy:
+            late = Diagnostic.at(
+                file,
+                Span(1, 1, 1, 2),
+                "not-checked",
+                f"the check did not finish within {LINT_TIMEOUT_S:g} seconds: the server is busy",
+                hint="try again in a moment",
+            )
+            return None, (late,)
         return check, check.problems
 
     async def page(
@@ -127,7 +143,7 @@ def routes(studio: Studio) -> list[BaseRoute]:
             problems: tuple[Diagnostic, ...] = (unreadable,)
         else:
             check, problems = await checked(file, text)
-        shown, drawn_is = _drawing(check, status, answering, file)
+        shown, drawn_is = _drawing(check, answering, file)
         session = request.state.session
         return render(
             request,
@@ -166,7 +182,7 @@ def standing_name(status: FlowStatus, check: Check | None) -> str:
     return status.flow_name or (check.name if check is not None else None) or status.name
 
 
-async def _checked(request: Request) -> Response | None:
+async def _csrf_refusal(request: Request) -> Response | None:
     """None when the request carries its session's CSRF token (and comes from this site),
     else the page that says no. For POSTs that change nothing (``app.changes`` also asks for
     an editor)."""
@@ -197,9 +213,7 @@ def _disk(file: str) -> tuple[str, Diagnostic | None]:
         raise HTTPException(404, "no such flow file") from None
 
 
-def _drawing(
-    check: Check | None, status: FlowStatus, answering: Any, file: str
-) -> tuple[Diagram | None, str]:
+def _drawing(check: Check | None, answering: Snapshot, file: str) -> tuple[Diagram | None, str]:
     """The diagram to show, and what it is of: this text, or, when the text cannot be drawn,
     the version answering calls."""
     if check is not None and check.drawable is not None:
