@@ -1,5 +1,6 @@
 """The studio's flows pages through real HTTP: an engine on loopback (uvicorn, port 0) over a
-copy of the example flows, the simulator as OpenAI, signed in with the admin token.
+copy of the example flows, the simulator as OpenAI (tests/studio/conftest.py: studio_server),
+signed in with the admin token (a viewer from a users file).
 
 The list shows each flow live or refused with its problems; a flow's page shows its problems
 at their lines (in the list and in the editor's gutter), the same diagram as `engine graph`,
@@ -14,91 +15,30 @@ import asyncio
 import contextlib
 import html
 import re
-import shutil
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
+from studio_kit import REPO_FLOWS, StudioServer, csrf_of, signed_in
 
 from engine.flow.source import MAX_FILE_BYTES
-from engine.runner import running_engine
-from engine.server import Engine, EngineSettings
-from engine.simulator import Simulator
-from engine.studio.auth import COOKIE, Role, User, open_session
-from engine.studio.settings import StudioSettings
+from engine.studio.passwords import hash_password
 
 from helpers import engine_cli, run, wait_for
 
-REPO_FLOWS = Path(__file__).resolve().parents[2] / "flows"
-TOKEN = "studio-flows-token-0123456789abcdef"
-ENVIRON = {"ACME_TOKEN": "acme-token-do-not-show-5f1e"}
 BROKEN_LINE = 21  # receptionist.yaml: `    hangup: true`, made `hangup: sometimes`
+VIEWER, VIEWER_PASSWORD = "desk", "desk-password-22"
 
 
-# -- a studio on loopback (a local fixture until tests/studio/conftest.py has one) ----------
-
-
-@dataclass
-class Server:
-    base: str  # http://127.0.0.1:PORT/studio
-    engine: Engine
-    flows: Path
-    settings: StudioSettings
-
-    def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.base, trust_env=False, timeout=30)
-
-
-@pytest.fixture
-def studio_flows(tmp_path: Path) -> Path:
-    folder = tmp_path / "flows"
-    shutil.copytree(REPO_FLOWS, folder)
-    return folder
-
-
-@pytest.fixture
-def studio_server(
-    studio_flows: Path,
-) -> Callable[[], contextlib.AbstractAsyncContextManager[Server]]:
-    @contextlib.asynccontextmanager
-    async def start() -> AsyncIterator[Server]:
-        studio = StudioSettings(admin_token=TOKEN)
-        async with Simulator() as sim:
-            settings = EngineSettings(
-                flows_dir=str(studio_flows),
-                openai=sim.config(),
-                studio=studio,
-                reload_interval_s=0.1,
-                drain_timeout_s=2.0,
-            )
-            engine = Engine(settings, environ=dict(ENVIRON))
-            engine.simulator = sim
-            async with running_engine(engine) as url:
-                yield Server(url + "/studio", engine, studio_flows, studio)
-
-    return start
-
-
-async def signed_in(client: httpx.AsyncClient) -> str:
-    """Sign in with the admin token; the session's CSRF token."""
-    answer = await client.post("/sign-in", data={"token": TOKEN})
-    assert answer.status_code == 303, answer.text[:300]
-    return csrf_of((await client.get("/flows")).text)
-
-
-def as_viewer(server: Server, client: httpx.AsyncClient) -> None:
-    """``client`` holds a viewer's session (signed as sign-in signs one)."""
-    cookie = open_session(server.settings, User("vera", Role.VIEWER))
-    client.cookies.set(COOKIE, cookie)
-
-
-def csrf_of(page: str) -> str:
-    found = re.search(r'<meta name="csrf" content="([^"]*)"', page)
-    assert found, "no <meta name=csrf>"
-    return html.unescape(found.group(1))
+@contextlib.asynccontextmanager
+async def signed_in_studio(
+    studio_server: Callable[..., contextlib.AbstractAsyncContextManager[StudioServer]],
+    **options: Any,
+) -> AsyncIterator[tuple[StudioServer, httpx.AsyncClient, str]]:
+    """The studio on loopback (``tests/studio/conftest.py``), a client signed in with the
+    admin token (its base URL the studio's), and the session's CSRF token."""
+    async with studio_server(**options) as s, s.client(base_url=s.base, timeout=30) as client:
+        yield s, client, await signed_in(client, s.base, s.token)
 
 
 def htmx(csrf: str) -> dict[str, str]:
@@ -140,7 +80,7 @@ def broken(text: str) -> str:
     return text.replace("    hangup: true", "    hangup: sometimes")
 
 
-async def refused_by_registry(server: Server, name: str) -> None:
+async def refused_by_registry(server: StudioServer, name: str) -> None:
     file = str(server.flows / name)
     await wait_for(
         lambda: any(d.is_error for d in server.engine.registry.problems.get(file, [])),
@@ -153,8 +93,7 @@ async def refused_by_registry(server: Server, name: str) -> None:
 
 def test_the_list_shows_every_flow_live_with_its_numbers_and_a_link(studio_server):
     async def main():
-        async with studio_server() as s, s.client() as client:
-            await signed_in(client)
+        async with signed_in_studio(studio_server) as (s, client, _):
             page = await client.get("/flows")
             assert page.status_code == 200
             assert 'data-testid="flows"' in page.text
@@ -168,15 +107,14 @@ def test_the_list_shows_every_flow_live_with_its_numbers_and_a_link(studio_serve
                 assert "<time datetime=" in row
             assert "+14155550123" in row_of(page.text, "receptionist.yaml")
             assert "Example Dental receptionist" in row_of(page.text, "receptionist.yaml")
-            assert ENVIRON["ACME_TOKEN"] not in page.text
+            s.assert_no_secrets(page.text)
 
     run(main(), timeout=60)
 
 
 def test_a_broken_new_file_is_refused_and_its_problem_shown_at_its_line(studio_server):
     async def main():
-        async with studio_server() as s, s.client() as client:
-            await signed_in(client)
+        async with signed_in_studio(studio_server) as (s, client, _):
             text = broken((s.flows / "receptionist.yaml").read_text())
             text = text.replace('"+14155550123"', '"+14155550999"')
             (s.flows / "second-desk.yaml").write_text(text)
@@ -214,8 +152,7 @@ def test_a_live_flow_broken_on_disk_is_live_with_problems_and_its_good_version_d
     studio_server,
 ):
     async def main():
-        async with studio_server() as s, s.client() as client:
-            await signed_in(client)
+        async with signed_in_studio(studio_server) as (s, client, _):
             live = mermaid_of((await client.get("/flows/receptionist.yaml")).text)
             path = s.flows / "receptionist.yaml"
             path.write_text(broken(path.read_text()))
@@ -237,8 +174,7 @@ def test_a_live_flow_broken_on_disk_is_live_with_problems_and_its_good_version_d
 
 def test_the_diagram_is_what_engine_graph_prints(studio_server):
     async def main():
-        async with studio_server() as s, s.client() as client:
-            await signed_in(client)
+        async with signed_in_studio(studio_server) as (s, client, _):
             for path in sorted(s.flows.glob("*.yaml")):
                 if path.name.endswith(".test.yaml"):
                     continue
@@ -246,6 +182,7 @@ def test_the_diagram_is_what_engine_graph_prints(studio_server):
                 code, printed, _ = engine_cli("graph", str(path))
                 assert code == 0
                 assert mermaid_of(page.text) == printed, path.name
+                s.assert_no_secrets(page.text)
                 assert 'data-testid="diagram"' in page.text
 
     run(main(), timeout=60)
@@ -256,8 +193,7 @@ def test_the_diagram_is_what_engine_graph_prints(studio_server):
 
 def test_lint_answers_for_the_text_sent_and_writes_nothing(studio_server):
     async def main():
-        async with studio_server() as s, s.client() as client:
-            csrf = await signed_in(client)
+        async with signed_in_studio(studio_server) as (s, client, csrf):
             path = s.flows / "receptionist.yaml"
             before = (path.read_bytes(), path.stat().st_mtime_ns)
             good = path.read_text()
@@ -293,8 +229,7 @@ def test_lint_answers_for_the_text_sent_and_writes_nothing(studio_server):
 
 def test_lint_without_javascript_shows_the_whole_page_with_the_text_as_typed(studio_server):
     async def main():
-        async with studio_server() as s, s.client() as client:
-            csrf = await signed_in(client)
+        async with signed_in_studio(studio_server) as (s, client, csrf):
             text = broken((s.flows / "receptionist.yaml").read_text())
             page = await client.post(
                 "/flows/receptionist.yaml/lint", data={"text": text, "csrf": csrf}
@@ -313,8 +248,7 @@ def test_lint_also_finds_what_the_folder_adds(studio_server):
     FOLDER` and the registry would say."""
 
     async def main():
-        async with studio_server() as s, s.client() as client:
-            csrf = await signed_in(client)
+        async with signed_in_studio(studio_server) as (s, client, csrf):
             text = (s.flows / "acme-support.yaml").read_text()
             assert "when_closed: {flow: after-hours}" in text
             text = text.replace("{flow: after-hours}", "{flow: after-hourz}")
@@ -325,15 +259,14 @@ def test_lint_also_finds_what_the_folder_adds(studio_server):
             rules = {p["rule"]: p for p in problems_in(answer.text)}
             assert "did you mean" in rules["handoff-flow"]["text"]
             assert "receptionist.yaml" in rules["duplicate-number"]["text"]
-            assert ENVIRON["ACME_TOKEN"] not in answer.text
+            s.assert_no_secrets(answer.text)
 
     run(main(), timeout=60)
 
 
 def test_a_text_larger_than_a_flow_file_may_be_is_not_linted(studio_server):
     async def main():
-        async with studio_server() as s, s.client() as client:
-            csrf = await signed_in(client)
+        async with signed_in_studio(studio_server) as (s, client, csrf):
             text = (s.flows / "receptionist.yaml").read_text() + "#" * (MAX_FILE_BYTES + 1)
             answer = await client.post(
                 "/flows/receptionist.yaml/lint", data={"text": text}, headers=htmx(csrf)
@@ -345,8 +278,7 @@ def test_a_text_larger_than_a_flow_file_may_be_is_not_linted(studio_server):
 
 def test_lint_needs_the_sessions_csrf_token(studio_server):
     async def main():
-        async with studio_server() as s, s.client() as client:
-            await signed_in(client)
+        async with signed_in_studio(studio_server) as (s, client, _):
             text = (s.flows / "receptionist.yaml").read_text()
             for headers in ({"HX-Request": "true"}, htmx("not-the-token")):
                 answer = await client.post(
@@ -362,8 +294,7 @@ def test_lint_needs_the_sessions_csrf_token(studio_server):
 
 def test_the_scenarios_of_acme_support_pass(studio_server):
     async def main():
-        async with studio_server() as s, s.client() as client:
-            csrf = await signed_in(client)
+        async with signed_in_studio(studio_server) as (s, client, csrf):
             page = await client.get("/flows/acme-support.yaml")
             listed = re.findall(r'data-scenario-name="([^"]+)"', page.text)
             assert len(listed) == 21
@@ -377,14 +308,14 @@ def test_the_scenarios_of_acme_support_pass(studio_server):
             ]
             assert {result for _, result in results} == {"pass"}
             assert "21 scenarios: 21 passed, 0 failed" in answer.text
+            s.assert_no_secrets(answer.text)
 
     run(main(), timeout=90)
 
 
 def test_a_broken_scenario_fails_with_what_was_expected_and_what_happened(studio_server):
     async def main():
-        async with studio_server() as s, s.client() as client:
-            csrf = await signed_in(client)
+        async with signed_in_studio(studio_server) as (s, client, csrf):
             scenarios = s.flows / "catch-all.test.yaml"
             text = scenarios.read_text()
             wrong = text.replace(
@@ -417,16 +348,22 @@ def test_a_broken_scenario_fails_with_what_was_expected_and_what_happened(studio
     run(main(), timeout=90)
 
 
-def test_a_viewer_reads_the_editor_and_may_run_the_scenarios(studio_server):
+def test_a_viewer_reads_the_editor_and_may_run_the_scenarios(studio_server, tmp_path):
     async def main():
-        async with studio_server() as s, s.client() as client:
-            as_viewer(s, client)
+        users = tmp_path / "studio-users"
+        users.write_text(f"{VIEWER}:viewer:{hash_password(VIEWER_PASSWORD)}\n")
+        async with (
+            studio_server(users_file=users) as s,
+            s.client(base_url=s.base, timeout=30) as client,
+        ):
+            csrf = await signed_in(client, s.base, name=VIEWER, password=VIEWER_PASSWORD)
             page = await client.get("/flows/catch-all.yaml")
             assert page.status_code == 200
+            assert f"{VIEWER} (viewer)" in page.text
             editor = re.search(r'<textarea id="editor"[^>]*>', page.text)
             assert editor and "readonly" in editor.group(0) and "hx-post" not in editor.group(0)
             assert 'data-testid="save"' not in page.text
-            csrf = csrf_of(page.text)
+            assert csrf_of(page.text) == csrf
             answer = await client.post("/flows/catch-all.yaml/scenarios", headers=htmx(csrf))
             assert answer.status_code == 200 and 'data-result="pass"' in answer.text
             refused = await client.post(
@@ -442,8 +379,7 @@ def test_a_viewer_reads_the_editor_and_may_run_the_scenarios(studio_server):
 
 def test_nothing_but_the_folders_flow_files_is_found(studio_server, tmp_path):
     async def main():
-        async with studio_server() as s, s.client() as client:
-            csrf = await signed_in(client)
+        async with signed_in_studio(studio_server) as (s, client, csrf):
             (tmp_path / "outside.yaml").write_text((s.flows / "catch-all.yaml").read_text())
             (s.flows / "linked.yaml").symlink_to(tmp_path / "outside.yaml")
             (s.flows / "notes.txt").write_text("not a flow")
