@@ -144,8 +144,9 @@ async def serving(app: Any) -> AsyncIterator[str]:
     base URL (``http://127.0.0.1:PORT``), and stops it on the way out."""
     import uvicorn  # only the tests that need an outside service pay for it
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    from engine.runner import listening_socket
+
+    sock = listening_socket("127.0.0.1", 0)  # TCP_NODELAY on its connections
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
