@@ -114,8 +114,8 @@ def timeline(record: CallRecord) -> list[tuple[Step, ToolCall | None]]:
         tool = None
         if step.kind == "tool":
             name = step.data.get("name")
-            if name is None:  # a timeline built from the parts: "name: outcome"
-                name = step.text.rsplit(": ", 1)[0]
+            if name is None:  # an older record's step: the tool named in its words
+                name = next((n for n, left in calls.items() if left and n in step.text), None)
             waiting = calls.get(str(name))
             tool = waiting.pop(0) if waiting else None
         found.append((step, tool))
