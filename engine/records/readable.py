@@ -107,11 +107,11 @@ def timeline(record: CallRecord) -> list[tuple[Step, ToolCall | None]]:
     """The timeline's steps, each tool step with its tool call (arguments, answer): the
     n-th step of a tool is its n-th call."""
     calls: dict[str, list[ToolCall]] = {}
-    for tool in record.tools:
-        calls.setdefault(tool.name, []).append(tool)
+    for call in record.tools:
+        calls.setdefault(call.name, []).append(call)
     found: list[tuple[Step, ToolCall | None]] = []
     for step in steps(record):
-        tool = None
+        tool: ToolCall | None = None
         if step.kind == "tool":
             name = step.data.get("name")
             if name is None:  # an older record's step: the tool named in its words

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -30,7 +31,7 @@ def _flow_names(studio: Studio) -> list[str]:
 def routes(studio: Studio) -> list[BaseRoute]:
     async def calls_page(request: Request) -> Response:
         chosen = {name: request.query_params.get(name, "").strip() for name in FILTERS}
-        context = {
+        context: dict[str, Any] = {
             "chosen": chosen,
             "outcomes": OUTCOMES,
             "flow_names": _flow_names(studio),

@@ -25,7 +25,7 @@ COLOURS = {
 }
 WIDTH = 760
 LEFT = 44  # room for the scale's numbers
-PANEL_HEIGHT = 120
+PANEL_HEIGHT = 100
 PANEL_GAP = 46  # the flow's name above, the days below
 
 
@@ -94,7 +94,7 @@ def lay_out(counts: Sequence[CallCount], days: list[str]) -> Chart:
         panel = Panel(flow=flow, top=top, total=totals[flow])
         for i, day in enumerate(days):
             cell = table.get((flow, day), {})
-            base = top + PANEL_HEIGHT
+            base = float(top + PANEL_HEIGHT)
             for outcome in OUTCOMES:
                 calls = cell.get(outcome, 0)
                 if not calls:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -33,7 +34,7 @@ def _days(text: str | None) -> int | None:
 def routes(studio: Studio) -> list[BaseRoute]:
     async def overview_page(request: Request) -> Response:
         days = _days(request.query_params.get("days"))
-        context = {"colours": COLOURS, "outcomes": OUTCOMES, "max_days": MAX_DAYS}
+        context: dict[str, Any] = {"colours": COLOURS, "outcomes": OUTCOMES, "max_days": MAX_DAYS}
         if days is None:
             error = f"days must be a whole number from 1 to {MAX_DAYS}"
             shown = request.query_params.get("days", "")
