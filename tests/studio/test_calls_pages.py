@@ -333,6 +333,13 @@ def test_a_test_call_leaves_a_record_with_the_callers_lines(studio_server):
             assert "I have a question about my bill." in transcript
             assert "And one &lt;b&gt;more&lt;/b&gt; thing." in transcript
             assert "Thanks for calling Acme" in transcript  # the flow's greeting
+            timeline = page.text[: page.text.index('data-testid="transcript"')]
+            kinds = re.findall(r'<li data-kind="([a-z]+)">', timeline)
+            assert kinds[0] == "decision" and kinds[-1] == "ended" and "state" in kinds
+            assert re.search(
+                r'data-testid="flow-version" href="/studio/flows/acme-support.yaml/versions/[0-9a-f]{12}"',
+                page.text,
+            )
 
             fragment = await client.post(
                 s.base + "/flows/catch-all.yaml/test-call",
