@@ -187,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Configuration comes from the environment: OPENAI_API_KEY, "
         "OPENAI_WEBHOOK_SECRET, OPENAI_BASE_URL (optional), ENGINE_DRAIN_TIMEOUT, "
         "ENGINE_DEFAULT_COUNTRY_CODE, ENGINE_MAX_CONNECTIONS, ENGINE_DATABASE_URL (call "
-        "records; default ./engine-records.db), ENGINE_RECORDS_DAYS, ENGINE_ADMIN_TOKEN.",
+        "records; default ./engine-records.db), ENGINE_RECORDS_DAYS, ENGINE_ADMIN_TOKEN, "
+        "ENGINE_STUDIO_USERS, ENGINE_STUDIO_SECRET, ENGINE_STUDIO_SECURE_COOKIE.",
     )
     serve.add_argument("flows_dir", nargs="?", default="flows", metavar="FLOWS_DIR")
     serve.add_argument("--host", default="127.0.0.1")
@@ -217,6 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
         "studio",
         module="engine.studio.alone",
         help="the studio alone on loopback: edit, lint, test and try flows in a browser",
+    )
+    commands.add_parser(
+        "studio-user",
+        module="engine.studio.users",
+        help="add a studio user (or change their password or role) in a users file",
     )
 
     demo = commands.add_parser(

@@ -147,6 +147,10 @@ def _studio_settings(env: Mapping[str, str]) -> StudioSettings | None:
 
     try:
         settings = StudioSettings.from_env(env)
+        if settings.users_file is not None:
+            from .studio.users import read_users
+
+            read_users(settings.users_file)  # a mistake stops the start, naming file and line
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return settings if settings.enabled else None

@@ -90,6 +90,16 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from .settings import StudioSettings
+    from .users import read_users
+
+    try:
+        studio = StudioSettings.from_env()
+        if studio.users_file is not None:
+            read_users(studio.users_file)  # a mistake: said here in one line, not in a traceback
+    except ValueError as exc:
+        print(f"engine studio: {exc}", file=sys.stderr)
+        return 2
     given = os.environ.get("ENGINE_ADMIN_TOKEN", "").strip()
     token = given or secrets.token_urlsafe(18)
     setup_logging("text", level=30)

@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import calls, flows, saving, signin
+from .access import Access
 from .auth import COOKIE, UNSAFE, csrf_ok, read_session
 from .context import EngineView, Studio
 from .files import FlowFiles
@@ -75,11 +76,13 @@ def changes(endpoint: Endpoint) -> Endpoint:
 
 
 class SessionGate:
-    """Puts the session on ``request.state.session``; sends anyone without one to sign in."""
+    """Puts the session on ``request.state.session``; sends anyone without one to sign in.
+    A session whose credential changed or went (``Access.still_good``) is no session."""
 
-    def __init__(self, app: ASGIApp, settings: StudioSettings) -> None:
+    def __init__(self, app: ASGIApp, settings: StudioSettings, access: Access) -> None:
         self.app = app
         self.settings = settings
+        self.access = access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,6 +90,8 @@ class SessionGate:
             return
         request = Request(scope)
         session = read_session(self.settings, request.cookies.get(COOKIE))
+        if session is not None and not self.access.still_good(session):
+            session = None
         request.state.session = session
         path = scope["path"][len(root_of(request)) :] if scope.get("root_path") else scope["path"]
         if session is None and not path.startswith(OPEN_PATHS):
@@ -119,6 +124,9 @@ class SessionGate:
 
 
 def studio_app(engine: EngineView, settings: StudioSettings) -> Starlette:
+    """The studio's app. A users file with a mistake raises ``UsersFileError`` (a
+    ``ValueError`` naming the file and line) here, at start."""
+    access = Access(settings)
     studio = Studio(engine=engine, settings=settings, files=FlowFiles(engine.settings.flows_dir))
 
     async def home(request: Request) -> Response:
@@ -126,7 +134,7 @@ def studio_app(engine: EngineView, settings: StudioSettings) -> Starlette:
 
     routes: list[BaseRoute] = [
         Route("/", home),
-        *signin.routes(studio),
+        *signin.routes(studio, access),
         *flows.routes(studio),
         *saving.routes(studio),
         *calls.routes(studio),
@@ -136,8 +144,9 @@ def studio_app(engine: EngineView, settings: StudioSettings) -> Starlette:
         routes=routes,
         middleware=[
             Middleware(GZipMiddleware, minimum_size=1024),
-            Middleware(SessionGate, settings=settings),
+            Middleware(SessionGate, settings=settings, access=access),
         ],
     )
     app.state.studio = studio
+    app.state.access = access
     return app

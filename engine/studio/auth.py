@@ -1,7 +1,9 @@
 """Who is signed in, and whether a change they ask for is really theirs.
 
 A session is a cookie the engine signs (HMAC-SHA256 with ``StudioSettings.secret``): the
-user's name and role, when it ends, and a CSRF token. Nothing is kept on the server, so any
+user's name and role, when it ends, a CSRF token, how the user signed in (``via``: the admin
+token or the users file) and a ``proof`` of the credential it was opened with (``access.py``:
+a session ends when that credential changes or goes). Nothing is kept on the server, so any
 replica with the same secret reads it. Every request that changes something (any method but
 GET and HEAD) must carry that CSRF token, as the form field ``csrf`` or the header
 ``X-CSRF-Token`` (htmx sends the header, ``static/studio.js``), and, when the browser says
@@ -32,6 +34,7 @@ __all__ = [
     "csrf_ok",
     "open_session",
     "read_session",
+    "same_origin",
     "token_matches",
 ]
 
@@ -59,6 +62,8 @@ class Session:
     user: User
     csrf: str
     expires: float
+    via: str = ""  # "token" | "users"
+    proof: str = ""
 
 
 def _b64(data: bytes) -> str:
@@ -73,7 +78,14 @@ def _sign(secret: bytes, payload: str) -> str:
     return _b64(hmac.new(secret, payload.encode(), hashlib.sha256).digest())
 
 
-def open_session(settings: StudioSettings, user: User, now: float | None = None) -> str:
+def open_session(
+    settings: StudioSettings,
+    user: User,
+    now: float | None = None,
+    *,
+    via: str = "",
+    proof: str = "",
+) -> str:
     """The cookie value of a new session for ``user``."""
     now = time.time() if now is None else now
     body = {
@@ -81,6 +93,8 @@ def open_session(settings: StudioSettings, user: User, now: float | None = None)
         "r": str(user.role),
         "x": int(now + settings.session_hours * 3600),
         "c": secrets.token_urlsafe(24),
+        "v": via,
+        "p": proof,
     }
     payload = _b64(json.dumps(body, separators=(",", ":")).encode())
     return f"{payload}.{_sign(settings.secret, payload)}"
@@ -99,11 +113,12 @@ def read_session(
         body: dict[str, Any] = json.loads(_unb64(payload))
         user = User(str(body["u"]), Role(body["r"]))
         expires, csrf = float(body["x"]), str(body["c"])
-    except (ValueError, KeyError, TypeError):
+        via, proof = str(body.get("v", "")), str(body.get("p", ""))
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
     if expires <= (time.time() if now is None else now):
         return None
-    return Session(user, csrf, expires)
+    return Session(user, csrf, expires, via, proof)
 
 
 def token_matches(given: str, token: str) -> bool:
@@ -117,6 +132,11 @@ def csrf_ok(request: Request, session: Session, form_token: str | None) -> bool:
     given = request.headers.get("x-csrf-token") or form_token or ""
     if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), session.csrf.encode()):
         return False
+    return same_origin(request)
+
+
+def same_origin(request: Request) -> bool:
+    """The browser does not say the request comes from another site (``Origin``)."""
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
         return origin is None

@@ -7,19 +7,29 @@ hashed passwords, ``users.py``) is set: an engine that nobody configured for it 
 ``ENGINE_STUDIO_SECRET`` signs the session cookies. Unset, each process makes a random one at
 start: sessions end when it restarts, and replicas behind one load balancer need the same
 secret set on each, or a session opened on one is refused by the next.
+
+``ENGINE_STUDIO_SECURE_COOKIE`` (auto, always, never) says when the session cookie is marked
+Secure (sent over HTTPS only): auto, when the request came over HTTPS.
+
+Sign-in attempts are limited (``ratelimit.py``): ``sign_in_failures`` failures within
+``sign_in_window_s`` from one address, or for one user name, and the next is refused until
+the oldest of them is that old.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["StudioSettings"]
 
 SESSION_HOURS = 12.0
+SIGN_IN_FAILURES = 5
+SIGN_IN_WINDOW_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,11 @@ class StudioSettings:
     # over HTTPS (uvicorn's --proxy-headers makes that true behind a TLS proxy).
     secure_cookie: str = "auto"  # auto | always | never
     session_hours: float = SESSION_HOURS
+    sign_in_failures: int = SIGN_IN_FAILURES
+    sign_in_window_s: float = SIGN_IN_WINDOW_S
+    # What time it is for the sign-in limit (seconds, only differences count). Tests pass
+    # their own clock.
+    sign_in_clock: Callable[[], float] = field(default=time.monotonic, repr=False)
 
     @property
     def enabled(self) -> bool:

@@ -13,7 +13,8 @@ conftest.py).
 - ``signed_in(client, base, token)``: sign in with the admin token (or ``name=``/``password=``
   from a users file); returns the session's CSRF token (from ``<meta name="csrf">``).
 - ``assert_no_secrets(body, environ)``: no secret-looking value of the engine's environment
-  (names with TOKEN, SECRET, KEY, PASSWORD, ...) appears in a page.
+  (names with TOKEN, SECRET, KEY, PASSWORD, ...) appears in a page; ``s.assert_no_secrets(body)``
+  checks the server's environment and its admin token.
 
 Tests here are plain functions running a coroutine with ``helpers.run`` (no pytest-asyncio)::
 
@@ -22,7 +23,7 @@ Tests here are plain functions running a coroutine with ``helpers.run`` (no pyte
             async with studio_server() as s, s.client() as client:
                 csrf = await signed_in(client, s.base, s.token)
                 page = await client.get(s.base + "/flows")
-                assert_no_secrets(page.text, s.engine.environ)
+                s.assert_no_secrets(page.text)
         run(main(), timeout=30)
 """
 
@@ -134,6 +135,10 @@ class StudioServer:
     sim: Simulator
     flows: Path
     token: str | None
+
+    def assert_no_secrets(self, body: str) -> None:
+        """No secret of this engine's environment, nor the admin token, is in ``body``."""
+        assert_no_secrets(body, self.engine.environ, also=[self.token])
 
     def client(self, **options: Any) -> httpx.AsyncClient:
         """An HTTP client for the studio (cookies kept; redirects not followed)."""
