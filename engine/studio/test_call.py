@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Route
 
 from .context import Studio
 from .forms import read_form
+from .guards import changes
 from .render import render, root_of
 
 if TYPE_CHECKING:
@@ -154,8 +155,6 @@ def _webhook_url(request: Request) -> str:
 
 
 def routes(studio: Studio) -> list[BaseRoute]:
-    from .app import changes  # app.py imports this module: taken once both are loaded
-
     @changes
     async def test_call(request: Request) -> Response:
         name = request.path_params["file"]
