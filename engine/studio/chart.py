@@ -8,10 +8,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from markupsafe import Markup, escape
+
 from ..records.overview import CallCount
 from ..records.record import CallOutcome
 
-__all__ = ["COLOURS", "OUTCOMES", "Bar", "Chart", "Panel", "lay_out"]
+__all__ = ["COLOURS", "OUTCOMES", "Bar", "Chart", "Panel", "Row", "lay_out"]
 
 LIVE = "live"  # a call not ended yet has no outcome
 OUTCOMES = (*(o.value for o in CallOutcome), LIVE)
@@ -38,6 +40,13 @@ class Bar:
     colour: str
     title: str  # what a pointer or a screen reader shows
 
+    def svg(self) -> str:
+        return (
+            f'<rect x="{self.x:.1f}" y="{self.y:.1f}" width="{self.width:.1f}" '
+            f'height="{self.height:.1f}" fill="{self.colour}"><title>{escape(self.title)}'
+            "</title></rect>"
+        )
+
 
 @dataclass
 class Panel:
@@ -45,6 +54,22 @@ class Panel:
     top: float
     total: int
     bars: list[Bar] = field(default_factory=list)
+
+    @property
+    def svg_bars(self) -> Markup:
+        """The panel's bars as SVG, made here in one go (hundreds of them: a template loop
+        was most of the page's time); every text in them is escaped."""
+        return Markup("".join(bar.svg() for bar in self.bars))
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the chart's table: a flow's calls on one day."""
+
+    flow: str
+    day: str
+    counts: list[int]  # in OUTCOMES' order
+    total: int
 
 
 @dataclass
@@ -58,13 +83,21 @@ class Chart:
     left: int = LEFT
     panel_height: int = PANEL_HEIGHT
     day_labels: list[tuple[float, str]] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)  # the table: days with calls only
 
     @property
     def height(self) -> int:
         return int(len(self.panels) * (PANEL_HEIGHT + PANEL_GAP) + 8)
 
-    def total(self, flow: str, day: str) -> int:
-        return sum(self.counts.get((flow, day), {}).values())
+    @property
+    def day_labels_svg(self) -> Markup:
+        """The days under a panel's bars at ``y`` 0 (each panel moves them down)."""
+        return Markup(
+            "".join(
+                f'<text x="{x:.1f}" y="0" text-anchor="middle" class="scale">{escape(label)}</text>'
+                for x, label in self.day_labels
+            )
+        )
 
 
 def _flow(count: CallCount) -> str:
@@ -94,6 +127,9 @@ def lay_out(counts: Sequence[CallCount], days: list[str]) -> Chart:
         panel = Panel(flow=flow, top=top, total=totals[flow])
         for i, day in enumerate(days):
             cell = table.get((flow, day), {})
+            if cell:
+                counts_ = [cell.get(o, 0) for o in OUTCOMES]
+                chart.rows.append(Row(flow, day, counts_, sum(counts_)))
             base = float(top + PANEL_HEIGHT)
             for outcome in OUTCOMES:
                 calls = cell.get(outcome, 0)
