@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from records.records_kit import make_record, postgres_database
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from studio_kit import signed_in
 
 from engine.records import CallOutcome, ToolCall, TranscriptLine
@@ -264,6 +264,15 @@ def test_tool_rows_are_written_replaced_and_pruned_with_their_calls(db_url):
         try:
             await upgrade(database)
             store = CallStore(database)
+            async with database.connect() as connection:  # the overview's covering indexes
+                names = await connection.run_sync(
+                    lambda c: {
+                        i["name"]
+                        for table in ("calls", "call_tools")
+                        for i in inspect(c).get_indexes(table)
+                    }
+                )
+            assert {"ix_calls_day", "ix_call_tools_day"} <= names
 
             async def tool_rows() -> list[tuple[str, int, str, str]]:
                 statement = select(
