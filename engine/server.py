@@ -298,6 +298,10 @@ class Engine:
         for path in report.loaded:
             log.info("flow loaded: %s", path, extra={"file": path})
             self.metrics.flow_loaded(path, answering[path].flow.tools)
+            # Its text, kept in the records (in the background) for the calls that run it.
+            self.records.version_loaded(
+                self.registry.folder, path, answering[path].version, report.texts[path]
+            )
             for d in report.warnings.get(path, []):
                 problem(logging.WARNING, "flow loaded with a warning", d)
         for path in report.removed:

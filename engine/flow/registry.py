@@ -95,6 +95,7 @@ class ReloadReport:
     rejected: dict[str, list[Diagnostic]] = field(default_factory=dict)  # kept last good
     warnings: dict[str, list[Diagnostic]] = field(default_factory=dict)
     pending: list[str] = field(default_factory=list)  # changed, maybe still being written
+    texts: dict[str, str] = field(default_factory=dict)  # each loaded file's text
 
     @property
     def ok(self) -> bool:
@@ -206,6 +207,7 @@ class Registry:
                 report.warnings[name] = self.problems[name]
             self._good[name] = FlowSnapshot(name, result.flow, digest[:12], time.time())
             report.loaded.append(name)
+            report.texts[name] = text
         self.snapshot = self._build()
         return report
 

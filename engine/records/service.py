@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .record import CallRecord
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from .claims import SharedClaims
     from .settings import RecordsSettings
     from .store import CallStore
+    from .versions import LoadedVersions, VersionStore
     from .writer import RecordWriter
 
 __all__ = ["DiscardSink", "LocalClaims", "Records"]
@@ -67,6 +69,9 @@ class Records:
         self.settings = settings
         self.store: CallStore | None = None
         self.writer: RecordWriter | None = None
+        # The flows' versions (the studio's saves, the engine's loads): None when off.
+        self.versions: VersionStore | None = None
+        self.loaded_versions: LoadedVersions | None = None
         self.claims: LocalClaims | SharedClaims = LocalClaims()
         self._pruner: asyncio.Task[None] | None = None
         self.pruned = 0  # calls pruned since start
@@ -89,6 +94,10 @@ class Records:
             ensure_schema=self.upgrade,
         )
         self.sink = self.writer
+        from .versions import LoadedVersions, VersionStore
+
+        self.versions = VersionStore(self.database, settings.statement_timeout_s)
+        self.loaded_versions = LoadedVersions(self.versions, ensure_schema=self.upgrade)
         if settings.shared:
             from .claims import SharedClaims
 
@@ -138,7 +147,11 @@ class Records:
             )
         else:
             self.writer.schema_ready()
+            if self.loaded_versions is not None:
+                self.loaded_versions.schema_ready()
         self.writer.start()
+        if self.loaded_versions is not None:
+            self.loaded_versions.start()
         self.claims.start()
         # SQLAlchemy and Alembic are loaded now, tens of thousands of objects that live as
         # long as the process. The garbage collector's full passes would walk them all (a
@@ -157,6 +170,8 @@ class Records:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pruner
         await self.claims.stop()
+        if self.loaded_versions is not None:
+            await self.loaded_versions.stop(drain_timeout_s)
         await self.writer.stop(drain_timeout_s)
         await self.database.dispose()
 
@@ -184,6 +199,12 @@ class Records:
                     describe_error(exc),
                 )
             await asyncio.sleep(self.settings.prune_interval_s)
+
+    def version_loaded(self, folder: str | Path, path: str, version: str, text: str) -> None:
+        """The engine loaded ``version`` of the flow file ``path`` (in ``folder``): kept in
+        ``flow_versions`` in the background if it is not there yet. Never blocks."""
+        if self.loaded_versions is not None:
+            self.loaded_versions.put(folder, path, version, text)
 
     # -- reading ---------------------------------------------------------------------------
     async def get(self, call_id: str) -> CallRecord | None:

@@ -37,6 +37,9 @@ class EngineView(Protocol):
 
     def flows_status(self) -> list[dict[str, Any]]: ...  # each file: answering? problems?
 
+    def reload_flows(self) -> None:
+        """Reload the flows folder now (after a save), as the watcher would at its next look."""
+
 
 @dataclass
 class Studio:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..flow.lint import collect_files, is_flow_file
+from ..records.naming import flow_file_name
 
 __all__ = ["FlowFiles"]
 
@@ -25,10 +26,7 @@ class FlowFiles:
 
     def name(self, path: str | Path) -> str:
         """How ``path`` (absolute or relative to the working directory) is named in URLs."""
-        try:
-            return Path(path).resolve().relative_to(self.folder.resolve()).as_posix()
-        except ValueError:
-            return Path(path).name
+        return flow_file_name(self.folder, path)
 
     def find(self, name: str) -> Path | None:
         """The flow file named ``name``, or None. Only existing flow files inside the folder."""
