@@ -130,7 +130,9 @@ class Saver:
     def _failed(self, out: SaveOutcome, why: str) -> SaveOutcome:
         out.status = "failed"
         out.version = None
-        out.failure = why + ". Nothing was changed: the file and the flow answering calls are as before."
+        out.failure = (
+            why + ". Nothing was changed: the file and the flow answering calls are as before."
+        )
         return out
 
     async def _conflict(self, out: SaveOutcome, current: str, on_disk: str) -> SaveOutcome:
