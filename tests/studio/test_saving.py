@@ -45,7 +45,9 @@ class Person:
     client: httpx.AsyncClient
     csrf: str
 
-    async def save(self, text: str, base: str, *, htmx: bool = True, **extra: str) -> httpx.Response:
+    async def save(
+        self, text: str, base: str, *, htmx: bool = True, **extra: str
+    ) -> httpx.Response:
         headers = {"HX-Request": "true"} if htmx else {}
         fields = {"text": text, "base_version": base, "csrf": self.csrf, **extra}
         return await self.client.post(f"/flows/{FLOW}/save", data=fields, headers=headers)
@@ -85,7 +87,7 @@ class Setup:
 
 
 @contextlib.asynccontextmanager
-async def studio(tmp_path: Path, records: URL | None | str = "sqlite") -> AsyncIterator[Setup]:
+async def studio(tmp_path: Path, records: URL | str | None = "sqlite") -> AsyncIterator[Setup]:
     folder = tmp_path / "flows"
     folder.mkdir()
     shutil.copy(REPO / "flows" / FLOW, folder / FLOW)
@@ -96,7 +98,9 @@ async def studio(tmp_path: Path, records: URL | None | str = "sqlite") -> AsyncI
     settings = StudioSettings(admin_token="test-token-" + "x" * 20)
     async with Simulator() as sim:
         engine = Engine(
-            EngineSettings(flows_dir=str(folder), openai=sim.config(), records=kept, studio=settings)
+            EngineSettings(
+                flows_dir=str(folder), openai=sim.config(), records=kept, studio=settings
+            )
         )
         engine.simulator = sim
         async with running_engine(engine) as url:
@@ -279,7 +283,8 @@ def test_versions_list_page_diff_and_restore(tmp_path: Path) -> None:
             seen = await viewer.client.get(f"/flows/{FLOW}/versions/{v1}")
             assert seen.status_code == 200 and 'data-testid="restore"' not in seen.text
             refused = await viewer.client.post(
-                f"/flows/{FLOW}/versions/{v1}/restore", data={"csrf": viewer.csrf, "base_version": v2}
+                f"/flows/{FLOW}/versions/{v1}/restore",
+                data={"csrf": viewer.csrf, "base_version": v2},
             )
             assert refused.status_code == 403 and s.text() == v2_text
 
@@ -292,7 +297,8 @@ def test_versions_list_page_diff_and_restore(tmp_path: Path) -> None:
             assert 'data-testid="save-conflict"' in stale.text and s.text() == v2_text
 
             restored = await alice.client.post(
-                f"/flows/{FLOW}/versions/{v1}/restore", data={"csrf": alice.csrf, "base_version": v2}
+                f"/flows/{FLOW}/versions/{v1}/restore",
+                data={"csrf": alice.csrf, "base_version": v2},
             )
             assert restored.status_code == 200 and 'data-testid="saved"' in restored.text
             assert s.text() == v1_text and s.live_version() == v1
@@ -348,7 +354,10 @@ def read_only(folder: Path) -> Iterator[None]:
             folder.chmod(0o755)
         return
     chattr = shutil.which("chattr")
-    if chattr is None or subprocess.run([chattr, "+i", str(folder)], capture_output=True).returncode:
+    if (
+        chattr is None
+        or subprocess.run([chattr, "+i", str(folder)], capture_output=True).returncode
+    ):
         pytest.skip("running as root, and this file system takes no immutable flag (chattr +i)")
     try:
         yield
@@ -404,7 +413,8 @@ def test_saving_needs_the_csrf_token_and_an_existing_flow(tmp_path: Path) -> Non
             alice = s.person("alice")
             before = s.text()
             r = await alice.client.post(
-                f"/flows/{FLOW}/save", data={"text": changed(before), "base_version": version_of(before)}
+                f"/flows/{FLOW}/save",
+                data={"text": changed(before), "base_version": version_of(before)},
             )
             assert r.status_code == 403 and s.text() == before
             r = await alice.client.post(
