@@ -97,8 +97,12 @@ class Saver:
         text = normalized(text)
         out = SaveOutcome("saved", name, text, base_version)
         engine = self.studio.engine
-        result = await self.in_thread(lint_text, name, text, engine.environ)
-        out.problems = sorted(result.diagnostics, key=lambda d: (not d.is_error, d.sort_key()))
+        # Named as the registry names it, so that its numbers are checked against the other
+        # flows' as the reload will (a number answered by another file is an error).
+        key = str(Path(engine.settings.flows_dir).joinpath(*name.split("/")))
+        result = await self.in_thread(lint_text, key, text, engine.environ)
+        found = result.diagnostics + engine.registry.claimed_elsewhere(result)
+        out.problems = sorted(found, key=lambda d: (not d.is_error, d.sort_key()))
         if out.errors or result.flow is None:
             out.status = "refused"
             return out

@@ -199,8 +199,7 @@ def test_a_save_with_warnings_only_is_allowed_and_shows_them(tmp_path: Path) -> 
         async with studio(tmp_path) as s:
             alice = s.person("alice")
             before = s.text()
-            # An unused state-less tool is fine; an instructions line with a template the
-            # lint warns about is not an error. A deprecated transcription model warns.
+            # A deprecated transcription model is a warning, not an error.
             warned = before.replace(
                 "voice: cedar\n", "voice: cedar\ntranscription:\n  model: whisper-1\n"
             )
@@ -210,6 +209,25 @@ def test_a_save_with_warnings_only_is_allowed_and_shows_them(tmp_path: Path) -> 
             assert 'class="problem warning"' in r.text
             assert s.text() == warned
             assert s.live_version() == version_of(warned)
+
+    run(main(), timeout=30)
+
+
+def test_a_number_another_flow_answers_is_an_error_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    async def main() -> None:
+        async with studio(tmp_path) as s:
+            other = changed(s.text(), "Another line.").replace(NUMBER, "+14155550124")
+            (s.folder / "other.yaml").write_text(other, encoding="utf-8")
+            s.engine.reload_flows()
+            alice = s.person("alice")
+            before = s.text()
+            taken = before.replace(NUMBER, "+14155550124")
+            r = await alice.save(taken, version_of(before))
+            assert 'data-testid="save-refused"' in r.text
+            assert 'data-rule="duplicate-number"' in r.text
+            assert s.text() == before and s.live_version() == version_of(before)
 
     run(main(), timeout=30)
 
