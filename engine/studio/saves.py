@@ -21,13 +21,12 @@ from typing import ParamSpec, TypeVar
 from ..flow.diagnostics import Diagnostic
 from ..flow.lint import lint_text
 from ..records.database import describe_error
-from ..records.naming import flow_file_name
 from ..records.versions import FlowVersion
 from .context import Studio
 from .diffs import DiffLine, unified
 from .writing import normalized, read_current, version_of, write_atomically
 
-__all__ = ["SaveOutcome", "Saver"]
+__all__ = ["SaveOutcome", "Saver", "registry_key"]
 
 log = logging.getLogger("engine.studio")
 P = ParamSpec("P")
@@ -99,7 +98,7 @@ class Saver:
         engine = self.studio.engine
         # Named as the registry names it, so that its numbers are checked against the other
         # flows' as the reload will (a number answered by another file is an error).
-        key = str(Path(engine.settings.flows_dir).joinpath(*name.split("/")))
+        key = registry_key(self.studio, name)
         result = await self.in_thread(lint_text, key, text, engine.environ)
         found = result.diagnostics + engine.registry.claimed_elsewhere(result)
         out.problems = sorted(found, key=lambda d: (not d.is_error, d.sort_key()))
@@ -118,13 +117,13 @@ class Saver:
                 out.status = "unchanged"
                 await self._wait_live(out, path)
                 return out
-            loaded = engine.records.loaded_versions
-            if loaded is not None:
-                loaded.kept(name, out.version)  # the reload below must not file it as "loaded"
             try:
                 await self.in_thread(write_atomically, path, text)
             except OSError as exc:
                 return self._failed(out, f"the file could not be written: {_reason(exc)}")
+            loaded = engine.records.loaded_versions
+            if loaded is not None:
+                loaded.kept(name, out.version)  # the reload below must not file it as "loaded"
             log.info("studio: %s saved %s (version %s, %s)", user, name, out.version, how)
             await self._keep(out, user, how)
             engine.reload_flows()
@@ -180,24 +179,18 @@ class Saver:
     async def _wait_live(self, out: SaveOutcome, path: Path) -> None:
         """Whether the registry answers with the new version, looking for up to a second."""
         registry = self.studio.engine.registry
-        folder = self.studio.files.folder
+        key = registry_key(self.studio, out.file)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LIVE_WAIT_S
-        key: str | None = None
         while True:
-            flows = registry.snapshot.flows
-            if key is None or key not in flows:
-                key = next((k for k in flows if flow_file_name(folder, k) == out.file), None)
-            good = flows.get(key) if key is not None else None
+            good = registry.snapshot.flows.get(key)
             if good is not None and good.version == out.version:
                 out.live = True
                 return
             if loop.time() >= deadline:
                 break
             await asyncio.sleep(0.05)
-        problems = next(
-            (p for k, p in registry.problems.items() if flow_file_name(folder, k) == out.file), []
-        )
+        problems = registry.problems.get(key, [])
         errors = [d for d in problems if d.is_error]
         if errors:
             first = errors[0]
@@ -212,6 +205,12 @@ class Saver:
             )
         else:
             out.not_live = "the engine has not taken it yet; it will at its next look at the folder"
+
+
+def registry_key(studio: Studio, name: str) -> str:
+    """How the engine's registry names the flow file ``name`` (its path as found under the
+    flows folder): no system call, unlike resolving both."""
+    return str(Path(studio.engine.settings.flows_dir).joinpath(*name.split("/")))
 
 
 def _reason(exc: OSError) -> str:

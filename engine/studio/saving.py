@@ -10,6 +10,8 @@ with the result and the text in an editor, so nothing typed is lost.
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -38,7 +40,7 @@ def routes(studio: Studio) -> list[BaseRoute]:
 
     async def save(request: Request) -> Response:
         name = request.path_params["file"]
-        path = studio.files.find(name)
+        path = await asyncio.to_thread(studio.files.find, name)
         if path is None:
             return version_pages.not_found(request, f"There is no flow file named {name}.")
         form = await read_form(request)
@@ -50,7 +52,7 @@ def routes(studio: Studio) -> list[BaseRoute]:
     async def restore(request: Request) -> Response:
         name = request.path_params["file"]
         version = request.path_params["version"]
-        path = studio.files.find(name)
+        path = await asyncio.to_thread(studio.files.find, name)
         if path is None:
             return version_pages.not_found(request, f"There is no flow file named {name}.")
         text = await pages.text_of(name, path, version)

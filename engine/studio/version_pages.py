@@ -9,6 +9,7 @@ records database only the version on disk is known, and the pages say so.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass
@@ -20,12 +21,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ..records.database import describe_error
-from ..records.naming import flow_file_name
 from ..records.versions import FILE_ON_DISK, FlowVersion
 from .context import Studio
 from .diffs import unified
 from .render import render
-from .saves import Saver
+from .saves import Saver, registry_key
 from .writing import read_current
 
 __all__ = ["VersionPages", "not_found"]
@@ -130,19 +130,16 @@ class VersionPages:
         return disk.text if disk is not None and disk.version == version else None
 
     def live_version(self, name: str) -> str | None:
-        folder = self.studio.files.folder
-        for key, good in self.studio.engine.registry.snapshot.flows.items():
-            if flow_file_name(folder, key) == name:
-                return good.version
-        return None
+        good = self.studio.engine.registry.snapshot.flows.get(registry_key(self.studio, name))
+        return good.version if good is not None else None
 
-    def _path(self, name: str) -> Path | None:
-        return self.studio.files.find(name)
+    async def _path(self, name: str) -> Path | None:
+        return await asyncio.to_thread(self.studio.files.find, name)
 
     # -- pages ----------------------------------------------------------------------------
     async def list_page(self, request: Request) -> Response:
         name = request.path_params["file"]
-        path = self._path(name)
+        path = await self._path(name)
         versions, trouble = await self.history(name)
         if path is None and not versions:
             return not_found(
@@ -179,7 +176,7 @@ class VersionPages:
                 request,
                 f"{version} is not a version: a version is 12 letters and digits (0-9, a-f).",
             )
-        path = self._path(name)
+        path = await self._path(name)
         disk = await self.on_disk(path)
         found = await self.kept_version(name, version)
         if found is None and disk is not None and disk.version == version:
@@ -213,7 +210,7 @@ class VersionPages:
         name = request.path_params["file"]
         a = request.query_params.get("a", "")
         b = request.query_params.get("b", CURRENT) or CURRENT
-        path = self._path(name)
+        path = await self._path(name)
         texts = []
         for which in (a, b):
             text = await self.text_of(name, path, which)

@@ -45,9 +45,9 @@ def test_versions_are_kept_whole_and_listed_newest_first(db_url):
         got = await store.get("a.yaml", "aaaaaaaaaaaa")
         assert got is not None and got.text == text
         assert await store.get("a.yaml", "cccccccccccc") is None
-        assert await store.known(
-            [("a.yaml", "aaaaaaaaaaaa"), ("team/b.yaml", "bbbbbbbbbbbb")]
-        ) == {("a.yaml", "aaaaaaaaaaaa")}
+        assert await store.known([("a.yaml", "aaaaaaaaaaaa"), ("team/b.yaml", "bbbbbbbbbbbb")]) == {
+            ("a.yaml", "aaaaaaaaaaaa")
+        }
 
     run(main, db_url)
 
