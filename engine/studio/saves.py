@@ -115,7 +115,7 @@ class Saver:
                 return await self._conflict(out, current, on_disk)
             if out.version == on_disk:
                 out.status = "unchanged"
-                await self._wait_live(out, path)
+                await self._wait_live(out)
                 return out
             try:
                 await self.in_thread(write_atomically, path, text)
@@ -125,9 +125,9 @@ class Saver:
             if loaded is not None:
                 loaded.kept(name, out.version)  # the reload below must not file it as "loaded"
             log.info("studio: %s saved %s (version %s, %s)", user, name, out.version, how)
-            await self._keep(out, user, how)
-            engine.reload_flows()
-            await self._wait_live(out, path)
+            engine.reload_flows()  # live at once, not at the watcher's next look
+            await self._keep(out, user, how)  # before the lock goes: a conflict names who
+            await self._wait_live(out)
         return out
 
     def _failed(self, out: SaveOutcome, why: str) -> SaveOutcome:
@@ -176,7 +176,7 @@ class Saver:
             log.warning("studio: version %s of %s not kept (%s)", out.version, out.file, why)
             out.kept = f"The file is saved, but this version could not be kept in the records database ({why})."
 
-    async def _wait_live(self, out: SaveOutcome, path: Path) -> None:
+    async def _wait_live(self, out: SaveOutcome) -> None:
         """Whether the registry answers with the new version, looking for up to a second."""
         registry = self.studio.engine.registry
         key = registry_key(self.studio, out.file)
