@@ -23,13 +23,14 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy.engine import URL
+from studio_kit import STUDIO_ENVIRON, assert_no_secrets, signed_in
 
 from engine.records.settings import RecordsSettings, database_url
 from engine.records.versions import FILE_ON_DISK
 from engine.runner import running_engine
 from engine.server import Engine, EngineSettings
 from engine.simulator import Simulator
-from engine.studio.auth import COOKIE, Role, User, open_session, read_session
+from engine.studio.passwords import hash_password
 from engine.studio.settings import StudioSettings
 from engine.studio.writing import version_of
 
@@ -38,6 +39,7 @@ from helpers import run, wait_for
 REPO = Path(__file__).resolve().parents[2]
 FLOW = "receptionist.yaml"
 NUMBER = "+14155550123"
+PASSWORD = "a-password-for-tests"
 
 
 @dataclass
@@ -59,7 +61,6 @@ class Setup:
     engine: Engine
     folder: Path
     sim: Simulator
-    settings: StudioSettings
     clients: list[httpx.AsyncClient]
 
     @property
@@ -75,19 +76,21 @@ class Setup:
                 return good.version
         return None
 
-    def person(self, name: str, role: Role = Role.EDITOR) -> Person:
-        cookie = open_session(self.settings, User(name, role))
-        session = read_session(self.settings, cookie)
-        assert session is not None
-        client = httpx.AsyncClient(
-            base_url=self.url + "/studio", cookies={COOKIE: cookie}, trust_env=False, timeout=10
-        )
+    async def person(self, name: str) -> Person:
+        """``name`` (alice, bob: editors; victor: a viewer) signed in with their password."""
+        client = httpx.AsyncClient(base_url=self.url + "/studio", trust_env=False, timeout=10)
         self.clients.append(client)
-        return Person(client, session.csrf)
+        csrf = await signed_in(client, self.url + "/studio", name=name, password=PASSWORD)
+        return Person(client, csrf)
+
+    def assert_no_secrets(self, body: str) -> None:
+        assert_no_secrets(body, self.engine.environ)
 
 
 @contextlib.asynccontextmanager
 async def studio(tmp_path: Path, records: URL | str | None = "sqlite") -> AsyncIterator[Setup]:
+    """The engine with its studio on loopback over a folder holding ``receptionist.yaml``;
+    records in a SQLite file (default), in the database ``records`` names, or none."""
     folder = tmp_path / "flows"
     folder.mkdir()
     shutil.copy(REPO / "flows" / FLOW, folder / FLOW)
@@ -95,21 +98,32 @@ async def studio(tmp_path: Path, records: URL | str | None = "sqlite") -> AsyncI
         records = database_url(f"sqlite:///{tmp_path / 'records.db'}")
     assert records is None or isinstance(records, URL)
     kept = RecordsSettings(url=records, replica="test") if records is not None else None
-    settings = StudioSettings(admin_token="test-token-" + "x" * 20)
+    users = tmp_path / "studio-users"
+    users.write_text(
+        "".join(
+            f"{name}:{role}:{hash_password(PASSWORD, n=2**10)}\n"
+            for name, role in (("alice", "editor"), ("bob", "editor"), ("victor", "viewer"))
+        )
+    )
+    settings = StudioSettings(users_file=users)
     async with Simulator() as sim:
         engine = Engine(
             EngineSettings(
                 flows_dir=str(folder), openai=sim.config(), records=kept, studio=settings
-            )
+            ),
+            environ=dict(STUDIO_ENVIRON),
         )
         engine.simulator = sim
         async with running_engine(engine) as url:
-            setup = Setup(url, engine, folder, sim, settings, [])
+            setup = Setup(url, engine, folder, sim, [])
             try:
                 yield setup
             finally:
                 for client in setup.clients:
                     await client.aclose()
+                for call in list(sim.calls.values()):
+                    if not call.ended:
+                        await call.hang_up()
 
 
 def changed(text: str, greeting: str = "Hello from the studio!") -> str:
@@ -133,7 +147,7 @@ async def kept_versions(setup: Setup) -> list[tuple[str, str, str]]:
 def test_a_good_save_writes_the_file_goes_live_and_is_kept(tmp_path: Path) -> None:
     async def main() -> None:
         async with studio(tmp_path) as s:
-            alice = s.person("alice")
+            alice = await s.person("alice")
             before = s.text()
             base = version_of(before)
             assert s.live_version() == base
@@ -172,7 +186,7 @@ async def _has(setup: Setup, row: tuple[str, str, str]) -> bool:
 def test_a_save_with_errors_writes_nothing_and_lists_them(tmp_path: Path) -> None:
     async def main() -> None:
         async with studio(tmp_path) as s:
-            alice = s.person("alice")
+            alice = await s.person("alice")
             before = s.text()
             base = version_of(before)
             broken = before.replace("name: Example Dental receptionist\n", "")
@@ -197,7 +211,7 @@ def test_a_save_with_errors_writes_nothing_and_lists_them(tmp_path: Path) -> Non
 def test_a_save_with_warnings_only_is_allowed_and_shows_them(tmp_path: Path) -> None:
     async def main() -> None:
         async with studio(tmp_path) as s:
-            alice = s.person("alice")
+            alice = await s.person("alice")
             before = s.text()
             # A deprecated transcription model is a warning, not an error.
             warned = before.replace(
@@ -221,7 +235,7 @@ def test_a_number_another_flow_answers_is_an_error_before_anything_is_written(
             other = changed(s.text(), "Another line.").replace(NUMBER, "+14155550124")
             (s.folder / "other.yaml").write_text(other, encoding="utf-8")
             s.engine.reload_flows()
-            alice = s.person("alice")
+            alice = await s.person("alice")
             before = s.text()
             taken = before.replace(NUMBER, "+14155550124")
             r = await alice.save(taken, version_of(before))
@@ -235,7 +249,8 @@ def test_a_number_another_flow_answers_is_an_error_before_anything_is_written(
 def test_two_people_saving_from_the_same_version_the_second_is_told(tmp_path: Path) -> None:
     async def main() -> None:
         async with studio(tmp_path) as s:
-            alice, bob = s.person("alice"), s.person("bob")
+            alice = await s.person("alice")
+            bob = await s.person("bob")
             before = s.text()
             base = version_of(before)
             hers = changed(before, "Alice was here.")
@@ -251,6 +266,7 @@ def test_two_people_saving_from_the_same_version_the_second_is_told(tmp_path: Pa
             assert 'data-testid="diff"' in second.text
             assert "Bob was here." in second.text and "Alice was here." in second.text
             assert 'data-change="+"' in second.text and 'data-change="-"' in second.text
+            s.assert_no_secrets(second.text)
             # Without htmx, the whole page keeps his text in the editor.
             page = await bob.save(his, base, htmx=False)
             assert page.status_code == 409
@@ -269,7 +285,7 @@ def test_two_people_saving_from_the_same_version_the_second_is_told(tmp_path: Pa
 def test_versions_list_page_diff_and_restore(tmp_path: Path) -> None:
     async def main() -> None:
         async with studio(tmp_path) as s:
-            alice = s.person("alice")
+            alice = await s.person("alice")
             v1_text = s.text()
             v1 = version_of(v1_text)
             v2_text = changed(v1_text, "Version two.")
@@ -289,6 +305,7 @@ def test_versions_list_page_diff_and_restore(tmp_path: Path) -> None:
             assert 'data-line="1"' in one.text and "Example Dental" in one.text
             assert 'data-testid="restore"' in one.text
             assert f"diff?a={v1}&amp;b=current" in one.text
+            s.assert_no_secrets(one.text + page.text)
 
             diff = await alice.client.get(f"/flows/{FLOW}/diff", params={"a": v1, "b": v2})
             assert diff.status_code == 200
@@ -297,7 +314,7 @@ def test_versions_list_page_diff_and_restore(tmp_path: Path) -> None:
             assert '<span class="diff-removed" data-change="-">-greeting: Example' in diff.text
 
             # A viewer sees the version but no restore button, and may not restore.
-            viewer = s.person("victor", Role.VIEWER)
+            viewer = await s.person("victor")
             seen = await viewer.client.get(f"/flows/{FLOW}/versions/{v1}")
             assert seen.status_code == 200 and 'data-testid="restore"' not in seen.text
             refused = await viewer.client.post(
@@ -333,7 +350,7 @@ def test_versions_list_page_diff_and_restore(tmp_path: Path) -> None:
 def test_a_calls_flow_version_after_an_outside_edit_resolves(tmp_path: Path) -> None:
     async def main() -> None:
         async with studio(tmp_path) as s:
-            alice = s.person("alice")
+            alice = await s.person("alice")
             edited = changed(s.text(), "Edited in a text editor.")
             outside = s.folder / ".receptionist.tmp"
             outside.write_text(edited, encoding="utf-8")
@@ -386,7 +403,7 @@ def read_only(folder: Path) -> Iterator[None]:
 def test_a_failed_write_leaves_the_old_file_and_says_why(tmp_path: Path) -> None:
     async def main() -> None:
         async with studio(tmp_path) as s:
-            alice = s.person("alice")
+            alice = await s.person("alice")
             before = s.text()
             base = version_of(before)
             await wait_for(lambda: _has(s, (base, FILE_ON_DISK, "loaded")), what="v1 kept")
@@ -408,7 +425,7 @@ def test_a_failed_write_leaves_the_old_file_and_says_why(tmp_path: Path) -> None
 def test_without_records_saving_works_and_versions_say_they_are_not_kept(tmp_path: Path) -> None:
     async def main() -> None:
         async with studio(tmp_path, records=None) as s:
-            alice = s.person("alice")
+            alice = await s.person("alice")
             before = s.text()
             new = changed(before)
             r = await alice.save(new, version_of(before))
@@ -428,7 +445,7 @@ def test_without_records_saving_works_and_versions_say_they_are_not_kept(tmp_pat
 def test_saving_needs_the_csrf_token_and_an_existing_flow(tmp_path: Path) -> None:
     async def main() -> None:
         async with studio(tmp_path) as s:
-            alice = s.person("alice")
+            alice = await s.person("alice")
             before = s.text()
             r = await alice.client.post(
                 f"/flows/{FLOW}/save",
@@ -452,7 +469,8 @@ def test_versions_kept_in_postgresql(tmp_path: Path) -> None:
 
         async def main() -> None:
             async with studio(tmp_path, records=url) as s:
-                alice, bob = s.person("alice"), s.person("bob")
+                alice = await s.person("alice")
+                bob = await s.person("bob")
                 before = s.text()
                 base = version_of(before)
                 hers = changed(before, "Kept in PostgreSQL.")
