@@ -192,7 +192,7 @@ class Registry:
             self._hashes[name] = digest
             result = lint_text(name, text, self.env)
             errors = [d for d in result.diagnostics if d.is_error]
-            conflicts = self.claimed_elsewhere(result)
+            conflicts = self._claimed_elsewhere(result)
             if conflicts:
                 # Not this text's fault alone: check it again on the next reload, when the
                 # other file may have given the number up or been removed.

@@ -6,7 +6,7 @@ import the server (which mounts it).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -14,6 +14,8 @@ from .files import FlowFiles
 from .settings import StudioSettings
 
 if TYPE_CHECKING:
+    from starlette.responses import Response
+
     from ..flow.registry import Registry
     from ..records.service import Records
     from ..simulator import Simulator
@@ -46,3 +48,6 @@ class Studio:
     engine: EngineView
     settings: StudioSettings
     files: FlowFiles
+    # A flow's whole page (flows.py sets it): ``flow_page(request, name, typed=TEXT, **ctx)``,
+    # for a plain form post elsewhere (a save) to answer with the page and its result.
+    flow_page: Callable[..., Awaitable[Response]] | None = None

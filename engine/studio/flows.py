@@ -132,7 +132,11 @@ def routes(studio: Studio) -> list[BaseRoute]:
         results: Results | None = None,
         busy: str = "",
         ran: bool = False,
+        status_code: int = 200,
+        **extra: Any,
     ) -> Response:
+        """The flow's page; ``extra`` adds to (or overrides) what the template is given: a
+        save's result (``saving.py``)."""
         file = registry_file(studio, name)
         status = statuses(studio, [name])[0]
         disk, unreadable = _disk(file)
@@ -145,9 +149,7 @@ def routes(studio: Studio) -> list[BaseRoute]:
             check, problems = await checked(file, text)
         shown, drawn_is = _drawing(check, answering, file)
         session = request.state.session
-        return render(
-            request,
-            "flow.html",
+        context: dict[str, Any] = dict(
             file=name,
             title=standing_name(status, check),
             url=_url(request, name),
@@ -166,6 +168,9 @@ def routes(studio: Studio) -> list[BaseRoute]:
             can_edit=session.user.can_edit,
             simulator=studio.engine.simulator is not None,
         )
+        return render(request, "flow.html", status_code, **(context | extra))
+
+    studio.flow_page = page
 
     return [
         Route("/flows", flow_list, methods=["GET"]),

@@ -19,19 +19,22 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from ..flow.diagnostics import Diagnostic
-from ..flow.lint import lint_text
 from ..records.database import describe_error
 from ..records.versions import FlowVersion
 from .context import Studio
 from .diffs import DiffLine, unified
-from .writing import normalized, read_current, version_of, write_atomically
+from .flow_check import Checker, version_of
+from .flow_status import registry_file
+from .work import Bounded, Busy
+from .writing import normalized, read_current, write_atomically
 
-__all__ = ["SaveOutcome", "Saver", "registry_key"]
+__all__ = ["SaveOutcome", "Saver"]
 
 log = logging.getLogger("engine.studio")
 P = ParamSpec("P")
 T = TypeVar("T")
 
+CHECK_TIMEOUT_S = 20.0  # a lint that takes longer: the save is refused as busy
 LIVE_WAIT_S = 1.0  # how long a save waits to see its version answering
 _THREADS = 2  # lint, diff and file work at once (the machine's other cores serve calls)
 
@@ -73,6 +76,7 @@ class Saver:
         self.studio = studio
         self._locks: dict[str, asyncio.Lock] = {}
         self._threads = asyncio.Semaphore(_THREADS)
+        self.checker = Checker(studio.engine.environ, Bounded(_THREADS, CHECK_TIMEOUT_S))
 
     async def in_thread(self, work: Callable[P, T], *args: P.args, **kw: P.kwargs) -> T:
         """``work(*args)`` in a thread, a few at a time."""
@@ -96,21 +100,26 @@ class Saver:
         text = normalized(text)
         out = SaveOutcome("saved", name, text, base_version)
         engine = self.studio.engine
-        # Named as the registry names it, so that its numbers are checked against the other
-        # flows' as the reload will (a number answered by another file is an error).
-        key = registry_key(self.studio, name)
-        result = await self.in_thread(lint_text, key, text, engine.environ)
-        found = result.diagnostics + engine.registry.claimed_elsewhere(result)
-        out.problems = sorted(found, key=lambda d: (not d.is_error, d.sort_key()))
-        if out.errors or result.flow is None:
+        # The check the editor shows as one types (flow_check.py): the real lint, the flows
+        # beside it for hand-offs, and the numbers the other flows answer.
+        try:
+            check = await self.checker.check(
+                registry_file(self.studio, name), text, engine.registry.snapshot
+            )
+        except Busy:
+            return self._failed(
+                out, "the check of the text did not finish in time (the server is busy)"
+            )
+        out.problems = sorted(check.problems, key=lambda d: (not d.is_error, d.sort_key()))
+        if out.errors or check.result.flow is None:
             out.status = "refused"
             return out
         async with self.lock(name):
             try:
-                current, on_disk = await self.in_thread(read_current, path)
+                current = await self.in_thread(read_current, path)
             except OSError as exc:
                 return self._failed(out, f"the file cannot be read: {_reason(exc)}")
-            out.version = version_of(text)
+            on_disk, out.version = version_of(current), check.version
             if on_disk != base_version:
                 return await self._conflict(out, current, on_disk)
             if out.version == on_disk:
@@ -179,7 +188,7 @@ class Saver:
     async def _wait_live(self, out: SaveOutcome) -> None:
         """Whether the registry answers with the new version, looking for up to a second."""
         registry = self.studio.engine.registry
-        key = registry_key(self.studio, out.file)
+        key = registry_file(self.studio, out.file)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LIVE_WAIT_S
         while True:
@@ -205,12 +214,6 @@ class Saver:
             )
         else:
             out.not_live = "the engine has not taken it yet; it will at its next look at the folder"
-
-
-def registry_key(studio: Studio, name: str) -> str:
-    """How the engine's registry names the flow file ``name`` (its path as found under the
-    flows folder): no system call, unlike resolving both."""
-    return str(Path(studio.engine.settings.flows_dir).joinpath(*name.split("/")))
 
 
 def _reason(exc: OSError) -> str:

@@ -5,7 +5,8 @@
 version named, after a conflict) and ``POST /flows/FILE/versions/VERSION/restore``
 (``base_version``, ``csrf``). With htmx the answer is the fragment ``_saved.html`` for
 ``#save-result`` (always 200: htmx swaps only those); a plain form post gets a whole page
-with the result and the text in an editor, so nothing typed is lost.
+(flows.py's ``flow_page``) with the result, and the text as typed in the editor unless it was
+saved: nothing typed is lost.
 """
 
 from __future__ import annotations
@@ -26,11 +27,27 @@ from .saves import SaveOutcome, Saver
 __all__ = ["routes"]
 
 
-def answer(request: Request, outcome: SaveOutcome) -> Response:
+async def answer(studio: Studio, request: Request, outcome: SaveOutcome) -> Response:
+    """The result: for htmx, the fragment for ``#save-result``; for a plain form post, the
+    flow's whole page with the result in it and, unless it was saved, the text as typed
+    (and the version it started from, so a conflict stays one until it is looked at)."""
     if request.headers.get("hx-request"):
         return render(request, "_saved.html", 200, save=outcome, file=outcome.file, htmx=True)
+    done = outcome.status in ("saved", "unchanged")
+    if studio.flow_page is not None:
+        kept = {} if done else {"version": outcome.base_version}
+        return await studio.flow_page(
+            request,
+            outcome.file,
+            typed=None if done else outcome.text,
+            status_code=outcome.http_status,
+            save=outcome,
+            htmx=False,
+            **kept,
+        )
+    # Not reached while flows.py is in the app (it sets flow_page): the result alone.
     return render(
-        request, "saved.html", outcome.http_status, save=outcome, file=outcome.file, htmx=False
+        request, "_saved.html", outcome.http_status, save=outcome, file=outcome.file, htmx=False
     )
 
 
@@ -47,7 +64,7 @@ def routes(studio: Studio) -> list[BaseRoute]:
         base = form.get("replace") or form.get("base_version", "")
         user = request.state.session.user.name
         outcome = await saver.save(name, path, form.get("text", ""), base, user)
-        return answer(request, outcome)
+        return await answer(studio, request, outcome)
 
     async def restore(request: Request) -> Response:
         name = request.path_params["file"]
@@ -65,7 +82,7 @@ def routes(studio: Studio) -> list[BaseRoute]:
         outcome = await saver.save(
             name, path, text, form.get("base_version", ""), user, how="restored"
         )
-        return answer(request, outcome)
+        return await answer(studio, request, outcome)
 
     return [
         Route("/flows/{file:path}/save", changes(save), methods=["POST"]),

@@ -24,8 +24,10 @@ from ..records.database import describe_error
 from ..records.versions import FILE_ON_DISK, FlowVersion
 from .context import Studio
 from .diffs import unified
+from .flow_check import version_of
+from .flow_status import registry_file
 from .render import render
-from .saves import Saver, registry_key
+from .saves import Saver
 from .writing import read_current
 
 __all__ = ["VersionPages", "not_found"]
@@ -79,7 +81,8 @@ class VersionPages:
             return None
 
         def read() -> OnDisk:
-            text, version = read_current(path)
+            text = read_current(path)
+            version = version_of(text)
             changed = datetime.fromtimestamp(path.stat().st_mtime, UTC)
             return OnDisk(text, version, changed)
 
@@ -130,7 +133,7 @@ class VersionPages:
         return disk.text if disk is not None and disk.version == version else None
 
     def live_version(self, name: str) -> str | None:
-        good = self.studio.engine.registry.snapshot.flows.get(registry_key(self.studio, name))
+        good = self.studio.engine.registry.snapshot.flows.get(registry_file(self.studio, name))
         return good.version if good is not None else None
 
     async def _path(self, name: str) -> Path | None:

@@ -13,7 +13,6 @@ These functions block (disk I/O): the studio calls them through ``asyncio.to_thr
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import stat
 import tempfile
@@ -22,13 +21,7 @@ from pathlib import Path
 from ..flow.lint import read_file
 from ..flow.source import SourceError
 
-__all__ = ["normalized", "read_current", "version_of", "write_atomically"]
-
-
-def version_of(text: str) -> str:
-    """A text's version as the registry names it (``FlowSnapshot.version``): the first 12
-    hex digits of its SHA-256."""
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+__all__ = ["normalized", "read_current", "write_atomically"]
 
 
 def normalized(text: str) -> str:
@@ -36,14 +29,13 @@ def normalized(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def read_current(path: Path) -> tuple[str, str]:
-    """The file's text as the registry reads it, and its version. ``OSError`` when it
-    cannot be read."""
+def read_current(path: Path) -> str:
+    """The file's text as the registry reads it (its version is that text's).
+    ``OSError`` when it cannot be read."""
     try:
-        text = read_file(path)
+        return read_file(path)
     except SourceError as exc:  # too large, or not UTF-8: still a version to compare
-        text = exc.text
-    return text, version_of(text)
+        return exc.text
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -30,9 +30,9 @@ from engine.records.versions import FILE_ON_DISK
 from engine.runner import running_engine
 from engine.server import Engine, EngineSettings
 from engine.simulator import Simulator
+from engine.studio.flow_check import version_of
 from engine.studio.passwords import hash_password
 from engine.studio.settings import StudioSettings
-from engine.studio.writing import version_of
 
 from helpers import run, wait_for
 
@@ -253,31 +253,45 @@ def test_two_people_saving_from_the_same_version_the_second_is_told(tmp_path: Pa
             bob = await s.person("bob")
             before = s.text()
             base = version_of(before)
-            hers = changed(before, "Alice was here.")
-            his = changed(before, "Bob was here.")
-            # At once: one process, saves of one file taken one at a time.
-            first, second = await asyncio.gather(alice.save(hers, base), bob.save(his, base))
-            assert 'data-testid="saved"' in first.text, first.text
-            assert 'data-testid="save-conflict"' in second.text, second.text
-            assert s.text() == hers and s.live_version() == version_of(hers)
-            # Bob is told who saved the other version, and what differs; his text is not lost.
-            assert 'data-testid="their-author">alice<' in second.text
-            assert version_of(hers) in second.text
-            assert 'data-testid="diff"' in second.text
-            assert "Bob was here." in second.text and "Alice was here." in second.text
-            assert 'data-change="+"' in second.text and 'data-change="-"' in second.text
-            s.assert_no_secrets(second.text)
-            # Without htmx, the whole page keeps his text in the editor.
-            page = await bob.save(his, base, htmx=False)
+            texts = {
+                "alice": changed(before, "Alice was here."),
+                "bob": changed(before, "Bob was here."),
+            }
+            people = {"alice": alice, "bob": bob}
+            # At once: one process, saves of one file taken one at a time; either may be first.
+            answers = dict(
+                zip(
+                    people,
+                    await asyncio.gather(*(people[n].save(texts[n], base) for n in people)),
+                    strict=True,
+                )
+            )
+            first = next(n for n, r in answers.items() if 'data-testid="saved"' in r.text)
+            second = "bob" if first == "alice" else "alice"
+            told = answers[second].text
+            assert 'data-testid="save-conflict"' in told, told
+            assert s.text() == texts[first] and s.live_version() == version_of(texts[first])
+            # The second is told who saved the other version, and what differs; their text
+            # is not lost.
+            assert f'data-testid="their-author">{first}<' in told
+            assert version_of(texts[first]) in told
+            assert 'data-testid="diff"' in told
+            assert "Bob was here." in told and "Alice was here." in told
+            assert 'data-change="+"' in told and 'data-change="-"' in told
+            s.assert_no_secrets(told)
+            # Without htmx: the flow's whole page, their text in the editor, still 409.
+            page = await people[second].save(texts[second], base, htmx=False)
             assert page.status_code == 409
-            assert editor_text(page.text) == his
-            # He may then save his over hers, knowingly.
-            r = await bob.save(his, base, replace=version_of(hers))
+            assert 'data-testid="save-conflict"' in page.text
+            assert editor_text(page.text) == texts[second]
+            assert f'name="base_version" value="{base}"' in page.text
+            # They may then save theirs over the other, knowingly.
+            r = await people[second].save(texts[second], base, replace=version_of(texts[first]))
             assert 'data-testid="saved"' in r.text
-            assert s.text() == his
+            assert s.text() == texts[second]
             versions = await kept_versions(s)
-            assert (version_of(his), "bob", "saved") in versions
-            assert (version_of(hers), "alice", "saved") in versions
+            assert (version_of(texts[second]), second, "saved") in versions
+            assert (version_of(texts[first]), first, "saved") in versions
 
     run(main(), timeout=30)
 
