@@ -35,7 +35,7 @@ async def answer(studio: Studio, request: Request, outcome: SaveOutcome) -> Resp
         return render(request, "_saved.html", 200, save=outcome, file=outcome.file, htmx=True)
     done = outcome.status in ("saved", "unchanged")
     if studio.flow_page is not None:
-        kept = {} if done else {"version": outcome.base_version}
+        kept = {} if done else {"base_version": outcome.base_version}
         return await studio.flow_page(
             request,
             outcome.file,
