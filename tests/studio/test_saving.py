@@ -383,6 +383,19 @@ def test_a_calls_flow_version_after_an_outside_edit_resolves(tmp_path: Path) -> 
             # Resolves at once (waiting to be written, or written), and for good.
             page = await alice.client.get(f"/flows/{FLOW}/versions/{record.flow_version}")
             assert page.status_code == 200 and "Edited in a text editor." in page.text
+            # And from the call's page, by its link to the version it ran.
+            call_page = await alice.client.get(f"/calls/{placed.call_id}")
+            link = re.search(
+                r'<a[^>]*data-testid="flow-version"[^>]*href="([^"]+)"', call_page.text
+            )
+            link = link or re.search(
+                r'<a[^>]*href="([^"]+)"[^>]*data-testid="flow-version"', call_page.text
+            )
+            assert link, call_page.text
+            href = html.unescape(link.group(1))
+            assert href.endswith(f"/flows/{FLOW}/versions/{record.flow_version}")
+            followed = await alice.client.get(s.url + href)
+            assert followed.status_code == 200 and "Edited in a text editor." in followed.text
             await wait_for(
                 lambda: _has(s, (record.flow_version, FILE_ON_DISK, "loaded")),
                 what="the edited version kept",
