@@ -1,0 +1,78 @@
+"""Fixtures of the studio's browser tests: Playwright (sync API) driving the system's
+Chromium against ``engine studio`` run as a real child process.
+
+- ``browser`` (package scope): one headless Chromium for these tests. Skipped, with the
+  reason, when Playwright is not installed or no Chromium is found (``ENGINE_CHROMIUM``, else
+  ``chromium``, ``chromium-browser``, ``google-chrome`` on PATH; ``.ci/run`` installs Debian's).
+  Playwright's own browser downloads are never used.
+- ``studio`` (module scope): ``engine studio`` over a copy of the repository's ``flows/`` on a
+  free loopback port, records in a SQLite file, an admin token, and a users file with a
+  viewer (``studio_browser.Studio``).
+- ``page`` (per test): a fresh browser context (no cookies) at 1280x800. At the end of the
+  test it fails if the page asked any host but the studio for anything (the studio works
+  offline: no CDN) or logged a console error or an uncaught exception.
+- ``shot``: ``shot(page, "name")`` saves a screenshot to ``$ENGINE_STUDIO_SCREENSHOTS/name.png``
+  when that variable is set (``bench/studio_screenshots.py`` sets it), and does nothing
+  otherwise (``shot.on`` says which).
+
+Playwright's sync API runs its own event loop, and while it is open ``asyncio.run`` cannot be
+called in this thread; so the browser lives for this package only (package scope), and these
+tests talk to the studio over HTTP only, never through ``helpers.run``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from studio_browser import Shots, Studio, Watch, find_chromium, started_studio
+
+
+@pytest.fixture(scope="package")
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="Playwright is not installed (pip install -e '.[test]')"
+    )
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip(
+            "no Chromium found (set ENGINE_CHROMIUM, or put chromium, chromium-browser or "
+            "google-chrome on PATH; .ci/run installs Debian's chromium with apt)"
+        )
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture(scope="module")
+def studio(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Studio]:
+    # Needs the browser first: a module whose browser is skipped starts no studio.
+    with started_studio(tmp_path_factory.mktemp("studio")) as running:
+        yield running
+
+
+@pytest.fixture
+def page(browser: Any, studio: Studio) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    watch = Watch(studio.origin)
+    watch.attach(tab)
+    tab.watch = watch  # tests allow an expected console message with page.watch.allow(...)
+    try:
+        yield tab
+    finally:
+        context.close()
+    watch.check()
+
+
+@pytest.fixture
+def shot() -> Shots:
+    folder = os.environ.get("ENGINE_STUDIO_SCREENSHOTS", "").strip()
+    return Shots(Path(folder) if folder else None)
