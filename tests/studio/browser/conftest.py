@@ -57,8 +57,19 @@ def studio(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         yield running
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[CALL_FAILED] = report.failed  # the page's own checks add nothing then
+    return report
+
+
+CALL_FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def page(browser: Any, studio: Studio) -> Iterator[Any]:
+def page(browser: Any, studio: Studio, request: pytest.FixtureRequest) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
     context.set_default_timeout(10_000)
     tab = context.new_page()
@@ -69,7 +80,8 @@ def page(browser: Any, studio: Studio) -> Iterator[Any]:
         yield tab
     finally:
         context.close()
-    watch.check()
+    if not request.node.stash.get(CALL_FAILED, False):
+        watch.check()
 
 
 @pytest.fixture
