@@ -1,7 +1,7 @@
 """Fixtures of the studio's browser tests: Playwright (sync API) driving the system's
 Chromium against ``engine studio`` run as a real child process.
 
-- ``browser`` (package scope): one headless Chromium for these tests. Skipped, with the
+- ``browser`` (module scope): one headless Chromium for a module's tests. Skipped, with the
   reason, when Playwright is not installed or no Chromium is found (``ENGINE_CHROMIUM``, else
   ``chromium``, ``chromium-browser``, ``google-chrome`` on PATH; ``.ci/run`` installs Debian's).
   Playwright's own browser downloads are never used.
@@ -16,8 +16,10 @@ Chromium against ``engine studio`` run as a real child process.
   otherwise (``shot.on`` says which).
 
 Playwright's sync API runs its own event loop, and while it is open ``asyncio.run`` cannot be
-called in this thread; so the browser lives for this package only (package scope), and these
-tests talk to the studio over HTTP only, never through ``helpers.run``.
+called in this thread (every other test's ``helpers.run`` would fail). So the browser is
+closed at the end of each module (a folder without ``__init__.py`` is no package to scope it
+to: "package" would mean the whole session), and these tests talk to the studio over HTTP
+only, never through ``helpers.run``. Launching Chromium takes about half a second.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import pytest
 from studio_browser import Shots, Studio, Watch, find_chromium, started_studio
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="Playwright is not installed (pip install -e '.[test]')"
