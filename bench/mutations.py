@@ -152,6 +152,20 @@ MUTATIONS = (
         ("tests/runtime/test_ivr.py::test_a_slow_tool_gets_its_filler_and_a_fast_one_does_not",),
     ),
     Mutation(
+        "a transfer that did not take refers the same target again",
+        "engine/call/machine.py",
+        "return replace(self, targets=self.targets[1:], referred=self.targets[0])",
+        "return replace(self, referred=self.targets[0])",
+        ("tests/call/test_machine_ivr.py", "tests/call/test_machine_platform.py"),
+    ),
+    Mutation(
+        "a called-off departure's line is still said",
+        "engine/call/machine.py",
+        "self._queue = deque(r for r in self._queue if r.request != departure.line_request)",
+        "self._queue = deque(self._queue)",
+        ("tests/call/test_machine_tool_start.py", "tests/call/test_machine.py"),
+    ),
+    Mutation(
         "the simulator ends a call whose refer vanished",
         "engine/simulator/control.py",
         'state.warn(f"refer to {target} vanished: the call stays up")',

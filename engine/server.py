@@ -185,7 +185,7 @@ class Engine:
             default_country_code=self.settings.default_country_code,
         )
         self.answered = ReplayGuard(ttl_s=3600)
-        self._answering: dict[str, asyncio.Future[int]] = {}
+        self._replying: dict[str, asyncio.Future[int]] = {}
         self.calls: dict[str, asyncio.Task[None]] = {}
         self.drivers: dict[str, CallDriver] = {}
         self.records = Records(self.settings.records)  # the database: sink, claims, /calls
@@ -377,22 +377,22 @@ class Engine:
         if call is None:
             self.metrics.webhook("ignored")
             return Response(status_code=200)
-        status = await self._answer_once(call, received)
+        status = await self._reply_once(call, received)
         return Response(status_code=status)
 
-    async def _answer_once(self, call: IncomingCall, received: float) -> int:
-        """Concurrent and repeated deliveries of one call share one answer."""
-        running = self._answering.get(call.call_id)
+    async def _reply_once(self, call: IncomingCall, received: float) -> int:
+        """Concurrent and repeated deliveries of one call share one reply."""
+        running = self._replying.get(call.call_id)
         if running is not None:
             self.metrics.webhook("duplicate")
             return await asyncio.shield(running)
         if self.answered.seen_before(call.call_id):
             self.metrics.webhook("duplicate")
             return 200
-        # Answer inline: a task would wait for a pass of the event loop before its first
+        # Reply inline: a task would wait for a pass of the event loop before its first
         # step, and under load that wait was most of the time from webhook to accept.
-        answer: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._answering[call.call_id] = answer
+        reply: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._replying[call.call_id] = reply
         status = 502
         try:
             # Several replicas: the one that claims the call answers it (records/claims.py).
@@ -401,10 +401,10 @@ class Engine:
                 await self._decide_and_reply(call, received) if elsewhere is None else elsewhere
             )
         finally:
-            self._answering.pop(call.call_id, None)
+            self._replying.pop(call.call_id, None)
             if status >= 500:
                 self.answered.forget(call.call_id)  # let OpenAI's retry try again
-            answer.set_result(status)
+            reply.set_result(status)
             await self.records.claims.settle(call.call_id, status)
         return status
 

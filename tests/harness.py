@@ -33,6 +33,7 @@ REPO_FLOWS = Path(__file__).resolve().parents[1] / "flows"
 # Tuesday 3 March 2026, 10:00 in New York: every example flow is open. Calls in these tests
 # would otherwise meet acme-support's closed hours at night; tests of the hours set their own.
 OPEN_HOURS = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
+BANK_NUMBER = "+18005550040"
 
 
 @dataclass
@@ -133,3 +134,78 @@ async def harness(
                         await call.hang_up()
                 with contextlib.suppress(TimeoutError):
                     await wait_for(lambda: not engine.calls, 2.0, "calls to end")
+
+
+# -- flows several runtime test files call ------------------------------------------------
+def bank_flow(base: str = "http://127.0.0.1:9", *, extra: str = "") -> str:
+    """The bank line (``BANK_NUMBER``): keys, digits, a filler, a transfer with a fallback;
+    its tools ask ``base``; ``extra`` is added at the top level."""
+    return f"""\
+name: Bank
+numbers: ["{BANK_NUMBER}"]
+instructions: You are the bank's phone agent.
+greeting: Welcome to the bank.
+global_tools: [to_person, goodbye]
+keypad: {{"0": to_person}}
+trunk: {{carrier: wavix, region: us, transfer_wait: 0.4}}
+start: menu
+states:
+  menu:
+    instructions: Offer balances (press 1) or an account check (press 2).
+    tools: [balance, account]
+    keypad: {{"1": balance, "2": account}}
+  account:
+    instructions: Ask for the 6-digit account number; the caller may key it in.
+    tools: []
+    collect:
+      save_as: account_number
+      digits: 6
+      timeout: 0.3
+      then: check_account
+tools:
+  balance:
+    description: Read the balance.
+    say: Your balance is forty-two dollars.
+  account:
+    description: Check an account.
+    goto: account
+  check_account:
+    description: Look the account up.
+    http:
+      url: "{base}/accounts/{{{{ saved.account_number }}}}"
+      timeout: 2
+  slow_lookup:
+    description: A slow lookup.
+    http:
+      url: "{base}/slow"
+      timeout: 3
+    filler: {{say: One moment while I look that up., after: 0.2}}
+  to_person:
+    description: Transfer to a person.
+    say: Connecting you to a person.
+    transfer: ["+15551230000", "sip:desk@pbx.example"]
+    fallback: {{say: Nobody is free right now., goto: menu}}
+  goodbye:
+    description: End the call.
+    say: Goodbye!
+    hangup: true
+{extra}"""
+
+
+def orders_flow(base: str, timeout: float = 0.5) -> str:
+    """The orders line: one tool asking ``base`` for an order, with this timeout."""
+    return f"""\
+name: Orders
+numbers: ["+18005550002"]
+instructions: Orders agent.
+greeting: Orders line.
+tools:
+  lookup_order:
+    description: Look up an order.
+    parameters:
+      order_id: {{type: string, description: the order}}
+    http:
+      method: GET
+      url: "{base}/orders/{{{{ args.order_id }}}}"
+      timeout: {timeout:g}
+"""

@@ -10,9 +10,13 @@ path). Fixtures are in tests/conftest.py; these are plain functions.
 - ``free_port`` / ``refused_port``: a loopback port for a child to listen on, and one that
   refuses connections for as long as it is held.
 - ``engine_cli``: ``engine …`` run in this process: exit code, stdout, stderr.
-- ``tool_outputs``: what the model was told of its tool calls on a simulated call.
-- ``greeted`` / ``tool_turn``: a ``CallMachine`` past its greeting, and one response of the
-  model that calls tools (pure transitions, no sockets).
+- ``tool_outputs`` / ``said`` / ``hears``: what the model was told of its tool calls on a
+  simulated call, what the agent said in the responses the engine asked for, and a wait
+  until it has said a line.
+- the call machine as pure transitions (no sockets): ``IVR`` (a flow with every IVR
+  behaviour), ``flow_of``, ``machine``, ``started`` / ``greeted`` (past its greeting, heard
+  or not), ``asks``, ``heard``, ``play`` (one of our requests run to the end) and
+  ``tool_turn`` (one response of the model that calls tools).
 - ``outlast_a_transfer``: return once a transfer asked for now has taken its call, so a
   refer made before it that did not end its call never will (no sleep needed to show it).
 """
@@ -26,21 +30,47 @@ import io
 import json
 import selectors
 import socket
+import textwrap
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
+
+from engine.call.actions import CancelTimer, RequestResponse, StartTimer
+from engine.call.events import (
+    AudioStarted,
+    AudioStopped,
+    ResponseFinished,
+    ResponseStarted,
+    SessionStarted,
+    ToolCallRequested,
+)
+from engine.call.machine import CallMachine
+from engine.call.timers import Timer
+from engine.flow.model import Flow
+from engine.flow.source import load_source
 
 T = TypeVar("T")
 
 __all__ = [
+    "IVR",
     "VirtualClockLoop",
+    "asks",
     "engine_cli",
+    "flow_of",
     "free_port",
+    "greeted",
+    "heard",
+    "hears",
+    "machine",
     "outlast_a_transfer",
+    "play",
     "refused_port",
     "run",
     "run_virtual",
+    "said",
     "serving",
+    "started",
     "tool_outputs",
+    "tool_turn",
     "wait_for",
 ]
 
@@ -114,8 +144,9 @@ async def serving(app: Any) -> AsyncIterator[str]:
     base URL (``http://127.0.0.1:PORT``), and stops it on the way out."""
     import uvicorn  # only the tests that need an outside service pay for it
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    from engine.runner import listening_socket
+
+    sock = listening_socket("127.0.0.1", 0)  # TCP_NODELAY on its connections
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
@@ -172,6 +203,29 @@ def tool_outputs(call: Any) -> list[dict[str, Any]]:
     ]
 
 
+def said(call: Any) -> list[str]:
+    """What the agent said in the responses the engine asked for, in order (a request sent
+    again after a collision counts once: it is one response on the server)."""
+    ours = {
+        e["response"]["id"]
+        for e in call.server_events_of("response.created")
+        if (e["response"].get("metadata") or {}).get("engine_request")
+    }
+    return [
+        e["transcript"]
+        for e in call.server_events_of("response.output_audio_transcript.done")
+        if e["response_id"] in ours
+    ]
+
+
+async def hears(call: Any, line: str, count: int = 1) -> None:
+    """Wait until the agent has said ``line`` (``count`` times) and gone quiet."""
+    await call.wait_until(
+        lambda: said(call).count(line) >= count, what=f"the agent to say {line!r}"
+    )
+    await call.wait_idle()
+
+
 async def outlast_a_transfer(sim: Any, target: str = "tel:+18005550199") -> None:
     """Transfer a control call of simulator ``sim`` and wait until it has left. The
     simulator ends a transferred call on a loop timer set when its refer is answered, and
@@ -191,27 +245,126 @@ async def outlast_a_transfer(sim: Any, target: str = "tel:+18005550199") -> None
 
 
 # -- the call machine, as pure transitions ------------------------------------------------
-def greeted(m: Any) -> Any:
-    """``m`` (a ``CallMachine``) with its greeting asked, started and finished."""
-    from engine.call.actions import RequestResponse
-    from engine.call.events import ResponseFinished, ResponseStarted, SessionStarted
+# A flow with every IVR behaviour the machine has: keypad, digits, silence, transfers with a
+# fallback, limits, fillers, a global tool (tests/call/).
+IVR = """\
+name: IVR
+numbers: ["+18005550009"]
+instructions: Base.
+greeting: Welcome.
+global_tools: [operator]
+keypad: {"0": operator}
+silence:
+  after: 6
+  steps:
+    - say: Are you still there?
+    - instructions: Ask again in simpler words.
+    - say: Goodbye for now.
+      hangup: true
+trunk: {carrier: wavix, region: us, transfer_wait: 12}
+limits: {call_minutes: 10, warn_minutes: 2, tool_calls: 3, tool_failures: 2}
+lines: {transfer_retry: Trying the next line., transfer_failed: "No luck, sorry."}
+start: menu
+states:
+  menu:
+    tools: [balance, cards]
+    keypad: {"1": balance, "2": cards}
+  cards:
+    instructions: Cards.
+    tools: [lookup]
+    silence:
+      after: 10
+      steps: [{say: Still there?}]
+  account:
+    tools: []
+    collect:
+      save_as: account
+      digits: 4
+      min_digits: 3
+      then: check
+tools:
+  balance:
+    description: Read the balance.
+    say: Your balance is ten dollars.
+  cards:
+    description: Card services.
+    goto: cards
+  check:
+    description: Check the account.
+    http: {url: "https://bank.example/accounts/{{ saved.account }}"}
+  lookup:
+    description: Look something up.
+    parameters: {id: {type: string}}
+    http: {url: "https://bank.example/x/{{ args.id }}", timeout: 8}
+    filler: {say: One moment please., after: 2}
+  operator:
+    description: Talk to a person.
+    say: Connecting you.
+    transfer: ["+15551230000", "sip:desk@pbx.example"]
+    fallback: {say: Nobody is free., goto: menu}
+"""
 
-    (greet,) = [a for a in m.handle(SessionStarted()) if isinstance(a, RequestResponse)]
+
+def flow_of(text: str) -> Flow:
+    """A flow from its YAML (dedented), as the loader reads it."""
+    doc = load_source("unit.yaml", textwrap.dedent(text))
+    return Flow.model_validate(doc.data)
+
+
+def machine(text: str = IVR, **kwargs: Any) -> CallMachine:
+    """A ``CallMachine`` for the flow ``text`` (``IVR`` unless given), not yet started."""
+    return CallMachine(flow_of(text), {"caller": {"number": "+14155550100"}}, **kwargs)
+
+
+def asks(actions: list) -> list[RequestResponse]:
+    """The responses asked for among ``actions``."""
+    return [a for a in actions if isinstance(a, RequestResponse)]
+
+
+def heard(actions: list) -> list:
+    """The actions without the bookkeeping of waiting for a requested response to start."""
+    return [
+        a
+        for a in actions
+        if not (isinstance(a, StartTimer | CancelTimer) and a.name == Timer.REQUEST)
+    ]
+
+
+def play(m: CallMachine, rid: str, ask: RequestResponse, *, heard: bool = True) -> list:
+    """The server runs one of our requests to the end (its audio heard, unless ``heard`` is
+    False); returns what the machine did."""
+    out = m.handle(ResponseStarted(rid, ask.request))
+    out += m.handle(AudioStarted(rid))
+    out += m.handle(ResponseFinished(rid, "completed"))
+    if heard:
+        out += m.handle(AudioStopped(rid))
+    return out
+
+
+def started(m: CallMachine) -> CallMachine:
+    """``m`` with its greeting asked, played and heard."""
+    (greet,) = asks(m.handle(SessionStarted()))
+    play(m, "resp_g", greet)
+    return m
+
+
+def greeted(m: CallMachine) -> CallMachine:
+    """``m`` with its greeting asked, started and finished (no audio reported)."""
+    (greet,) = asks(m.handle(SessionStarted()))
     m.handle(ResponseStarted("resp_g", greet.request))
     m.handle(ResponseFinished("resp_g", "completed"))
     return m
 
 
-def tool_turn(m: Any, rid: str, *calls: tuple[str, str, str], status: str = "completed") -> list:
+def tool_turn(
+    m: CallMachine, rid: str, *calls: tuple[str, str, str], status: str = "completed"
+) -> list:
     """A response that calls tools; every action of its items and of its end, in order.
     Each call starts on its item, but nothing asks for a response while this one runs."""
-    from engine.call.actions import RequestResponse
-    from engine.call.events import ResponseFinished, ResponseStarted, ToolCallRequested
-
     m.handle(ResponseStarted(rid))
     actions: list = []
     for call_id, name, args in calls:
         on_item = m.handle(ToolCallRequested(rid, call_id, name, args))
-        assert not [a for a in on_item if isinstance(a, RequestResponse)], on_item
+        assert not asks(on_item), on_item
         actions += on_item
     return actions + m.handle(ResponseFinished(rid, status))

@@ -157,3 +157,20 @@ def test_each_layer_imports_only_the_layers_below_it():
                 if not any(target == a or (a != "engine" and within(target, a)) for a in allowed):
                     wrong.append(f"{name} imports {target}")
     assert wrong == []
+
+
+def test_no_test_module_imports_another() -> None:
+    """What test files share lives in tests/helpers.py or tests/harness.py, not in a test file
+    another one imports (which runs its tests' module twice and ties the two together)."""
+    tests = Path(__file__).parent
+    names = {path.stem for path in tests.rglob("test_*.py")}
+    found = []
+    for path in tests.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            imported = []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported = [node.module.split(".")[0]]
+            elif isinstance(node, ast.Import):
+                imported = [alias.name.split(".")[0] for alias in node.names]
+            found += [f"{path.relative_to(tests)}: {name}" for name in imported if name in names]
+    assert found == []

@@ -27,11 +27,11 @@ from ..flow.validate import did_you_mean, kind_of
 
 __all__ = [
     "RULE",
-    "Answer",
     "Call",
     "Expectation",
     "Scenario",
     "ScenarioFile",
+    "ServiceReply",
     "Step",
     "Transfer",
     "Where",
@@ -44,7 +44,7 @@ RULE = "scenario"
 TOP_KEYS = ("flow", "env", "scenarios")
 SCENARIO_KEYS = ("name", "call", "env", "services", "transfers", "script", "expect")
 CALL_KEYS = ("from", "to", "at", "headers")
-ANSWER_KEYS = ("status", "json", "text", "after", "timeout", "unreachable")
+SERVICE_REPLY_KEYS = ("status", "json", "text", "after", "timeout", "unreachable")
 STEP_KEYS = ("caller", "model", "press", "silence", "wait", "drop", "expect")
 # `press:` and `wait:` written as a mapping, for a step that comes while the agent speaks.
 PRESS_KEYS = ("keys", "while_agent_speaks")
@@ -94,8 +94,8 @@ class Where:
 
 
 @dataclass(frozen=True)
-class Answer:
-    """How an outside service answers one request."""
+class ServiceReply:
+    """How an outside service replies to one request (a scenario's `services:` entry)."""
 
     status: int = 200
     json: Any = None
@@ -155,7 +155,7 @@ class Scenario:
     index: int
     call: Call
     env: dict[str, str]
-    services: dict[str, list[Answer]]
+    services: dict[str, list[ServiceReply]]
     services_where: dict[str, Where]
     services_listed: set[str]
     steps: list[Step]
@@ -363,7 +363,7 @@ def _scenario(reader: _Reader, path: DataPath, value: Any, index: int) -> Scenar
         name = reader.text((*path, "name"), data["name"], "name") or name
     call = _call(reader, (*path, "call"), data.get("call", {}), "call" in data)
     env = _env(reader, (*path, "env"), data["env"]) if "env" in data else {}
-    services: dict[str, list[Answer]] = {}
+    services: dict[str, list[ServiceReply]] = {}
     services_where: dict[str, Where] = {}
     services_listed: set[str] = set()
     if "services" in data:
@@ -372,12 +372,12 @@ def _scenario(reader: _Reader, path: DataPath, value: Any, index: int) -> Scenar
         if not isinstance(table, dict):
             reader.err(spath, "services must be a mapping: a tool's name, then its answer")
         else:
-            for tool, answer in table.items():
+            for tool, given in table.items():
                 services_where[tool] = reader.where((*spath, tool), key=True)
-                answers = _answers(reader, (*spath, tool), answer)
-                if answers is not None:
-                    services[tool] = answers
-                    if isinstance(answer, list):
+                replies = _service_replies(reader, (*spath, tool), given)
+                if replies is not None:
+                    services[tool] = replies
+                    if isinstance(given, list):
                         services_listed.add(tool)
     transfers: tuple[Transfer, ...] = ()
     transfers_listed = False
@@ -503,19 +503,19 @@ def _call(reader: _Reader, path: DataPath, value: Any, given: bool) -> Call:
     return Call(caller, dialled, at, tuple(headers), to_where)
 
 
-def _answers(reader: _Reader, path: DataPath, value: Any) -> list[Answer] | None:
+def _service_replies(reader: _Reader, path: DataPath, value: Any) -> list[ServiceReply] | None:
     if isinstance(value, list):
         if not value:
             reader.err(path, "the list of answers is empty; write at least one")
             return None
-        found = [_answer(reader, (*path, i), item) for i, item in enumerate(value)]
-        return None if any(a is None for a in found) else [a for a in found if a is not None]
-    answer = _answer(reader, path, value)
-    return None if answer is None else [answer]
+        found = [_service_reply(reader, (*path, i), item) for i, item in enumerate(value)]
+        return None if any(r is None for r in found) else [r for r in found if r is not None]
+    reply = _service_reply(reader, path, value)
+    return None if reply is None else [reply]
 
 
-def _answer(reader: _Reader, path: DataPath, value: Any) -> Answer | None:
-    data = reader.mapping(path, value, ANSWER_KEYS, "a service's answer")
+def _service_reply(reader: _Reader, path: DataPath, value: Any) -> ServiceReply | None:
+    data = reader.mapping(path, value, SERVICE_REPLY_KEYS, "a service's answer")
     if data is None:
         return None
     status = 200
@@ -550,7 +550,7 @@ def _answer(reader: _Reader, path: DataPath, value: Any) -> Answer | None:
             if flag is None:
                 return None
             flags[name] = flag
-    return Answer(
+    return ServiceReply(
         status=status,
         json=data.get("json"),
         has_json="json" in data,

@@ -68,8 +68,7 @@ from ..call.actions import (
     StopAudio,
     UpdateSession,
 )
-from ..call.answer import Answer as Accepted
-from ..call.answer import decide
+from ..call.answer import Answer, decide
 from ..call.events import (
     AgentSaid,
     AudioCleared,
@@ -96,9 +95,9 @@ from ..call.tools import HttpToolRunner
 from ..flow.registry import Snapshot
 from .scenario_format import (
     NO_NUMBER_DIALLED,
-    Answer,
     Expectation,
     Scenario,
+    ServiceReply,
     Step,
     Transfer,
     Where,
@@ -206,7 +205,7 @@ class _Runaway(Exception):
 
 class _Call:
     def __init__(
-        self, scenario: Scenario, accepted: Accepted, observed: Observed, check: Check, env: dict
+        self, scenario: Scenario, accepted: Answer, observed: Observed, check: Check, env: dict
     ) -> None:
         self.scenario = scenario
         self.observed = observed
@@ -234,7 +233,7 @@ class _Call:
         idle = getattr(accepted.session, "idle", None)
         self.idle_ms: int | None = idle.ms if idle is not None else None
         # The outside world.
-        self.answers = {tool: deque(items) for tool, items in scenario.services.items()}
+        self.replies = {tool: deque(items) for tool, items in scenario.services.items()}
         self.tool_of_call: dict[str, str] = {}
         self.current_tool = ""
         self.current_timeout = 5.0
@@ -271,7 +270,7 @@ class _Call:
                 "body": body,
             }
         )
-        queue = self.answers.get(tool)
+        queue = self.replies.get(tool)
         if not queue:
             given = len(self.scenario.services.get(tool, []))
             more = f" (its {given} answer{'s' if given != 1 else ''} were used up)" if given else ""
@@ -286,20 +285,20 @@ class _Call:
             raise httpx.ConnectError("unforeseen request", request=request)
         # A list of answers is used once each, in order; a single answer answers every time.
         listed = tool in self.scenario.services_listed
-        answer: Answer = queue.popleft() if listed else queue[0]
-        if answer.timeout or answer.after >= self.current_timeout:
+        reply: ServiceReply = queue.popleft() if listed else queue[0]
+        if reply.timeout or reply.after >= self.current_timeout:
             self.delay = self.current_timeout  # the tool's own timeout runs out
             raise httpx.ReadTimeout("the scenario's service did not answer", request=request)
-        self.delay = answer.after
-        if answer.unreachable:
+        self.delay = reply.after
+        if reply.unreachable:
             raise httpx.ConnectError("the scenario's service cannot be reached", request=request)
-        if answer.has_json:
+        if reply.has_json:
             return httpx.Response(
-                answer.status,
-                content=json.dumps(answer.json).encode(),
+                reply.status,
+                content=json.dumps(reply.json).encode(),
                 headers={"content-type": "application/json"},
             )
-        return httpx.Response(answer.status, text=answer.text or "")
+        return httpx.Response(reply.status, text=reply.text or "")
 
     # -- the clock -------------------------------------------------------------------------
     def _next_due(self) -> float | None:
@@ -352,7 +351,7 @@ class _Call:
             if self.owed is not None:
                 if following is not None and following.kind == "model":
                     return  # the script's next model line answers it
-                self._answer_owed(None, None, {})
+                self._fill_owed(None, None, {})
                 continue
             if self.audio and following is not None and following.while_agent_speaks:
                 return  # the caller acts while the agent is still being heard
@@ -442,7 +441,8 @@ class _Call:
         else:
             self.owed = rid
 
-    def _answer_owed(self, says: str | None, calls: str | None, args: dict) -> None:
+    def _fill_owed(self, says: str | None, calls: str | None, args: dict) -> None:
+        """The model's words (or its tool call) for the started response it owes."""
         rid, self.owed = self.owed, None
         if rid is not None:
             self._content(rid, says, calls, args)
@@ -607,7 +607,7 @@ class _Call:
             self.inbox.append(CallEnded("the caller hung up"))
         elif step.kind == "model":
             if self.owed is not None:
-                self._answer_owed(step.says, step.calls, step.args)
+                self._fill_owed(step.says, step.calls, step.args)
             else:
                 rid = self._start(None)  # the model answers on its own, as after speech
                 self._content(rid, step.says, step.calls, step.args)
@@ -632,7 +632,7 @@ class _Call:
             if due is None or due > deadline:
                 break
             if self.owed is not None:
-                self._answer_owed(None, None, {})  # more happens before the wait is over
+                self._fill_owed(None, None, {})  # more happens before the wait is over
                 continue
             self._fire_next()
         self.now = max(self.now, deadline)
@@ -686,7 +686,7 @@ async def play(
         env=env,
         now=_when(scenario, timezone),
     )
-    if not isinstance(decision, Accepted):
+    if not isinstance(decision, Answer):
         observed.refusal = (decision.sip_status, decision.reason)
         observed.ended = f"rejected with {decision.sip_status}"
         failures = []

@@ -35,10 +35,12 @@ __all__ = [
     "Outcome",
     "add_arguments",
     "collect_scenario_files",
+    "failure_lines",
     "is_scenario_file",
     "main",
     "run",
     "run_file",
+    "summary_line",
 ]
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -269,14 +271,22 @@ def _text(files: list[FileOutcome]) -> str:
                 continue
             out.append(f"{mark} {outcome.file}:{outcome.line} {outcome.name}")
             for failure in outcome.failures:
-                out.append(f"  {outcome.file}:{failure.where.line}:{failure.where.col}")
-                out.append(f"    expected {failure.expected}")
-                out.append(f"    happened: {failure.happened}")
-                out.extend(f"    {line}" for line in failure.detail)
+                out.extend(f"  {line}" for line in failure_lines(outcome.file, failure))
     return "\n".join(out)
 
 
-def _summary(files: list[FileOutcome]) -> str:
+def failure_lines(file: str, failure: Failure) -> list[str]:
+    """How one failure is told, by ``engine test`` and the studio: where, what the scenario
+    expected, what happened (and the lines under it)."""
+    return [
+        f"{file}:{failure.where.line}:{failure.where.col}",
+        f"  expected {failure.expected}",
+        f"  happened: {failure.happened}",
+        *(f"  {line}" for line in failure.detail),
+    ]
+
+
+def summary_line(files: list[FileOutcome]) -> str:
     outcomes = [o for f in files for o in f.outcomes]
     troubled = sum(1 for f in files if f.diagnostics)
     files_noun = "scenario file" if troubled == 1 else "scenario files"
@@ -374,7 +384,7 @@ def run(args: argparse.Namespace) -> int:
         text = _text(results)
         if text:
             print(text)
-        print(_summary(results))
+        print(summary_line(results))
     bad = any(f.diagnostics for f in results) or any(
         not o.passed for f in results for o in f.outcomes
     )

@@ -19,7 +19,7 @@ What it owns:
   the output go out then; what can only follow the response (a new response for the whole
   batch, a transfer's or hangup's line, the REFER or hangup) waits for it to end. When the
   caller cuts that response short (it ends ``cancelled``), what was done stands and what was
-  waiting is dropped: see ``_Batch`` and ``_Ending.calling_response``;
+  waiting is dropped: see ``_Batch`` and ``Departure.calling_response``;
 - a tool's steps: ``say`` → ``http`` → ``goto`` → ``transfer``/``hangup``. For a tool that ends
   the call, ``say`` is its last line and the transfer or hangup waits until the caller has
   heard it (the audio of that response stopped, or a cap for calls that never report it);
@@ -29,10 +29,10 @@ What it owns:
 - the silence ladder, the call's time limit and the caps on tool calls and failures;
 - the transcript and the list of events seen.
 
-The call moves through four phases (``Phase``): TALKING → ENDING (a transfer's or hangup's
-line is to be heard) → LEAVING (the REFER or hangup went out) → ENDED; a transfer that does
-not take goes back to ENDING for the next target, or to TALKING for the fallback. Only
-``_move_to`` changes the phase.
+The call moves through four phases (``Phase``): TALKING → ENDING (a ``Departure``, a transfer
+or hangup, waits for its line to be heard) → LEAVING (the REFER or hangup went out) → ENDED; a
+transfer that does not take goes back to ENDING for the next target, or to TALKING for the
+fallback. Only ``_move_to`` changes the phase and the departure.
 
 docs/ivr-design.md describes the IVR behaviours this implements.
 """
@@ -138,28 +138,57 @@ def _output(**fields: Any) -> str:
 class Phase(Enum):
     """Where the call is; ``CallMachine._move_to`` is the one place that changes it."""
 
-    TALKING = "talking"  # the caller and the agent: nothing is ending the call
-    ENDING = "ending"  # a transfer or hangup waits for its line (or the agent) to be heard
+    TALKING = "talking"  # the caller and the agent: no departure
+    ENDING = "ending"  # a departure waits for its line (or the agent) to be heard
     LEAVING = "leaving"  # the REFER or hangup went out: the call should leave
     ENDED = "ended"  # the call is over: nothing more is handled
 
 
-@dataclass
-class _Ending:
-    """The call is being transferred or hung up; nothing else starts meanwhile."""
+@dataclass(frozen=True)
+class Departure:
+    """How the call leaves: transferred or hung up, once its line (if any) has been heard.
+    Nothing else starts meanwhile. Frozen: each change is a new value, named by one of the
+    methods below, and ``CallMachine._move_to`` is the one place that takes it on."""
 
     kind: str  # "transfer" or "hangup"
-    targets: list[str]  # transfer URIs not tried yet, in order
+    targets: tuple[str, ...]  # transfer URIs not tried yet, in order
     line_request: str | None  # our tag of the line heard before it, if there is one
-    line_response: str | None = None
+    line_response: str | None = None  # the response saying that line, once it has started
     referred: str | None = None  # the target of the REFER awaiting the call's end
     fallback: Step | None = None  # when every target failed
     on_hold: bool = False  # the silence timeout is off while a REFER may ring
     why: str = ""  # what ends the call, for its record: "tool NAME", TIME_LIMIT, "silence", …
     # The response whose tool call started this, while it is still being generated: the line
-    # and the REFER or hangup wait for it to end, and if the caller cuts it short, they are
-    # not made (the model is told).
+    # and the REFER or hangup wait for it to end, and if the caller cuts it short, the
+    # departure is called off (the model is told).
     calling_response: str | None = None
+
+    def line_lost(self) -> Departure:
+        """Its line's request will not start: nothing to wait for by that tag."""
+        return replace(self, line_request=None)
+
+    def line_playing(self, response_id: str) -> Departure:
+        """This response says its line."""
+        return replace(self, line_response=response_id)
+
+    def called(self) -> Departure:
+        """The response that called it has ended (or was lost with the connection)."""
+        return replace(self, calling_response=None)
+
+    def referring(self) -> Departure:
+        """The REFER to the next target goes out."""
+        return replace(self, targets=self.targets[1:], referred=self.targets[0])
+
+    def holding(self) -> Departure:
+        """The caller is on hold while the target rings."""
+        return replace(self, on_hold=True)
+
+    def next_target(self, line_request: str | None) -> Departure:
+        """The REFER did not take: the next target, after this line (if any), the caller
+        off hold."""
+        return replace(
+            self, referred=None, on_hold=False, line_request=line_request, line_response=None
+        )
 
 
 @dataclass
@@ -211,7 +240,7 @@ class CallMachine:
         self._playing: set[str] = set()
         self._said: dict[str, str] = {}  # what the agent said, by response id
         self._phase = Phase.TALKING
-        self._ending: _Ending | None = None  # what ends the call, from ENDING on
+        self._departure: Departure | None = None  # how the call leaves, from ENDING on
         self._fillers: dict[str, str] = {}  # call id → tag of its filler line
         self._entry: DigitEntry | None = None  # digits being keyed in
         self._silences = 0  # silences in a row in this state
@@ -228,15 +257,19 @@ class CallMachine:
         self._failures = 0  # tool results that failed, in a row
         self._engine_runs = 0
 
-    def _move_to(self, phase: Phase, ending: _Ending | None = None) -> None:
-        """Change the call's phase. Entering ENDING names what ends the call; back to
-        TALKING drops it; LEAVING and ENDED keep it (its ``why`` is the record's)."""
+    def _move_to(self, phase: Phase, departure: Departure | None = None) -> None:
+        """The one place that changes the call's phase and its departure. Entering ENDING
+        takes the departure given; back to TALKING drops it; LEAVING takes a new one if given
+        and otherwise keeps it, as ENDED does (its ``why`` is the record's). A departure that
+        changes within a phase comes through here too: ``_move_to(self._phase, changed)``."""
         if phase is Phase.ENDING:
-            assert ending is not None
-            self._ending = ending
+            assert departure is not None
+            self._departure = departure
         elif phase is Phase.TALKING:
-            self._ending = None
-        elif phase is Phase.ENDED:
+            self._departure = None
+        elif departure is not None:
+            self._departure = departure
+        if phase is Phase.ENDED:
             self.ended = True
         self._phase = phase
 
@@ -248,21 +281,22 @@ class CallMachine:
         return _HANDLERS[type(event)](self, event)
 
     @property
-    def ending(self) -> bool:
-        return self._ending is not None
+    def departing(self) -> bool:
+        """A transfer or hangup is under way (or was made): the call is leaving."""
+        return self._departure is not None
 
     @property
     def ended_by(self) -> str | None:
         """What is ending (or ended) the call, for its record: ``"tool NAME"`` (the
         ``opening`` tool too), ``TIME_LIMIT``, ``"tool limit"``, ``"silence"``, ``"collect
         timeout"``, ``"transfer fallback"``; None while nothing is."""
-        return self._ending.why if self._ending is not None else None
+        return self._departure.why if self._departure is not None else None
 
     @property
     def referred(self) -> bool:
         """A REFER is out and the call has not come back from it: when the connection closes
         now, the transfer took the call."""
-        return self._ending is not None and self._ending.referred is not None
+        return self._departure is not None and self._departure.referred is not None
 
     # -- responses -------------------------------------------------------------------------
     def _ask(self, actions: list[Action], say: str | None = None) -> str:
@@ -296,22 +330,22 @@ class CallMachine:
         for it. A line the call was to end with is not waited for either: the call ends."""
         requested, self._requested = self._requested, None
         actions: list[Action] = [CancelTimer(Timer.REQUEST)]
-        ending = self._ending
-        if requested is not None and ending and ending.line_request == requested.request:
-            ending.line_request = None
-            if ending.line_response is None and self._active is not None:
+        departure = self._departure
+        if requested is not None and departure and departure.line_request == requested.request:
+            departure = departure.line_lost()
+            if departure.line_response is None and self._active is not None:
                 # A response is running that we did not recognise: perhaps our line with
                 # its metadata lost. Let it be heard, then go on.
-                ending.line_response = self._active
+                self._move_to(self._phase, departure.line_playing(self._active))
                 return actions + self._pump()
-            actions += self._end(ending)
+            actions += self._end(departure)
         return actions + self._pump()
 
     def _claim(self, response_id: str) -> list[Action]:
         requested, self._requested = self._requested, None
-        ending = self._ending
-        if requested is not None and ending and ending.line_request == requested.request:
-            ending.line_response = response_id
+        departure = self._departure
+        if requested is not None and departure and departure.line_request == requested.request:
+            self._move_to(self._phase, departure.line_playing(response_id))
         return [CancelTimer(Timer.REQUEST)]
 
     def _hush(self) -> list[Action]:
@@ -320,9 +354,9 @@ class CallMachine:
         if self._active is not None:
             self._cancelling.add(self._active)
             actions: list[Action] = [CancelResponse()]
-            ending = self._ending
-            if ending is not None and ending.calling_response == self._active:
-                actions += self._ending_dropped(ending)  # it waited for this response
+            departure = self._departure
+            if departure is not None and departure.calling_response == self._active:
+                actions += self._call_off(departure)  # it waited for this response
             return actions
         return [StopAudio()] if self._playing else []
 
@@ -346,12 +380,12 @@ class CallMachine:
         for batch in list(self._batches.values()):
             batch.open = False  # its response.done will not come
             actions += self._settle(batch)
-        ending = self._ending
-        if ending is not None and ending.calling_response is not None:
-            ending.calling_response = None  # lost, not cut by the caller: go on
-            if ending.line_request is None:
+        departure = self._departure
+        if departure is not None and departure.calling_response is not None:
+            self._move_to(self._phase, departure.called())  # lost, not cut by the caller
+            if departure.line_request is None:
                 actions += self._leave()
-        elif self._phase is Phase.ENDING and ending and ending.line_response is not None:
+        elif self._phase is Phase.ENDING and departure and departure.line_response is not None:
             actions += self._leave()  # its line was under way: heard or cut, go on
         return actions + self._pump()
 
@@ -371,8 +405,9 @@ class CallMachine:
             if self._requested is not None and self._requested.request == event.request:
                 self._requested = None
                 actions.append(CancelTimer(Timer.REQUEST))
-            if self._ending and self._ending.line_request == event.request:
-                self._ending.line_response = event.response_id
+            departure = self._departure
+            if departure and departure.line_request == event.request:
+                self._move_to(self._phase, departure.line_playing(event.response_id))
         return actions
 
     def _on_PlatformError(self, event: PlatformError) -> list[Action]:
@@ -414,15 +449,16 @@ class CallMachine:
                 # No error came for our request and no response carried its tag: this one,
                 # without its metadata, was it.
                 actions += self._claim(event.response_id)
-        ending = self._ending
-        if ending and ending.calling_response == event.response_id:
-            ending.calling_response = None
+        departure = self._departure
+        if departure and departure.calling_response == event.response_id:
+            departure = departure.called()
+            self._move_to(self._phase, departure)
             if cut:
-                actions += self._ending_dropped(ending)
-            elif ending.line_request is None:
+                actions += self._call_off(departure)
+            elif departure.line_request is None:
                 actions += self._when_quiet()
             # else: its line, queued behind this response, goes out now
-        elif ending and ending.line_response == event.response_id:
+        elif departure and departure.line_response == event.response_id:
             if self._phase is Phase.LEAVING:
                 pass  # its audio already stopped: the transfer or hangup is under way
             elif event.status != "completed":
@@ -453,14 +489,14 @@ class CallMachine:
 
     def _audio_over(self, response_id: str) -> list[Action]:
         self._playing.discard(response_id)
-        ending = self._ending
-        if ending is None or self._phase is not Phase.ENDING:
+        departure = self._departure
+        if departure is None or self._phase is not Phase.ENDING:
             return []
-        if ending.calling_response is not None:
+        if departure.calling_response is not None:
             return []
-        if ending.line_request is None and not self._playing:
+        if departure.line_request is None and not self._playing:
             return self._leave()
-        if ending.line_response == response_id:
+        if departure.line_response == response_id:
             return self._leave()
         return []
 
@@ -473,11 +509,11 @@ class CallMachine:
             return self._request_lost()
         if name is Timer.HEARD and self._phase is Phase.ENDING:
             return self._leave()
-        if name is Timer.TRANSFER and self._ending and self._ending.referred:
+        if name is Timer.TRANSFER and self._departure and self._departure.referred:
             return self._transfer_did_not_take()  # the REFER vanished: the call is still here
         if name is Timer.COLLECT and self._entry is not None:
             return self._entry_over(self._entry.stop())
-        if name is Timer.TIME_WARNING and self._ending is None:
+        if name is Timer.TIME_WARNING and self._departure is None:
             line = self._render(self.flow.lines.time_warning, self.context)
             actions: list[Action] = []
             if line:
@@ -516,7 +552,7 @@ class CallMachine:
 
     # -- keypad ------------------------------------------------------------------------------
     def _on_KeypadPressed(self, event: KeypadPressed) -> list[Action]:
-        if self._ending is not None and self._ending.calling_response is None:
+        if self._departure is not None and self._departure.calling_response is None:
             return []  # a transfer or hangup is under way: keys change nothing now
         # (One whose response is still being generated is dropped if a key stops it.)
         key = event.digit
@@ -566,7 +602,7 @@ class CallMachine:
         if ladder is None:
             return []  # no ladder here: the server's own nudge stands
         self._cancel_nudge = True
-        if self._running or self._ending is not None or self._entry is not None:
+        if self._running or self._departure is not None or self._entry is not None:
             return []  # the caller is waiting for us, or keying: not a silence to count
         self._silences += 1
         step = ladder.steps[min(self._silences, len(ladder.steps)) - 1]
@@ -591,12 +627,12 @@ class CallMachine:
                 tag = self._ask(actions)
         if step.tool and step.tool in self.flow.tools:
             actions += self._run_engine_tool(step.tool, self.flow.tools[step.tool])
-        if step.goto and self._ending is None:
+        if step.goto and self._departure is None:
             actions += self._goto(step.goto)
             if tag is None:
                 self._ask(actions)  # let the agent speak in the new state
-        if step.hangup and self._ending is None:
-            actions += self._end(_Ending("hangup", [], tag, why=why))
+        if step.hangup and self._departure is None:
+            actions += self._end(Departure("hangup", (), tag, why=why))
         return actions
 
     def _run_engine_tool(self, name: str, tool: Tool) -> list[Action]:
@@ -608,7 +644,7 @@ class CallMachine:
     def _on_ToolCallRequested(self, event: ToolCallRequested) -> list[Action]:
         """A function call is complete: start it now, while the model may still be speaking.
         Calls of one response start in the order their items complete."""
-        if self._ending is not None:
+        if self._departure is not None:
             return []  # the call is being transferred or ended: nothing else runs
         if event.response_id in self._cancelling:
             return []  # we are stopping that response (a key, the time limit, the nudge)
@@ -630,7 +666,7 @@ class CallMachine:
         for call_id in batch.calls:
             self._batch_of.pop(call_id, None)
         actions: list[Action] = []
-        if batch.has_output and not batch.quiet and self._ending is None:
+        if batch.has_output and not batch.quiet and self._departure is None:
             self._ask(actions)
         return actions
 
@@ -642,7 +678,7 @@ class CallMachine:
             batch.has_output = True
             return []
         actions: list[Action] = []
-        if self._ending is None:
+        if self._departure is None:
             self._ask(actions)
         return actions
 
@@ -705,7 +741,7 @@ class CallMachine:
         actions: list[Action] = [*self._drop_filler(event.call_id)]
         if event.ok and pending.tool.http and pending.tool.http.save_as:
             self.context["saved"][pending.tool.http.save_as] = event.saved
-        if not event.ok and not self._ending:
+        if not event.ok and not self._departure:
             # The service failed: the tool stops there (no goto, transfer or hangup on a
             # failure) and the model is told, so it can apologise or try again.
             actions += self._hand_result(pending, event.output)
@@ -721,13 +757,13 @@ class CallMachine:
         engine ran, which has no function call) a note; a response follows."""
         if pending.from_model:
             return [SendToolOutput(pending.call_id, output), *self._output_sent(pending.call_id)]
-        actions: list[Action] = [AddNote(wording.tool_answered(pending.name, output))]
+        actions: list[Action] = [AddNote(wording.tool_result(pending.name, output))]
         self._ask(actions)
         return actions
 
     def _after_http(self, pending: _PendingTool, output: str, *, http: bool) -> list[Action]:
         tool = pending.tool
-        if self._ending is not None:
+        if self._departure is not None:
             return [SendToolOutput(pending.call_id, output)] if pending.from_model else []
         actions: list[Action] = []
         if tool.goto is not None:
@@ -754,7 +790,7 @@ class CallMachine:
     # -- fillers -------------------------------------------------------------------------
     def _filler_due(self, call_id: str) -> list[Action]:
         pending = self._running.get(call_id)
-        if pending is None or pending.tool.filler is None or self._ending is not None:
+        if pending is None or pending.tool.filler is None or self._departure is not None:
             return []
         batch = self._batch_of.get(call_id)
         if batch is not None and batch.quiet:
@@ -793,7 +829,7 @@ class CallMachine:
             instructions = self.flow.instructions
         return UpdateSession(instructions, tools_for(self.flow, state), idle)
 
-    # -- ending the call -----------------------------------------------------------------
+    # -- the departure: a transfer or hangup ------------------------------------------------
     def _end_with(self, pending: _PendingTool, output: str) -> list[Action]:
         tool = pending.tool
         context = self._tool_context(pending.args)
@@ -815,18 +851,23 @@ class CallMachine:
         tag = None
         if line:
             tag = self._ask(actions, line)
-        ending = _Ending(kind, targets, tag, fallback=tool.fallback, why=f"tool {pending.name}")
-        if batch is not None and batch.open:
-            ending.calling_response = batch.response_id
-        return actions + self._end(ending)
+        departure = Departure(
+            kind,
+            tuple(targets),
+            tag,
+            fallback=tool.fallback,
+            why=f"tool {pending.name}",
+            calling_response=batch.response_id if batch is not None and batch.open else None,
+        )
+        return actions + self._end(departure)
 
-    def _end(self, ending: _Ending) -> list[Action]:
-        """Start ending the call: after the line (if any) has been heard, or once the
-        agent's audio stops, or at once when nothing is playing."""
-        self._move_to(Phase.ENDING, ending)
-        if ending.calling_response is not None:
-            return []  # the response that called it ending moves on
-        if ending.line_request is not None:
+    def _end(self, departure: Departure) -> list[Action]:
+        """Start ending the call (phase ENDING): the departure leaves after its line (if any)
+        has been heard, or once the agent's audio stops, or at once when nothing is playing."""
+        self._move_to(Phase.ENDING, departure)
+        if departure.calling_response is not None:
+            return []  # the end of the response that called it moves on
+        if departure.line_request is not None:
             return []  # the line's response finishing or its audio stopping moves on
         return self._when_quiet()
 
@@ -836,39 +877,41 @@ class CallMachine:
             return self._leave()
         return [StartTimer(Timer.HEARD, _HEARD_MAX_S)]
 
-    def _ending_dropped(self, ending: _Ending) -> list[Action]:
+    def _call_off(self, departure: Departure) -> list[Action]:
         """The response that called a transfer or hangup was cut short (the caller spoke or
-        pressed a key) before it ended: neither its line nor the REFER or hangup is made, and
-        the model, which was told the tool ran, is told it did not."""
+        pressed a key) before it ended: the departure is called off. Neither its line nor the
+        REFER or hangup is made, and the model, which was told the tool ran, is told it did
+        not."""
         self._move_to(Phase.TALKING)
-        if ending.line_request is not None:
-            self._queue = deque(r for r in self._queue if r.request != ending.line_request)
-        return [AddNote(wording.not_made(ending.kind))]
+        if departure.line_request is not None:
+            self._queue = deque(r for r in self._queue if r.request != departure.line_request)
+        return [AddNote(wording.not_made(departure.kind))]
 
     def _leave(self) -> list[Action]:
         """The line was heard (or there is none): send the REFER or hangup, and move on to
         LEAVING."""
-        ending = self._ending
-        if ending is None or self._phase is not Phase.ENDING:
+        departure = self._departure
+        if departure is None or self._phase is not Phase.ENDING:
             return []
-        self._move_to(Phase.LEAVING)
         actions: list[Action] = [CancelTimer(Timer.HEARD)]
-        if ending.kind == "transfer" and ending.targets:
-            target = ending.targets.pop(0)
-            ending.referred = target
+        if departure.kind == "transfer" and departure.targets:
+            departure = departure.referring()
+            assert departure.referred is not None
             wait = self.flow.trunk.transfer_wait
-            actions += [Refer(target), StartTimer(Timer.TRANSFER, wait)]
+            actions += [Refer(departure.referred), StartTimer(Timer.TRANSFER, wait)]
             idle = idle_for(self.flow, self.state)
-            if not ending.on_hold and idle is not None and idle.ms is not None:
+            if not departure.on_hold and idle is not None and idle.ms is not None:
                 # The caller is on hold while the target rings: no nudge, no silence step.
-                ending.on_hold = True
+                departure = departure.holding()
                 actions.append(SetIdleTimeout(IdleTimeout(None)))
+            self._move_to(Phase.LEAVING, departure)
             return actions
+        self._move_to(Phase.LEAVING)
         return [*actions, Hangup("the flow ended the call")]
 
     def _on_ReferFailed(self, event: ReferFailed) -> list[Action]:
-        ending = self._ending
-        if ending is None or ending.referred != event.target:
+        departure = self._departure
+        if departure is None or departure.referred != event.target:
             return []
         if not event.certain:
             # No answer is not a refusal: the REFER may be ringing. Another target only
@@ -879,27 +922,24 @@ class CallMachine:
     def _transfer_did_not_take(self) -> list[Action]:
         """The REFER failed or the call did not leave: tell the caller, try the next target,
         and when none is left, run the fallback."""
-        ending = self._ending
-        assert ending is not None
+        departure = self._departure
+        assert departure is not None
         actions: list[Action] = [CancelTimer(Timer.TRANSFER)]
-        if ending.on_hold:  # the caller is back with the agent
+        if departure.on_hold:  # the caller is back with the agent
             back = idle_for(self.flow, self.state)
             if back is not None:
                 actions.append(SetIdleTimeout(back))
         if self._time_is_up:
             self._move_to(Phase.TALKING)  # the time limit passed while the transfer was tried
             return actions + self._time_up()
-        if ending.targets:
+        if departure.targets:
             # The next target, after a line of its own: no REFER out, the caller off hold.
             line = self._render(self.flow.lines.transfer_retry, self.context)
             tag = self._ask(actions, line) if line else None
-            retry = replace(
-                ending, referred=None, on_hold=False, line_request=tag, line_response=None
-            )
-            self._move_to(Phase.ENDING, retry)
+            self._move_to(Phase.ENDING, departure.next_target(tag))
             return actions if tag is not None else actions + self._leave()
         self._move_to(Phase.TALKING)
-        return actions + self._no_transfer_left(ending.fallback)
+        return actions + self._no_transfer_left(departure.fallback)
 
     def _no_transfer_left(self, fallback: Step | None) -> list[Action]:
         if fallback is not None:
@@ -919,8 +959,8 @@ class CallMachine:
         return actions
 
     def _time_up(self) -> list[Action]:
-        ending = self._ending
-        if ending is not None and ending.referred is not None:
+        departure = self._departure
+        if departure is not None and departure.referred is not None:
             # A REFER is out and may be ringing: it is left to finish. If it does not take,
             # the call ends then (``_transfer_did_not_take``), not the fallback.
             return []
@@ -933,10 +973,10 @@ class CallMachine:
         tag = None
         if line:
             tag = self._ask(actions, line)
-        return actions + self._end(_Ending("hangup", [], tag, why=TIME_LIMIT))
+        return actions + self._end(Departure("hangup", (), tag, why=TIME_LIMIT))
 
     def _limit_reached(self) -> list[Action]:
-        if self._ending is not None:
+        if self._departure is not None:
             return []
         fallback = self.flow.limits.fallback
         if fallback is not None:
@@ -946,7 +986,7 @@ class CallMachine:
         actions: list[Action] = []
         if line:
             tag = self._ask(actions, line)
-        return actions + self._end(_Ending("hangup", [], tag, why="tool limit"))
+        return actions + self._end(Departure("hangup", (), tag, why="tool limit"))
 
     # -- helpers ---------------------------------------------------------------------------
     def _tool_context(self, args: dict[str, Any]) -> dict[str, Any]:

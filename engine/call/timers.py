@@ -16,7 +16,7 @@ class Timer(StrEnum):
     """The timers a call has at most one of each."""
 
     REQUEST = "request"  # a requested response has not started yet
-    HEARD = "heard"  # the ending line may still be playing
+    HEARD = "heard"  # the departure's line may still be playing
     TRANSFER = "transfer"  # the REFER has not taken yet
     COLLECT = "collect"  # a keypad entry waits for its next digit
     TIME_WARNING = "time_warning"  # the caller is told the time is nearly up

@@ -348,17 +348,17 @@ def _read_response(
     raise _Failure(wording.unexpected_status(service, phrase), status=status)
 
 
-def _reason(answer: Any, content_type: str) -> str | None:
+def _reason(body: Any, content_type: str) -> str | None:
     """A refusal's short reason: a JSON body's `message`/`detail`/`error`…, or the first line
     of a plain-text body; never the whole body, which may echo the request's headers."""
     text = None
-    if isinstance(answer, Mapping):
-        text = next((answer[k] for k in _REASON_KEYS if isinstance(answer.get(k), str)), None)
-        if text is None and isinstance(answer.get("error"), Mapping):
-            inner = answer["error"]
+    if isinstance(body, Mapping):
+        text = next((body[k] for k in _REASON_KEYS if isinstance(body.get(k), str)), None)
+        if text is None and isinstance(body.get("error"), Mapping):
+            inner = body["error"]
             text = next((inner[k] for k in _REASON_KEYS if isinstance(inner.get(k), str)), None)
-    elif isinstance(answer, str) and content_type.startswith("text/plain"):
-        text = next((line for line in answer.splitlines() if line.strip()), None)
+    elif isinstance(body, str) and content_type.startswith("text/plain"):
+        text = next((line for line in body.splitlines() if line.strip()), None)
     if not text:
         return None
     # One line of printable text: no control characters, no layout.

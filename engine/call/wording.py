@@ -53,7 +53,7 @@ __all__ = [
     "stopped_keying",
     "timeout",
     "too_many_redirects",
-    "tool_answered",
+    "tool_result",
     "transfer_refused",
     "unexpected_status",
     "unknown_tool",
@@ -283,9 +283,9 @@ def stopped_keying(name: str, keyed: int, fewest: int) -> str:
     )
 
 
-def tool_answered(name: str, output: str) -> str:
-    """The answer (or failure output) of a tool the engine ran by itself, which has no
-    function call to answer."""
+def tool_result(name: str, output: str) -> str:
+    """The result (or failure output) of a tool the engine ran by itself, which has no
+    function call to carry it."""
     return f"The {name} tool answered: {output}"
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "collect_files",
     "is_flow_file",
     "lint_files",
+    "lint_in_folder",
     "lint_text",
     "looks_like_flow",
 ]
@@ -159,6 +160,18 @@ def lint_text(file: str, text: str, env: Mapping[str, str] | None = None) -> Fil
         result.diagnostics.sort(key=Diagnostic.sort_key)
         return result
     _check_document(result, doc, env)
+    return result
+
+
+def lint_in_folder(file: str, text: str, env: Mapping[str, str] | None = None) -> FileResult:
+    """``file``'s text checked as ``engine lint FOLDER`` checks it: on its own
+    (``lint_text``), and its ``flow:`` hand-offs against the flow files beside ``file`` on
+    disk. (Numbers claimed by other files are compared by whoever holds them: ``lint_files``,
+    the registry.) For a text not saved yet, e.g. the studio's editor."""
+    result = lint_text(file, text, env)
+    handoffs = result.ignores.filter(_missing_handoffs([result]))
+    if handoffs:
+        result.diagnostics = sorted([*result.diagnostics, *handoffs], key=Diagnostic.sort_key)
     return result
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -25,7 +25,7 @@ from .model import Flow
 from .numbers import normalize_number
 from .source import SourceError
 
-__all__ = ["FlowSnapshot", "Registry", "ReloadReport", "Snapshot"]
+__all__ = ["FlowSnapshot", "Registry", "ReloadReport", "Snapshot", "claimed_elsewhere"]
 
 
 def _same_file(before: os.stat_result, after: os.stat_result) -> bool:
@@ -99,6 +99,30 @@ class ReloadReport:
     @property
     def ok(self) -> bool:
         return not self.rejected
+
+
+def claimed_elsewhere(result: FileResult, others: Iterable[FlowSnapshot]) -> list[Diagnostic]:
+    """The numbers of ``result``'s flow that one of ``others`` (another file's good version)
+    already answers: the registry refuses such a flow; the studio's editor says so as it is
+    typed."""
+    if result.flow is None or result.doc is None:
+        return []
+    others = list(others)
+    found = []
+    for index, number in enumerate(result.flow.numbers):
+        for other in others:
+            if other.path != result.file and number in other.flow.numbers:
+                found.append(
+                    Diagnostic.at(
+                        result.file,
+                        result.doc.span(("numbers", index)),
+                        "duplicate-number",
+                        f'"{number}" is already answered by {other.path}; a number can '
+                        "belong to one flow only",
+                        hint="remove it from one of the two flows",
+                    )
+                )
+    return found
 
 
 class Registry:
@@ -186,23 +210,7 @@ class Registry:
         return report
 
     def _claimed_elsewhere(self, result: FileResult) -> list[Diagnostic]:
-        if result.flow is None or result.doc is None:
-            return []
-        found = []
-        for index, number in enumerate(result.flow.numbers):
-            for other in self._good.values():
-                if other.path != result.file and number in other.flow.numbers:
-                    found.append(
-                        Diagnostic.at(
-                            result.file,
-                            result.doc.span(("numbers", index)),
-                            "duplicate-number",
-                            f'"{number}" is already answered by {other.path}; a number can '
-                            "belong to one flow only",
-                            hint="remove it from one of the two flows",
-                        )
-                    )
-        return found
+        return claimed_elsewhere(result, self._good.values())
 
     def _build(self) -> Snapshot:
         by_number: dict[str, FlowSnapshot] = {}

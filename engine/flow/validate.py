@@ -64,7 +64,7 @@ class CloseNames:
     def __init__(self, names: typing.Iterable[str]) -> None:
         self.names = sorted(set(names))
         self.known = frozenset(self.names)
-        self._answers: dict[tuple[str, str | None], str | None] = {}
+        self._guesses: dict[tuple[str, str | None], str | None] = {}
         self._large = len(self.names) > self.FULL_SCAN
         self._index: dict[str, set[str]] | None = None  # built when first needed
         self._shortest = min((len(name) for name in self.names), default=0)
@@ -89,7 +89,7 @@ class CloseNames:
     def guess(self, word: str, *, besides: str | None = None) -> str | None:
         """The name ``word`` most likely means, never ``besides`` (the asker's own name)."""
         key = (word, besides)
-        if key not in self._answers:
+        if key not in self._guesses:
             if not self._large:
                 pool = self.names
             else:
@@ -104,8 +104,8 @@ class CloseNames:
                     near |= self._lowered.get(part, set())
                 pool = sorted(near)
             choices = [name for name in pool if name != besides]
-            self._answers[key] = did_you_mean(word, choices) if choices else None
-        return self._answers[key]
+            self._guesses[key] = did_you_mean(word, choices) if choices else None
+        return self._guesses[key]
 
 
 def _halves(word: str) -> Iterator[str]:

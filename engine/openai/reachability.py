@@ -1,6 +1,6 @@
 """Whether OpenAI's call control answers: the state behind ``/readyz``.
 
-Fed by every call-control request (an answer, or none) and by an occasional cheap probe when
+Fed by every call-control request (a reply, or none) and by an occasional cheap probe when
 no request has been made for a while, so ``/readyz`` reads a cached value and never waits
 for the network. An engine that cannot reach call control cannot answer calls; failing its
 readiness lets a load balancer send them to a replica that can.
@@ -15,7 +15,7 @@ __all__ = ["Reachability"]
 
 
 class Reachability:
-    """Unreachable after ``failures`` outcomes in a row without a usable answer (no answer,
+    """Unreachable after ``failures`` outcomes in a row without a usable reply (no reply,
     a 5xx, or 401/403: a key that cannot act); reachable again at the first good one.
     Unknown (no outcome yet) counts as reachable: start-up does not wait for the network.
     """
@@ -33,15 +33,15 @@ class Reachability:
     def reachable(self) -> bool:
         return self.failed_in_a_row < self._failures
 
-    def answered(self, status: int) -> None:
+    def replied(self, status: int) -> None:
         if status >= 500 or status in (401, 403):
-            self.no_answer(f"HTTP {status}")
+            self.no_reply(f"HTTP {status}")
             return
         self.failed_in_a_row = 0
         self.last_problem = None
         self.last_outcome_at = self._clock()
 
-    def no_answer(self, problem: str) -> None:
+    def no_reply(self, problem: str) -> None:
         self.failed_in_a_row += 1
         self.last_problem = problem
         self.last_outcome_at = self._clock()

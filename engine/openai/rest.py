@@ -95,8 +95,8 @@ DEFAULT_BUDGETS: Mapping[str, RetryBudget] = {
 }
 
 
-class _NoAnswer(Exception):
-    """An attempt got no HTTP answer. ``maybe_sent``: the request may have reached OpenAI."""
+class _NoReply(Exception):
+    """An attempt got no HTTP reply. ``maybe_sent``: the request may have reached OpenAI."""
 
     def __init__(self, detail: str, *, maybe_sent: bool, timeout_s: float | None = None) -> None:
         super().__init__(detail)
@@ -208,9 +208,9 @@ class CallControl:
         except NoSlot:
             return self.health.reachable  # busy: the requests in flight will tell
         except (TimeoutError, httpx.HTTPError) as exc:
-            self.health.no_answer(type(exc).__name__)
+            self.health.no_reply(type(exc).__name__)
         else:
-            self.health.answered(response.status_code)
+            self.health.replied(response.status_code)
         return self.health.reachable
 
     # -- one action, retried -----------------------------------------------------------------
@@ -229,7 +229,7 @@ class CallControl:
             remaining = deadline - loop.time()
             try:
                 response = await self._attempt(call_id, action, url, body, remaining, attempt)
-            except _NoAnswer as exc:
+            except _NoReply as exc:
                 uncertain = uncertain or exc.maybe_sent
                 log.warning("openai %s %s: attempt %d: %s", action, call_id, attempt, exc.detail)
                 if action == "refer" and exc.maybe_sent:
@@ -297,9 +297,9 @@ class CallControl:
         """POST number ``number``: waits for a slot (at most ``remaining_s``), then has
         ``timeout_s``, doubled for each attempt before it (within what is left), for an
         answer: an API that is slow, not gone, gets more patience rather than more load.
-        Raises ``_NoAnswer`` when none comes."""
+        Raises ``_NoReply`` when none comes."""
         if remaining_s <= 0:
-            raise _NoAnswer("out of time", maybe_sent=False)
+            raise _NoReply("out of time", maybe_sent=False)
         loop = asyncio.get_running_loop()
         queued = loop.time()
         sent_at: list[float] = []
@@ -324,24 +324,24 @@ class CallControl:
                 send_within(attempt_s), wait_s=remaining_s, deadline_s=attempt_s
             )
         except NoSlot:
-            raise _NoAnswer("no free connection slot in time", maybe_sent=False) from None
+            raise _NoReply("no free connection slot in time", maybe_sent=False) from None
         except TimeoutError:
-            self.health.no_answer("timeout")
-            raise _NoAnswer(
+            self.health.no_reply("timeout")
+            raise _NoReply(
                 f"no answer within {attempt_s:g}s", maybe_sent=True, timeout_s=attempt_s
             ) from None
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            self.health.no_answer(type(exc).__name__)
-            raise _NoAnswer(f"{type(exc).__name__}: {exc}", maybe_sent=False) from None
+            self.health.no_reply(type(exc).__name__)
+            raise _NoReply(f"{type(exc).__name__}: {exc}", maybe_sent=False) from None
         except httpx.TimeoutException:
-            self.health.no_answer("timeout")
-            raise _NoAnswer(
+            self.health.no_reply("timeout")
+            raise _NoReply(
                 f"no answer within {attempt_s:g}s", maybe_sent=True, timeout_s=attempt_s
             ) from None
         except httpx.TransportError as exc:
-            self.health.no_answer(type(exc).__name__)
-            raise _NoAnswer(f"{type(exc).__name__}: {exc}", maybe_sent=True) from None
-        self.health.answered(response.status_code)
+            self.health.no_reply(type(exc).__name__)
+            raise _NoReply(f"{type(exc).__name__}: {exc}", maybe_sent=True) from None
+        self.health.replied(response.status_code)
         started = sent_at[0] if sent_at else queued
         elapsed_ms = (loop.time() - started) * 1000
         waited_ms = (started - queued) * 1000

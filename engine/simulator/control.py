@@ -58,8 +58,8 @@ class CallControl:
         self._state.requests.append(record)
         self._state.changed()
 
-    def request_answered(self, record: RestRequest) -> None:
-        """``record.status`` is set: the request for this call was answered."""
+    def request_replied(self, record: RestRequest) -> None:
+        """``record.status`` is set: the request for this call was replied to."""
         self._state.changed()
 
     def accept(self, body: dict[str, Any]) -> SessionProblem | None:

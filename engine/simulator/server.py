@@ -341,7 +341,7 @@ class Simulator:
         record.status = response.status
         response.headers.append(("x-request-id", self.ids.request()))
         if call is not None:
-            call.control.request_answered(record)
+            call.control.request_replied(record)
         self._waiters.notify()
         return response
 

@@ -135,9 +135,9 @@ def studio_app(engine: EngineView, settings: StudioSettings) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/", home),
         *signin.routes(studio, access),
-        *flows.routes(studio),
         *saving.routes(studio),
         *calls.routes(studio),
+        *flows.routes(studio),  # last: its /flows/{file:path} would take the others' URLs
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(

@@ -35,6 +35,8 @@ class EngineView(Protocol):
     @property
     def settings(self) -> Any: ...  # EngineSettings: .flows_dir
 
+    def flows_status(self) -> list[dict[str, Any]]: ...  # each file: answering? problems?
+
 
 @dataclass
 class Studio:

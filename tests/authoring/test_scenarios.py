@@ -960,7 +960,7 @@ def test_docs_scenarios_md_documents_every_key() -> None:
         *fmt.TOP_KEYS,
         *fmt.SCENARIO_KEYS,
         *fmt.CALL_KEYS,
-        *fmt.ANSWER_KEYS,
+        *fmt.SERVICE_REPLY_KEYS,
         *fmt.STEP_KEYS,
         *fmt.MODEL_KEYS,
         *fmt.EXPECT_KEYS,

@@ -36,7 +36,7 @@ from engine.call.machine import (
 )
 from engine.flow.lint import lint_text
 
-from helpers import greeted, tool_turn
+from helpers import greeted, heard, tool_turn
 
 FLOW = """\
 name: Unit
@@ -68,15 +68,6 @@ tools:
     say: Goodbye!
     hangup: true
 """
-
-
-def heard(actions: list) -> list:
-    """The actions without the bookkeeping of waiting for a requested response to start."""
-    return [
-        a
-        for a in actions
-        if not (isinstance(a, StartTimer | CancelTimer) and a.name == REQUEST_TIMER)
-    ]
 
 
 def machine() -> CallMachine:

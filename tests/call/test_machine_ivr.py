@@ -4,7 +4,6 @@ limits, fillers, global tools and the opening of a closed line (docs/ivr-design.
 from __future__ import annotations
 
 import json
-import textwrap
 
 from engine.call.actions import (
     AddNote,
@@ -19,8 +18,6 @@ from engine.call.actions import (
     UpdateSession,
 )
 from engine.call.events import (
-    AudioStarted,
-    AudioStopped,
     CallerSaid,
     CallerSilent,
     CallerStartedSpeaking,
@@ -42,100 +39,9 @@ from engine.call.machine import (
     filler_timer,
 )
 from engine.call.session import idle_for
-from engine.flow.model import Flow, Step, Tool
-from engine.flow.source import load_source
+from engine.flow.model import Step, Tool
 
-from helpers import tool_turn
-
-IVR = """\
-name: IVR
-numbers: ["+18005550009"]
-instructions: Base.
-greeting: Welcome.
-global_tools: [operator]
-keypad: {"0": operator}
-silence:
-  after: 6
-  steps:
-    - say: Are you still there?
-    - instructions: Ask again in simpler words.
-    - say: Goodbye for now.
-      hangup: true
-trunk: {carrier: wavix, region: us, transfer_wait: 12}
-limits: {call_minutes: 10, warn_minutes: 2, tool_calls: 3, tool_failures: 2}
-lines: {transfer_retry: Trying the next line., transfer_failed: "No luck, sorry."}
-start: menu
-states:
-  menu:
-    tools: [balance, cards]
-    keypad: {"1": balance, "2": cards}
-  cards:
-    instructions: Cards.
-    tools: [lookup]
-    silence:
-      after: 10
-      steps: [{say: Still there?}]
-  account:
-    tools: []
-    collect:
-      save_as: account
-      digits: 4
-      min_digits: 3
-      then: check
-tools:
-  balance:
-    description: Read the balance.
-    say: Your balance is ten dollars.
-  cards:
-    description: Card services.
-    goto: cards
-  check:
-    description: Check the account.
-    http: {url: "https://bank.example/accounts/{{ saved.account }}"}
-  lookup:
-    description: Look something up.
-    parameters: {id: {type: string}}
-    http: {url: "https://bank.example/x/{{ args.id }}", timeout: 8}
-    filler: {say: One moment please., after: 2}
-  operator:
-    description: Talk to a person.
-    say: Connecting you.
-    transfer: ["+15551230000", "sip:desk@pbx.example"]
-    fallback: {say: Nobody is free., goto: menu}
-"""
-
-
-def flow_of(text: str) -> Flow:
-    doc = load_source("unit.yaml", textwrap.dedent(text))
-    return Flow.model_validate(doc.data)
-
-
-def machine(text: str = IVR, **kwargs) -> CallMachine:
-    return CallMachine(flow_of(text), {"caller": {"number": "+14155550100"}}, **kwargs)
-
-
-def heard(actions: list) -> list:
-    """The actions without the bookkeeping of waiting for a requested response to start."""
-    return [
-        a
-        for a in actions
-        if not (isinstance(a, StartTimer | CancelTimer) and a.name == REQUEST_TIMER)
-    ]
-
-
-def asks(actions) -> list[RequestResponse]:
-    return [a for a in actions if isinstance(a, RequestResponse)]
-
-
-def play(m: CallMachine, rid: str, ask: RequestResponse, *, heard: bool = True) -> list:
-    """The server runs one of our requests to the end; returns what the machine did."""
-    out = m.handle(ResponseStarted(rid, ask.request))
-    out += m.handle(AudioStarted(rid))
-    out += m.handle(ResponseFinished(rid, "completed"))
-    if heard:
-        out += m.handle(AudioStopped(rid))
-    return out
-
+from helpers import IVR, asks, flow_of, heard, machine, play, started, tool_turn
 
 _rids = iter(range(1000, 10**6))
 
@@ -150,12 +56,6 @@ def settle(m: CallMachine, actions: list) -> list:
         seen += out
         pending += asks(out)
     return seen
-
-
-def started(m: CallMachine) -> CallMachine:
-    (greet,) = asks(m.handle(SessionStarted()))
-    play(m, "resp_g", greet)
-    return m
 
 
 # -- global tools ------------------------------------------------------------------------
@@ -201,7 +101,7 @@ def test_the_flow_keypad_works_in_every_state_and_unmapped_keys_do_nothing():
 def test_keys_during_a_transfer_or_after_the_end_change_nothing():
     m = started(machine())
     (ask,) = asks(m.handle(KeypadPressed("0")))
-    assert m.ending
+    assert m.departing
     assert m.handle(KeypadPressed("1")) == []
     play(m, "resp_t", ask)
     m.handle(KeypadPressed("2"))
@@ -371,7 +271,7 @@ def test_a_transfer_that_does_not_take_tries_the_next_target_then_the_fallback()
     fallback = m.handle(ReferFailed("sip:desk@pbx.example", "500"))
     assert CancelTimer(TRANSFER_TIMER) in fallback
     assert asks(fallback)[0].say == "Nobody is free."
-    assert not m.ending and m.state == "menu"
+    assert not m.departing and m.state == "menu"
 
 
 def test_without_a_fallback_the_caller_hears_transfer_failed_and_the_call_goes_on():
@@ -383,7 +283,7 @@ def test_without_a_fallback_the_caller_hears_transfer_failed_and_the_call_goes_o
     play(m, "resp_t", line)
     out = m.handle(TimerFired(TRANSFER_TIMER))
     assert asks(out) == [RequestResponse("r3", "No luck, sorry.")]
-    assert not m.ending
+    assert not m.departing
 
 
 def test_a_stale_refer_failure_is_ignored():
@@ -406,7 +306,7 @@ def test_time_limit_warns_then_cuts_short_says_goodbye_and_hangs_up():
     m.handle(ResponseStarted("resp_talk"))  # the agent is mid-sentence at the limit
     up = m.handle(TimerFired(TIME_UP_TIMER))
     assert up == [CancelResponse()]
-    assert m.ending
+    assert m.departing
     (bye,) = asks(m.handle(ResponseFinished("resp_talk", "cancelled")))
     assert "time limit" in bye.say
     assert Hangup("the flow ended the call") in play(m, "resp_bye", bye)
@@ -421,7 +321,7 @@ def test_tool_call_cap_refuses_the_call_over_it_and_runs_the_default_fallback():
     assert json.loads(output.output)["error"] == "limit_reached"
     (bye,) = asks(over)  # the fallback's line, and no response for the model to go on
     assert "systems aren't responding" in bye.say
-    assert m.ending
+    assert m.departing
     assert Hangup("the flow ended the call") in play(m, "resp_bye", bye)
 
 
@@ -481,7 +381,7 @@ def test_an_opening_replaces_the_greeting_and_ends_the_call_once_heard():
     m = machine(opening=opening)
     out = m.handle(SessionStarted())
     assert [a.say for a in asks(out)] == ["We are closed. Goodbye."]
-    assert m.ending
+    assert m.departing
     assert Hangup("the flow ended the call") in play(m, "resp_o", asks(out)[0])
 
 
@@ -496,7 +396,7 @@ def test_an_opening_transfer_falls_back_to_its_step():
     assert Refer("sip:15559990000@us.wavix.net") in out
     again = m.handle(TimerFired(TRANSFER_TIMER))
     assert [a.say for a in asks(again)] == ["Sorry, goodbye."]
-    assert m.ending
+    assert m.departing
     assert Hangup("the flow ended the call") in play(m, "resp_s", asks(again)[0])
 
 

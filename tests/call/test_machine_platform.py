@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import typing
 
-from test_machine_ivr import asks, flow_of, heard, machine, play, started, tool_turn
-
 from engine.call.actions import (
     CancelResponse,
     CancelTimer,
@@ -50,6 +48,8 @@ from engine.call.machine import (
     CallMachine,
 )
 
+from helpers import asks, flow_of, heard, machine, play, started, tool_turn
+
 ACTIVE = "conversation_already_has_active_response"
 TARGET = "sip:15551230000@us.wavix.net"  # the first operator target, by the wavix preset
 
@@ -74,7 +74,7 @@ def test_a_request_that_never_starts_is_given_up_and_the_next_line_goes_out():
     assert heard(m.handle(ResponseStarted("resp_late", line.request))) == []
 
 
-def test_an_ending_line_that_never_starts_still_ends_the_call():
+def test_a_departure_line_that_never_starts_still_ends_the_call():
     m = started(machine())
     (line,) = asks(m.handle(KeypadPressed("0")))  # operator: "Connecting you." then REFER
     assert line.say == "Connecting you."
@@ -137,7 +137,7 @@ def test_an_untagged_response_that_ends_while_ours_is_unanswered_was_ours():
     del line
 
 
-def test_an_untagged_ending_line_is_heard_before_the_refer():
+def test_an_untagged_departure_line_is_heard_before_the_refer():
     m = started(machine())
     (line,) = asks(m.handle(KeypadPressed("0")))
     m.handle(ResponseStarted("resp_untagged"))
@@ -243,7 +243,7 @@ def test_a_refused_refer_moves_to_the_next_target_at_once():
 
 
 # -- the time limit always ends the call -----------------------------------------------------
-def test_the_time_limit_ends_a_call_whose_ending_line_is_stuck():
+def test_the_time_limit_ends_a_call_whose_departure_line_is_stuck():
     m = started(machine())
     (line,) = asks(m.handle(KeypadPressed("0")))  # "Connecting you.", never started
     assert asks(m.handle(TimerFired(TIME_UP_TIMER))) == []  # one request at a time
@@ -286,7 +286,7 @@ def test_a_resumed_session_forgets_what_the_old_connection_was_running():
     assert StopAudio() not in m.handle(KeypadPressed("7"))  # nothing is playing now
 
 
-def test_a_resumed_session_finishes_an_ending_whose_line_was_under_way():
+def test_a_resumed_session_finishes_a_departure_whose_line_was_under_way():
     m = started(machine())
     (line,) = asks(m.handle(KeypadPressed("0")))
     m.handle(ResponseStarted("resp_line", line.request))

@@ -39,7 +39,7 @@ from engine.call.machine import CallMachine, filler_timer
 from engine.flow.model import Flow
 from engine.flow.source import load_source
 
-from helpers import greeted
+from helpers import asks, greeted
 
 FLOW = """\
 name: Early
@@ -91,10 +91,6 @@ OK = json.dumps({"ok": True})
 def machine() -> CallMachine:
     doc = load_source("unit.yaml", textwrap.dedent(FLOW))
     return CallMachine(Flow.model_validate(doc.data), {"caller": {"number": "+14155550100"}})
-
-
-def asks(actions: list) -> list[RequestResponse]:
-    return [a for a in actions if isinstance(a, RequestResponse)]
 
 
 def of(kind: type, actions: list) -> list:
@@ -227,7 +223,7 @@ def test_a_cut_response_drops_its_transfer_or_hangup_and_tells_the_model():
         (note,) = of(AddNote, cut)
         assert kind in note.text
         assert asks(cut) == [] and not of(Refer | Hangup, cut)  # the line is dropped too
-        assert not m.ending
+        assert not m.departing
         # the call goes on: the next tool call runs as any other
         m.handle(ResponseStarted("resp_2"))
         assert call(m, "resp_2", "c2", "go_next")[-1] == SendToolOutput("c2", OK)
@@ -240,7 +236,7 @@ def test_a_transfer_after_a_service_whose_response_was_cut_is_not_made():
     m.handle(ResponseFinished("resp_1", "cancelled"))
     answered = m.handle(ToolFinished("c1", "check_then_transfer", OK, True))
     assert SendToolOutput("c1", OK) in answered and of(AddNote, answered)
-    assert not of(Refer, answered) and asks(answered) == [] and not m.ending
+    assert not of(Refer, answered) and asks(answered) == [] and not m.departing
 
 
 def test_a_key_that_stops_a_transfers_response_drops_the_transfer():
@@ -249,7 +245,7 @@ def test_a_key_that_stops_a_transfers_response_drops_the_transfer():
     call(m, "resp_1", "c1", "quiet_transfer")
     pressed = m.handle(KeypadPressed("1"))
     assert CancelResponse() in pressed and len(of(AddNote, pressed)) == 2  # dropped; pressed
-    assert not m.ending
+    assert not m.departing
     (line,) = asks(m.handle(ResponseFinished("resp_1", "cancelled")))
     assert line.say == "We are open nine to five."
 

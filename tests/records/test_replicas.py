@@ -29,6 +29,8 @@ from engine.records.schema import call_claims, calls
 from engine.simulator import SimCall, Simulator, sip_headers_for
 from engine.simulator.webhooks import Delivery, WebhookSender, encode_body, incoming_call_event
 
+from helpers import free_port, wait_for
+
 REPO = Path(__file__).resolve().parents[2]
 ACME = "+18005551212"
 
@@ -42,12 +44,6 @@ def engine_feeds_records() -> bool:
         if "records" not in path.parts and "records.sink" in path.read_text(encoding="utf-8"):
             return True
     return False
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def always_open_flows(tmp_path: Path) -> Path:
@@ -150,15 +146,6 @@ async def transferred(call: SimCall) -> None:
     assert await call.wait_ended(timeout=10) == "transferred"
 
 
-async def until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.02)
-    return result
-
-
 @contextlib.asynccontextmanager
 async def cluster(tmp_path: Path, database_url: str, size: int = 2) -> AsyncIterator[Cluster]:
     flows = always_open_flows(tmp_path)
@@ -217,7 +204,7 @@ async def _healthy(http: httpx.AsyncClient, replica: Replica) -> None:
 
 async def stopped(replica: Replica) -> int:
     replica.process.send_signal(signal.SIGTERM)
-    await until(lambda: replica.process.poll() is not None, 20, "the replica to exit")
+    await wait_for(lambda: replica.process.poll() is not None, 20, "the replica to exit")
     return int(replica.process.returncode)
 
 
@@ -304,7 +291,7 @@ def test_a_replica_killed_mid_call_leaves_the_others_calls_alone(tmp_path, pg_ur
             await greeted(on_b)
 
             a.process.kill()  # no drain, no goodbye
-            await until(lambda: a.process.poll() is not None, 10, "replica a to die")
+            await wait_for(lambda: a.process.poll() is not None, 10, "replica a to die")
             await on_a.wait_until(lambda: not on_a.connected, timeout=10, what="a's sideband gone")
 
             await transferred(on_b)  # b's call goes on to its end

@@ -18,14 +18,7 @@ from engine.records.settings import database_url
 from engine.records.store import CallStore
 from engine.records.writer import RecordWriter
 
-
-async def until(predicate, timeout=20.0, what="a condition"):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.02)
+from helpers import wait_for
 
 
 def writer_on(url, **options):
@@ -42,7 +35,7 @@ def test_put_returns_at_once_and_every_record_is_written(db_url):
         for i in range(1_000):
             writer.put(make_record(f"rtc_{i:04d}", at=T0 + timedelta(seconds=i)))
         assert writer.queue_depth > 0  # nothing was written inside put
-        await until(lambda: writer.written == 1_000, what="1,000 records written")
+        await wait_for(lambda: writer.written == 1_000, 20, "1,000 records written")
         assert await store.count() == 1_000
         assert writer.dropped == 0 and writer.queue_depth == 0
         await writer.stop()
@@ -72,16 +65,16 @@ def test_records_wait_while_the_database_is_down_and_are_written_when_it_is_back
         database, _, writer = writer_on(gate.url(pg_url), flush_interval_s=0.05)
         writer.start()
         writer.put(make_record("rtc_before"))
-        await until(lambda: writer.written == 1, what="the first record")
+        await wait_for(lambda: writer.written == 1, 20, "the first record")
 
         await gate.close()  # the database goes away
         writer.put(make_record("rtc_during_1"))
         writer.put(make_record("rtc_during_2"))
-        await until(lambda: writer.database_down, what="the writer to see the database down")
+        await wait_for(lambda: writer.database_down, 20, "the writer to see the database down")
         assert writer.queue_depth == 2 and writer.dropped == 0
 
         await gate.open()  # and comes back
-        await until(lambda: writer.written == 3, timeout=40, what="the waiting records")
+        await wait_for(lambda: writer.written == 3, 40, "the waiting records")
         assert not writer.database_down
         await writer.stop()
         await database.dispose()
@@ -159,7 +152,7 @@ def test_the_service_prunes_old_records_at_start_and_drains_on_stop(db_url):
         old = make_record("rtc_old", at=T0 - timedelta(days=400))
         await records.store.upsert([old, make_record("rtc_recent", at=T0 + timedelta(days=3650))])
         await records.start()
-        await until(lambda: records.last_prune is not None, what="the first pruning")
+        await wait_for(lambda: records.last_prune is not None, 20, "the first pruning")
         assert records.pruned == 1
         records.sink.put(make_record("rtc_last", at=T0 + timedelta(days=3650)))
         await records.stop()

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from engine.simulator import ModelTurn, Timing, ToolCall
 
+from harness import orders_flow
 from helpers import tool_outputs
 
 SLOW_AUDIO = {"timing": Timing(playback_per_char_s=0.004, min_playback_s=0.1)}
@@ -214,25 +215,6 @@ async def order(request: Request) -> Response:
 
 
 ORDERS = Starlette(routes=[Route("/orders/{order_id}", order)])
-
-
-def orders_flow(base: str, timeout: float = 0.5) -> str:
-    """The orders line: one tool asking ``base`` for an order, with this timeout."""
-    return f"""\
-name: Orders
-numbers: ["+18005550002"]
-instructions: Orders agent.
-greeting: Orders line.
-tools:
-  lookup_order:
-    description: Look up an order.
-    parameters:
-      order_id: {{type: string, description: the order}}
-    http:
-      method: GET
-      url: "{base}/orders/{{{{ args.order_id }}}}"
-      timeout: {timeout:g}
-"""
 
 
 @pytest.mark.parametrize(

@@ -11,13 +11,13 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from test_call import orders_flow
 
 from engine.openai import ConfigError
 from engine.openai.rest import RetryBudget
 from engine.server import EngineSettings
 from engine.simulator import RestFault, Timing
 
+from harness import orders_flow
 from helpers import wait_for
 
 LATE = 3.0  # a fault's answer comes this late: long after the engine's 0.3 s attempt

@@ -9,10 +9,11 @@ import base64
 import logging
 
 import pytest
-from test_ivr import said
 
 from engine.openai import ConfigError
 from engine.server import EngineSettings
+
+from helpers import said
 
 NUMBER = "+18005550111"
 FLOW = f"""\

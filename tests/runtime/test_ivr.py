@@ -20,31 +20,11 @@ from engine.call.events import KeypadPressed, TimerFired
 from engine.flow.model import Lines
 from engine.simulator import Timing
 
+from harness import BANK_NUMBER, bank_flow
+from helpers import hears, said
+
+NUMBER = BANK_NUMBER
 SLOW_AUDIO = {"timing": Timing(playback_per_char_s=0.004, min_playback_s=0.1)}
-NUMBER = "+18005550040"
-
-
-def said(call) -> list[str]:
-    """What the agent said in the responses the engine asked for, in order (a request sent
-    again after a collision counts once: it is one response on the server)."""
-    ours = {
-        e["response"]["id"]
-        for e in call.server_events_of("response.created")
-        if (e["response"].get("metadata") or {}).get("engine_request")
-    }
-    return [
-        e["transcript"]
-        for e in call.server_events_of("response.output_audio_transcript.done")
-        if e["response_id"] in ours
-    ]
-
-
-async def hears(call, line: str, count: int = 1) -> None:
-    """Wait until the agent has said ``line`` (``count`` times) and gone quiet."""
-    await call.wait_until(
-        lambda: said(call).count(line) >= count, what=f"the agent to say {line!r}"
-    )
-    await call.wait_idle()
 
 
 def notes(call) -> list[str]:
@@ -70,59 +50,6 @@ def service(serve, delay_s: float = 0.0):
         return JSONResponse({"balance": "42.00"})
 
     return serve(Starlette(routes=[Route("/{path:path}", answer)])), seen
-
-
-def bank_flow(base: str = "http://127.0.0.1:9", *, extra: str = "") -> str:
-    return f"""\
-name: Bank
-numbers: ["{NUMBER}"]
-instructions: You are the bank's phone agent.
-greeting: Welcome to the bank.
-global_tools: [to_person, goodbye]
-keypad: {{"0": to_person}}
-trunk: {{carrier: wavix, region: us, transfer_wait: 0.4}}
-start: menu
-states:
-  menu:
-    instructions: Offer balances (press 1) or an account check (press 2).
-    tools: [balance, account]
-    keypad: {{"1": balance, "2": account}}
-  account:
-    instructions: Ask for the 6-digit account number; the caller may key it in.
-    tools: []
-    collect:
-      save_as: account_number
-      digits: 6
-      timeout: 0.3
-      then: check_account
-tools:
-  balance:
-    description: Read the balance.
-    say: Your balance is forty-two dollars.
-  account:
-    description: Check an account.
-    goto: account
-  check_account:
-    description: Look the account up.
-    http:
-      url: "{base}/accounts/{{{{ saved.account_number }}}}"
-      timeout: 2
-  slow_lookup:
-    description: A slow lookup.
-    http:
-      url: "{base}/slow"
-      timeout: 3
-    filler: {{say: One moment while I look that up., after: 0.2}}
-  to_person:
-    description: Transfer to a person.
-    say: Connecting you to a person.
-    transfer: ["+15551230000", "sip:desk@pbx.example"]
-    fallback: {{say: Nobody is free right now., goto: menu}}
-  goodbye:
-    description: End the call.
-    say: Goodbye!
-    hangup: true
-{extra}"""
 
 
 # -- keypad ------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from engine.metrics import Metrics
 from engine.records.record import CallOutcome, CallRecord, ToolCall, TransferTry
 
+from helpers import wait_for
+
 NOW = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
 SUPPORT = "/srv/flows/acme/acme-support.yaml"
 CALLER = "+14155550199"
@@ -217,12 +219,17 @@ def test_event_loop_lag_sees_a_blocked_loop_and_stops_with_the_engine():
         m.start()
         m.start()  # started once, however often asked
         try:
-            await wait_until(lambda: m.value("engine_event_loop_lag_seconds_count") >= 1)
+            await wait_for(
+                lambda: m.value("engine_event_loop_lag_seconds_count") >= 1, what="a sample"
+            )
             before = m.value("engine_event_loop_lag_seconds_count")
             # The sampler is asleep, due within 10 ms: block the loop for 60 ms, so its
             # next sample is at least 50 ms late.
             time.sleep(0.06)
-            await wait_until(lambda: m.value("engine_event_loop_lag_seconds_count") > before)
+            await wait_for(
+                lambda: m.value("engine_event_loop_lag_seconds_count") > before,
+                what="a late sample",
+            )
             fast = m.value("engine_event_loop_lag_seconds_bucket", le="0.025")
             assert m.value("engine_event_loop_lag_seconds_bucket", le="+Inf") > fast
         finally:
@@ -235,12 +242,6 @@ def test_event_loop_lag_sees_a_blocked_loop_and_stops_with_the_engine():
 def test_the_lag_interval_must_be_positive():
     with pytest.raises(ValueError, match="loop_lag_interval_s"):
         Metrics(loop_lag_interval_s=0)
-
-
-async def wait_until(predicate, timeout: float = 3.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.005)
 
 
 # -- through the server ------------------------------------------------------------------

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 
-from test_ivr import NUMBER, bank_flow, hears, said
-
 from engine.openai.rest import RetryBudget
 from engine.simulator import RestFault, Timing
+
+from harness import BANK_NUMBER as NUMBER
+from harness import bank_flow
+from helpers import hears, said
 
 # Audio that plays on for a while after each response.done, as over SIP.
 LONG_AUDIO = {"timing": Timing(playback_per_char_s=0.03, min_playback_s=0.5)}
@@ -188,7 +190,10 @@ def test_a_line_whose_response_comes_back_without_our_metadata_does_not_hold_up_
             await call.wait_idle()
             await call.press("0")  # the transfer line must still go out, then the REFER
             await hears(call, "Connecting you to a person.")
-            await call.wait_for_request("refer", timeout=3)
+            refer = await call.wait_for_request("refer", timeout=3)
+            assert refer.body["target_uri"] == "sip:15551230000@us.wavix.net"
+            # the untagged line was taken for ours: said once, not asked for again
+            assert spoken(call).count("Your balance is forty-two dollars.") == 1
 
     asyncio.run(main())
 
@@ -276,6 +281,8 @@ def test_a_sideband_closed_with_1011_is_opened_again(rt):
             )
             await call.press("1")
             await hears(call, "Your balance is forty-two dollars.")
+            assert len(call.sideband_handshakes) == handshakes + 1  # opened again once
+            assert not call.ended and not call.requests_for("hangup")
 
     asyncio.run(main())
 

@@ -3,15 +3,11 @@
 call): ``ModelTurn(hold_done=True)`` until ``call.release()``, ``Timing.response_done_delay_s``
 for a while."""
 
-import asyncio
-
 from engine.simulator import ModelTurn, Timing, ToolCall
 
+from helpers import run
+
 TOOLS = {"type": "realtime", "tools": [{"type": "function", "name": "lookup"}]}
-
-
-def run(coro, timeout=10):
-    return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
 def function_call_done(event: dict) -> bool:
