@@ -8,9 +8,10 @@ Chromium against ``engine studio`` run as a real child process.
 - ``studio`` (module scope): ``engine studio`` over a copy of the repository's ``flows/`` on a
   free loopback port, records in a SQLite file, an admin token, and a users file with a
   viewer (``studio_browser.Studio``).
-- ``page`` (per test): a fresh browser context (no cookies) at 1280x800. At the end of the
-  test it fails if the page asked any host but the studio for anything (the studio works
-  offline: no CDN) or logged a console error or an uncaught exception.
+- ``page`` (per test): a fresh browser context (no cookies) at 1280x800; ``new_page(**options)``
+  opens more (another person, JavaScript off, ...). At the end of the test each fails if it
+  asked any host but the studio for anything (the studio works offline: no CDN) or logged a
+  console error or an uncaught exception.
 - ``shot``: ``shot(page, "name")`` saves a screenshot to ``$ENGINE_STUDIO_SCREENSHOTS/name.png``
   when that variable is set (``bench/studio_screenshots.py`` sets it), and does nothing
   otherwise (``shot.on`` says which).
@@ -25,7 +26,7 @@ only, never through ``helpers.run``. Launching Chromium takes about half a secon
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,19 +72,37 @@ CALL_FAILED = pytest.StashKey[bool]()
 
 
 @pytest.fixture
-def page(browser: Any, studio: Studio, request: pytest.FixtureRequest) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
-    context.set_default_timeout(10_000)
-    tab = context.new_page()
-    watch = Watch(studio.origin)
-    watch.attach(tab)
-    tab.watch = watch  # tests allow an expected console message with page.watch.allow(...)
+def new_page(
+    browser: Any, studio: Studio, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Any]]:
+    """``new_page(**context_options)``: a page in a fresh browser context (no cookies), at
+    1280x800 unless told otherwise, watched (``Watch``) until the test ends."""
+    opened: list[tuple[Any, Watch]] = []
+
+    def open_page(**options: Any) -> Any:
+        options.setdefault("viewport", {"width": 1280, "height": 800})
+        context = browser.new_context(locale="en-US", **options)
+        context.set_default_timeout(10_000)
+        tab = context.new_page()
+        watch = Watch(studio.origin)
+        watch.attach(tab)
+        tab.watch = watch  # a test allows an expected console message: page.watch.allow(...)
+        opened.append((context, watch))
+        return tab
+
     try:
-        yield tab
+        yield open_page
     finally:
-        context.close()
+        for context, _ in opened:
+            context.close()
     if not request.node.stash.get(CALL_FAILED, False):
-        watch.check()
+        for _, watch in opened:
+            watch.check()
+
+
+@pytest.fixture
+def page(new_page: Callable[..., Any]) -> Any:
+    return new_page()
 
 
 @pytest.fixture

@@ -268,3 +268,26 @@ def test_the_editor_and_save_are_reached_with_the_keyboard(page: Any, studio: St
     page.get_by_test_id("editor").focus()
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") != "editor"
+
+
+def test_without_javascript_every_page_shows_its_content(new_page: Any, studio: Studio) -> None:
+    page = new_page(java_script_enabled=False)
+    sign_in(page, studio)  # a plain form
+    expect(page.get_by_test_id("flows").locator(f'tr[data-flow="{FLOW}"]')).to_be_visible()
+    open_flow(page, studio)
+    diagram = page.get_by_test_id("diagram")
+    expect(diagram.locator("pre.mermaid")).to_contain_text("flowchart")  # the source, readable
+    expect(diagram.locator("svg")).to_have_count(0)
+    expect(page.get_by_test_id("editor")).to_have_value(on_disk(studio))
+    expect(page.get_by_test_id("no-problems")).to_be_visible()
+
+    page.get_by_test_id("run-scenarios").click()  # a plain POST, answered with the whole page
+    results = page.get_by_test_id("scenario-results").locator("li[data-scenario]")
+    expect(results.first).to_be_visible(timeout=30_000)
+    expect(results.and_(page.locator('[data-result="fail"]'))).to_have_count(0)
+
+    page.goto(studio.url("/calls"))
+    expect(page.get_by_test_id("calls").or_(page.get_by_test_id("no-calls"))).to_be_visible()
+    page.goto(studio.url("/overview"))
+    expect(page.get_by_test_id("chart")).to_be_visible()
+    expect(page.get_by_test_id("busy-tools")).to_have_count(1)
