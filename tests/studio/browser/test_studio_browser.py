@@ -300,3 +300,24 @@ def test_without_javascript_every_page_shows_its_content(new_page: Any, studio: 
     page.goto(studio.url("/overview"))
     expect(page.get_by_test_id("chart")).to_be_visible()
     expect(page.get_by_test_id("busy-tools")).to_have_count(1)
+
+
+def test_two_people_save_the_same_flow_the_second_is_told_and_loses_nothing(
+    new_page: Any, studio: Studio
+) -> None:
+    first, second = new_page(), new_page()
+    for person in (first, second):
+        sign_in(person, studio)
+        open_flow(person, studio)
+    text = editor_text(first)
+
+    caret_at(first, len(text))
+    first.keyboard.type("# the first person's line\n")
+    save_and_see_live(first)
+
+    caret_at(second, len(text))
+    second.keyboard.type("# the second person's line\n")
+    second.get_by_test_id("save").click()
+    expect(second.get_by_test_id("save-conflict")).to_be_visible()
+    expect(second.get_by_test_id("editor")).to_have_value(text + "# the second person's line\n")
+    assert on_disk(studio) == text + "# the first person's line\n"
