@@ -12,6 +12,7 @@ With ``ENGINE_STUDIO_SCREENSHOTS=DIR`` the tests also save screenshots of each p
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -30,7 +31,17 @@ FLOW = "acme-support.yaml"
 SCENARIOS = Path(__file__).resolve().parents[3] / "flows" / "acme-support.test.yaml"
 MISTAKE_AT = "start: triage"  # one Backspace here names a state that does not exist
 LIVE = re.compile(r"(?<!not )\blive\b")
-CALL_TIMEOUT_MS = 30_000  # a test call: ringing, greeting, a line said, record written
+CALL_TIMEOUT_MS = 30_000
+DRAFT = """\
+name: Front desk (a draft)
+numbers: ["+15550100777"]
+instructions: Greet the caller and help them.
+greeting: Hello!
+start: main
+states:
+  main:
+    tools: [goodbye]
+"""  # `goodbye` is not defined: an error  # a test call: ringing, greeting, a line said, record written
 
 
 def open_flow(page: Any, studio: Studio) -> None:
@@ -87,6 +98,16 @@ def test_sign_in_then_the_flows_list(page: Any, studio: Studio, shot: Shots) -> 
             expect(flows.locator(f'tr[data-flow="{path.name}"]')).to_have_count(1)
     row = flows.locator(f'tr[data-flow="{FLOW}"]')
     expect(row.get_by_test_id("status")).to_have_text("live")
+
+    # A file with an error, put in the folder by hand: listed as refused (it answers nothing).
+    (studio.flows / "front-desk-draft.yaml").write_text(DRAFT, encoding="utf-8")
+    status = flows.locator('tr[data-flow="front-desk-draft.yaml"]').get_by_test_id("status")
+    deadline = time.monotonic() + 10  # the engine reads a changed folder within its poll
+    while time.monotonic() < deadline:
+        page.reload()  # as a person would, until the engine has read the file
+        if status.count() and status.inner_text().strip() in ("live", "refused"):
+            break
+    expect(status).to_have_text("refused")
     shot(page, "flows")
 
 
