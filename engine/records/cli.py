@@ -37,6 +37,7 @@ def add_calls_command(commands: Any) -> None:
         "--since", help="from this time: 2026-11-24T15:00 (UTC), or ago: 30m, 2h, 7d"
     )
     calls.add_argument("--until", help="before this time, as for --since")
+    calls.add_argument("--day", help="on this UTC day: 2026-11-24")
     calls.add_argument("--limit", type=int, default=50, help=f"at most this many (1-{MAX_LIMIT})")
     calls.add_argument("--before", metavar="CURSOR", help="the next page, as the last one said")
     calls.add_argument("--format", choices=("text", "json"), default="text")
@@ -122,6 +123,7 @@ def _list_calls(args: argparse.Namespace) -> int:
                 "outcome": args.outcome,
                 "since": args.since,
                 "until": args.until,
+                "day": args.day,
                 "limit": str(args.limit),
                 "before": args.before,
             }
@@ -152,7 +154,9 @@ def _list_calls(args: argparse.Namespace) -> int:
 
 
 def _filtered(args: argparse.Namespace) -> bool:
-    return any(getattr(args, name) for name in ("flow", "number", "outcome", "since", "until"))
+    return any(
+        getattr(args, name) for name in ("flow", "number", "outcome", "since", "until", "day")
+    )
 
 
 def _show_call(args: argparse.Namespace) -> int:

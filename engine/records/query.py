@@ -7,11 +7,19 @@ import base64
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from .record import CallOutcome
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "CallQuery", "Cursor", "QueryError", "parse_time"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "CallQuery",
+    "Cursor",
+    "QueryError",
+    "parse_day",
+    "parse_time",
+]
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -39,6 +47,16 @@ def parse_time(text: str, name: str, now: datetime) -> datetime:
             "(UTC unless a zone is written, e.g. +01:00) or a time ago such as 30m, 2h, 7d"
         ) from None
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def parse_day(text: str, name: str = "day") -> tuple[datetime, datetime]:
+    """``2026-11-24``: that UTC day, as its first moment and the next day's."""
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        raise QueryError(f"{name} {text!r} is not a day: give it as 2026-11-24 (UTC)") from None
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return start, start + timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -79,7 +97,8 @@ class CallQuery:
 
     @classmethod
     def parse(cls, values: Mapping[str, str | None], now: datetime | None = None) -> CallQuery:
-        """From words (CLI options or query parameters); ``QueryError`` names what is wrong."""
+        """From words (CLI options or query parameters); ``QueryError`` names what is wrong.
+        ``day`` (``2026-11-24``, a UTC day) narrows ``since``/``until`` to that day."""
         now = now or datetime.now(UTC)
 
         def text(name: str) -> str | None:
@@ -93,11 +112,19 @@ class CallQuery:
         outcome = text("outcome")
         if outcome is not None and outcome not in OUTCOMES:
             raise QueryError(f"outcome {outcome!r} is not one of: {', '.join(OUTCOMES)}")
-        since, until = text("since"), text("until")
+        since, until, day = text("since"), text("until"), text("day")
         start = parse_time(since, "since", now) if since else None
         end = parse_time(until, "until", now) if until else None
+        if day is not None:  # a UTC day: within since/until when those are given too
+            first, after = parse_day(day)
+            start = max(start, first) if start else first
+            end = min(end, after) if end else after
         if start and end and start >= end:
-            raise QueryError("since must be earlier than until")
+            raise QueryError(
+                "since must be earlier than until"
+                if day is None
+                else f"day {day} is outside since/until"
+            )
         limit_text = text("limit")
         limit = DEFAULT_LIMIT
         if limit_text is not None:

@@ -24,7 +24,7 @@ __all__ = ["call_routes"]
 
 log = logging.getLogger("engine.records")
 
-FILTERS = ("flow", "number", "outcome", "since", "until", "limit", "before")
+FILTERS = ("flow", "number", "outcome", "day", "since", "until", "limit", "before")
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

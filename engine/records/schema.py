@@ -76,6 +76,8 @@ calls = Table(
     Index("ix_calls_to_number", "to_number", "received_at"),
     Index("ix_calls_from_number", "from_number", "received_at"),
     Index("ix_calls_outcome", "outcome", "received_at"),
+    # The overview's counts per flow, day and outcome, from the index alone (migration 0003).
+    Index("ix_calls_day", "received_at", "flow_name", "outcome"),
 )
 
 call_claims = Table(
@@ -103,6 +105,7 @@ call_tools = Table(
     Column("duration_ms", Float),
     Index("ix_call_tools_received_at", "received_at"),
     Index("ix_call_tools_tool", "tool", "received_at"),
+    Index("ix_call_tools_day", "received_at", "tool", "outcome", "duration_ms"),
 )
 
 flow_versions = Table(

@@ -1,5 +1,6 @@
-"""Reading and writing the ``calls`` table: upsert a batch of records, fetch one, list a
-page of summaries, prune the old. Every statement runs under a deadline."""
+"""Reading and writing the ``calls`` table (and ``call_tools``, one row per tool call of each
+record, written with it): upsert a batch of records, fetch one, list a page of summaries,
+prune the old. Every statement runs under a deadline."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .query import CallQuery, Cursor
 from .record import CallRecord
-from .schema import call_claims, calls
+from .schema import call_claims, call_tools, calls
 from .storable import Serialized, json_serializer, plain, storable_text
 
 __all__ = ["CallStore", "CallSummary"]
@@ -25,6 +26,7 @@ _PRUNE_CHUNK = 5_000
 _ROWS_BETWEEN_YIELDS = 10
 # Each text column's length: longer values are cut there (the record's JSON keeps them whole).
 _LENGTH = {c.name: getattr(c.type, "length", None) or 0 for c in calls.columns}
+_TOOL_LENGTH = {c.name: getattr(c.type, "length", None) or 0 for c in call_tools.columns}
 
 
 @dataclass(frozen=True)
@@ -106,12 +108,32 @@ class CallStore:
             "written_at": now,
         }
 
+    def tool_rows(self, record: CallRecord) -> list[dict[str, Any]]:
+        """The record's tool calls as ``call_tools`` rows (for the studio's overview)."""
+        call_id = storable_text(record.call_id, _LENGTH["call_id"])
+        flow_name = storable_text(record.flow_name, _TOOL_LENGTH["flow_name"])
+        return [
+            {
+                "call_id": call_id,
+                "seq": seq,
+                "received_at": record.received_at,
+                "flow_name": flow_name,
+                "tool": storable_text(tool.name, _TOOL_LENGTH["tool"]) or "",
+                "outcome": storable_text(tool.outcome, _TOOL_LENGTH["outcome"]),
+                "duration_ms": tool.duration_ms,
+            }
+            for seq, tool in enumerate(record.tools)
+        ]
+
     async def upsert(self, records: Sequence[CallRecord], replica: str | None = None) -> None:
-        """Write ``records``, each replacing any earlier version of its call."""
+        """Write ``records``, each replacing any earlier version of its call (its tool rows
+        too, in the same transaction)."""
         now = datetime.now(UTC)
         rows: dict[str, dict[str, Any]] = {}  # a call's last record only
+        tools: dict[str, list[dict[str, Any]]] = {}
         for i, record in enumerate(records, 1):
             rows[record.call_id] = self.row(record, replica, now)
+            tools[record.call_id] = self.tool_rows(record)
             if i % _ROWS_BETWEEN_YIELDS == 0:
                 # Making a row is most of a write's work, and it runs on the engine's event
                 # loop: the calls run between every few rows, not after the whole batch.
@@ -123,8 +145,13 @@ class CallStore:
             index_elements=[calls.c.call_id],
             set_={c.name: statement.excluded[c.name] for c in calls.columns if not c.primary_key},
         )
+        tool_rows = [row for call in tools.values() for row in call]
+        keys = [row["call_id"] for row in rows.values()]
         async with asyncio.timeout(self.timeout_s), self.engine.begin() as connection:
             await connection.execute(statement, list(rows.values()))
+            await connection.execute(delete(call_tools).where(call_tools.c.call_id.in_(keys)))
+            if tool_rows:
+                await connection.execute(call_tools.insert(), tool_rows)
 
     async def probe(self) -> None:
         """Raises unless the database answers and has the ``calls`` table."""
@@ -132,9 +159,11 @@ class CallStore:
             await connection.execute(select(literal(1)).select_from(calls).limit(0))
 
     async def prune(self, before: datetime) -> int:
-        """Delete the calls received before ``before`` (in chunks, so a long backlog never
-        holds the table for long); how many went."""
-        return await self._prune(calls, calls.c.call_id, calls.c.received_at, before)
+        """Delete the calls received before ``before``, and their tool rows (in chunks, so a
+        long backlog never holds the table for long); how many calls went."""
+        gone = await self._prune(calls, calls.c.call_id, calls.c.received_at, before)
+        await self._prune(call_tools, call_tools.c.call_id, call_tools.c.received_at, before)
+        return gone
 
     async def prune_claims(self, before: datetime) -> int:
         column = call_claims.c.claimed_at

@@ -7,8 +7,6 @@ module per subject, each giving its routes: ``flows.py``, ``saving.py``, ``calls
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from functools import wraps
 from urllib.parse import quote
 
 from starlette.applications import Starlette
@@ -23,16 +21,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import calls, flows, saving, signin
 from .access import Access
-from .auth import COOKIE, UNSAFE, csrf_ok, read_session
+from .auth import COOKIE, UNSAFE, read_session
 from .context import EngineView, Studio
 from .files import FlowFiles
-from .forms import read_form
-from .render import STATIC, render, root_of
+from .guards import Endpoint, changes
+from .render import STATIC, root_of
 from .settings import StudioSettings
 
 __all__ = ["Endpoint", "changes", "studio_app"]
 
-Endpoint = Callable[[Request], Awaitable[Response]]
 OPEN_PATHS = ("/sign-in", "/static/")
 # Every page: no framing by another site (clickjacking), no sniffing, no referrer to outside
 # services, scripts and styles only from the studio itself.
@@ -46,33 +43,6 @@ SECURITY_HEADERS = {
     ),
     "cache-control": "no-store",
 }
-
-
-def changes(endpoint: Endpoint) -> Endpoint:
-    """For a route that changes something: an editor's session and the session's CSRF token,
-    or 403 and nothing done."""
-
-    @wraps(endpoint)
-    async def guarded(request: Request) -> Response:
-        session = request.state.session
-        form = await read_form(request)
-        if not csrf_ok(request, session, form.get("csrf")):
-            return render(
-                request,
-                "refused.html",
-                403,
-                why="This form is out of date (or came from another site). Reload the page and try again.",
-            )
-        if not session.user.can_edit:
-            return render(
-                request,
-                "refused.html",
-                403,
-                why="Your sign-in can read the studio but not change it; ask an editor.",
-            )
-        return await endpoint(request)
-
-    return guarded
 
 
 class SessionGate:

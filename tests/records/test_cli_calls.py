@@ -77,6 +77,9 @@ def test_engine_calls_filters(kept, capsys):
     assert listed("--flow", "acme-support.yaml") == ["rtc_acme"]
     assert listed("--number", "+18005551212") == ["rtc_orders", "rtc_acme"]
     assert listed("--since", "2026-11-24T15:01", "--until", "2026-11-24T16:00") == ["rtc_orders"]
+    assert listed("--day", "2026-11-24") == ["rtc_orders", "rtc_acme"]
+    assert engine(["calls", "--day", "2026-11-25"]) == 0
+    assert capsys.readouterr().out == "no calls match\n"
     assert engine(["calls", "--number", "+19999999999"]) == 0
     assert capsys.readouterr().out == "no calls match\n"
 

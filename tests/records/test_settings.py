@@ -104,6 +104,21 @@ def test_times_people_type():
         CallQuery.parse({"since": "1h", "until": "2h"}, now=NOW)
 
 
+def test_a_day_is_a_utc_day_within_since_and_until():
+    query = CallQuery.parse({"day": "2026-11-24"}, now=NOW)
+    assert (query.since, query.until) == (
+        datetime(2026, 11, 24, tzinfo=UTC),
+        datetime(2026, 11, 25, tzinfo=UTC),
+    )
+    narrowed = CallQuery.parse({"day": "2026-11-24", "since": "2026-11-24T12:00"}, now=NOW)
+    assert narrowed.since == datetime(2026, 11, 24, 12, tzinfo=UTC)
+    assert narrowed.until == datetime(2026, 11, 25, tzinfo=UTC)
+    with pytest.raises(QueryError, match="day 'today' is not a day: give it as 2026-11-24"):
+        CallQuery.parse({"day": "today"}, now=NOW)
+    with pytest.raises(QueryError, match="day 2026-11-24 is outside since/until"):
+        CallQuery.parse({"day": "2026-11-24", "since": "2026-11-26"}, now=NOW)
+
+
 def test_a_cursor_goes_round_and_a_made_up_one_is_refused():
     cursor = Cursor(NOW, "rtc_1|with a bar")
     assert Cursor.decode(cursor.encode()) == cursor
