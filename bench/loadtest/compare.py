@@ -15,11 +15,15 @@ Needs the instrument's venv (``python3 -m venv /tmp/loadtest-venv &&
 every process it starts is stopped by the driver. Not a test: it prints figures.
 
     python bench/loadtest/compare.py [--calls 200] [--out DIR] [--only tool|webhook]
-        [--engine before=/path/to/an/older/checkout --engine after=.] [--at 1,20,100]
+        [--engine before=/path/to/an/older/checkout --engine after=.] [--at 1,20,100] [--probe]
 
 ``--engine NAME=PATH`` (repeatable) serves the same flow with the engine code of each
 checkout, one right after the other within each row, so a before/after comparison shares the
 machine's load of that moment (on a shared machine it moves a lot between minutes).
+
+``--probe`` runs each engine under ``probe.py`` and adds what survives a busy machine: the
+engine's garbage-collector pauses and its event loop's lag (and, with ``ENGINE_PROBE_STEPS=1``
+in the environment, the loop's steps of 5 ms or more, by what they ran).
 """
 
 from __future__ import annotations
@@ -41,17 +45,20 @@ LOADTEST = Path(
 VENV_PYTHON = os.environ.get("LOADTEST_PYTHON", "/tmp/loadtest-venv/bin/python")
 SECRET = "whsec_aGFybmVzcy10ZXN0LXNlY3JldC0wMTIzNDU2Nzg5"  # the README's throwaway value
 FLOOR_PORT = 3470
+PROBE = Path(__file__).resolve().parent / "probe.py"
 
 
-def controllers(engines: dict[str, Path]) -> dict[str, tuple[str, str, str]]:
-    """name → (webhook URL, launch command, launch directory): the floor, then each engine."""
+def controllers(engines: dict[str, Path], probe: bool) -> dict[str, tuple[str, str, str]]:
+    """name → (webhook URL, launch command, launch directory): the floor, then each engine.
+    ``probe``: each engine runs under probe.py, which writes ``{probe_out}`` at exit."""
     floor = f"{VENV_PYTHON} ref_controller.py --port {FLOOR_PORT}"
     out = {"floor": (f"http://127.0.0.1:{FLOOR_PORT}/webhook", floor, str(LOADTEST))}
+    serve = f"{PROBE} " if probe else "-m engine serve "
     for n, (name, path) in enumerate(engines.items(), start=1):
         port = FLOOR_PORT + n
         launch = (
-            f"env PYTHONPATH={path} {sys.executable} -m engine serve {FLOW_DIR} "
-            f"--host 127.0.0.1 --port {port} --log-format json"
+            f"env PYTHONPATH={path} ENGINE_PROBE_OUT={{probe_out}} {sys.executable} {serve}"
+            f"{FLOW_DIR} --host 127.0.0.1 --port {port} --log-format json"
         )
         out[name] = (f"http://127.0.0.1:{port}/webhooks/openai", launch, str(path))
     return out
@@ -67,6 +74,7 @@ def drive(
 ) -> dict:
     url, launch, cwd = target
     report = out / f"{tag}.json"
+    launch = launch.replace("{probe_out}", str(out / f"{tag}.probe.json"))
     command = [
         VENV_PYTHON,
         "drive.py",
@@ -89,6 +97,9 @@ def drive(
     if not report.exists():
         raise RuntimeError(f"{tag}: no report\n{done.stdout}\n{done.stderr}")
     summary = json.loads(report.read_text())["summary"]
+    probed = out / f"{tag}.probe.json"
+    if probed.exists():
+        summary["probe"] = json.loads(probed.read_text())
     print(f"  {tag}: {summary['ok']}/{summary['calls']} ok", file=sys.stderr, flush=True)
     return summary
 
@@ -105,6 +116,32 @@ def ratio(summary: dict, floor: dict, timing: str) -> str:
 
 def cpu_ms(summary: dict) -> float:
     return summary["target"]["cpu_s"] * 1000 / max(1, summary["calls"])
+
+
+def print_probes(runs: dict[tuple[str, int, int], dict]) -> None:
+    print(
+        "\n| engine run | CPU ms/call | GC gen0 / gen1 / gen2 (count) | GC total / longest ms "
+        "| loop lag p50 / p99 / max ms | lag ≥10 / ≥50 ms | steps ≥5 ms |"
+    )
+    print("| --- " * 7 + "|")
+    for (name, concurrency, delay), summary in runs.items():
+        probe = summary.get("probe")
+        if probe is None:
+            continue
+        gc, lag = probe["gc"], probe["lag"]
+        counts = " / ".join(str(gc[g]["count"]) for g in "012")
+        total = sum(gc[g]["total_ms"] for g in "012")
+        longest = max(gc[g]["max_ms"] for g in "012")
+        when = f"{name}, {concurrency} at a time" + (f", done +{delay} ms" if delay else "")
+        print(
+            f"| {when} | {probe['cpu_s'] * 1000 / max(1, summary['calls'] + 3):.1f} | {counts} | "
+            f"{total:.0f} / {longest:.0f} | {lag['p50_ms']} / {lag['p99_ms']} / {lag['max_ms']} | "
+            f"{lag['over_10ms']} / {lag['over_50ms']} | {probe['steps']['over_5ms']} |"
+        )
+    for (name, concurrency, _delay), summary in runs.items():
+        slowest = summary.get("probe", {}).get("steps", {}).get("slowest_ms")
+        if slowest:
+            print(f"  {name}, {concurrency} at a time: slowest steps {slowest[:6]}")
 
 
 def engines_of(values: list[str]) -> dict[str, Path]:
@@ -126,11 +163,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=("tool", "webhook"))
     parser.add_argument("--engine", action="append", metavar="NAME=PATH")
     parser.add_argument("--at", default="1,20,100,300", help="calls at a time, comma separated")
+    parser.add_argument(
+        "--probe",
+        action="store_true",
+        help="run each engine under probe.py: GC pauses and event-loop lag (ENGINE_PROBE_STEPS=1 "
+        "in the environment adds the loop's slow steps)",
+    )
     args = parser.parse_args(argv)
     if not Path(VENV_PYTHON).exists():
         parser.error(f"{VENV_PYTHON} is missing: create the instrument's venv first")
     engines = engines_of(args.engine)
-    targets = controllers(engines)
+    targets = controllers(engines, args.probe)
     levels = [int(n) for n in args.at.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
     plan = []
@@ -192,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
             cells.append(f"{cpu_ms(summary):.1f}, {summary['target']['peak_rss_mib']}")
         when = f"{concurrency} at a time" + (f", done +{delay} ms" if delay else "")
         print(f"| {when} | " + " | ".join(cells) + " |")
+    if args.probe:
+        print_probes(runs)
     lags = {k: v["harness"]["loop_lag_ms_p99"] for k, v in runs.items()}
     print(f"\nharness loop lag p99, worst run: {max(lags.values()):.1f} ms")
     errors = {k: v["errors"] for k, v in runs.items() if v["errors"]}
