@@ -28,6 +28,7 @@ prints figures. Loopback only.
         [--response-done-delay-ms 500]
     python bench/runtime_bench.py --burst 500 --split [--rest-latency-ms 20]
     python bench/runtime_bench.py --records sqlite|postgresql [--claims off]
+    python bench/runtime_bench.py --studio [--records sqlite]   # the studio on and read meanwhile
 
 ``--burst N`` places N calls at once (``--calls N --concurrency N``) with patient callers
 (90 s per step, webhooks answered within 60 s), as when a campaign or an outage's end sends
@@ -66,6 +67,7 @@ import os
 import sys
 import time
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -78,6 +80,7 @@ from engine.demo import DEMO_CLOCK  # noqa: E402
 from engine.runner import running_engine  # noqa: E402
 from engine.server import Engine, EngineSettings  # noqa: E402
 from engine.simulator import Simulator, Timing  # noqa: E402
+from engine.studio.settings import StudioSettings  # noqa: E402
 
 NUMBER = "+18005551212"
 TRANSFER_LINE = "connect you to billing"
@@ -383,6 +386,7 @@ def instrumented_engine(config: Any, results: Results, records: RecordsRun | Non
         openai=config,
         clock=lambda: DEMO_CLOCK,
         records=records.settings if records else None,
+        studio=StudioSettings(admin_token=STUDIO_TOKEN) if STUDIO_READING else None,
     )
     engine = Engine(settings, environ={"ACME_TOKEN": "bench-token"})
     if records is not None:
@@ -438,6 +442,41 @@ def driver_hops(results: Results) -> Any:
         CallDriver._measure = measure  # type: ignore[method-assign]
 
 
+STUDIO_TOKEN = "bench-studio-token"
+STUDIO_READING = False  # --studio: the studio on, and someone reading it through the run
+STUDIO_PAGES = ("/flows", "/flows/acme-support.yaml", "/calls", "/overview")
+
+
+@contextlib.asynccontextmanager
+async def studio_reader(url: str) -> AsyncIterator[list[int]]:
+    """With --studio, a person reading studio pages one after another through the run (the
+    pages are read in this process, so the engine pays for rendering them); yields the count
+    of pages read. Without --studio, nothing."""
+    read = [0]
+    if not STUDIO_READING:
+        yield read
+        return
+    import httpx
+
+    async def reading() -> None:
+        async with httpx.AsyncClient(base_url=url + "/studio", timeout=30) as client:
+            await client.post("/sign-in", data={"token": STUDIO_TOKEN})
+            while True:
+                for page in STUDIO_PAGES:
+                    response = await client.get(page)
+                    assert response.status_code == 200, (page, response.status_code)
+                    read[0] += 1
+
+    task = asyncio.create_task(reading())
+    try:
+        yield read
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        print(f"studio: {read[0]} pages read during the run (flows, a flow, calls, overview)")
+
+
 async def drive(bench: Bench, calls: int, concurrency: int) -> float:
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(calls):
@@ -459,7 +498,7 @@ async def run_shared(calls: int, concurrency: int, results: Results, load: Load)
     records = results.records
     async with load.simulator() as sim, records.database():
         engine = instrumented_engine(sim.config(), results, records)
-        async with running_engine(engine) as url:
+        async with running_engine(engine) as url, studio_reader(url):
             bench = Bench(sim, url + "/webhooks/openai", load.call_timeout_s)
             # One warm-up call: first-use costs (TLS contexts, imports, template
             # compilation) are not what a running engine pays per call.
@@ -529,7 +568,7 @@ async def run_split(calls: int, concurrency: int, results: Results, load: Load) 
         records = results.records
         async with records.database():
             engine = instrumented_engine(config, results, records)
-            async with running_engine(engine) as url:
+            async with running_engine(engine) as url, studio_reader(url):
                 parent.send(("url", url))
                 await receive("warm")
                 await records.after_warmup(engine)
@@ -655,7 +694,14 @@ def main(argv: list[str] | None = None) -> int:
         help="a server where a scratch database may be created (for --records postgresql)",
     )
     parser.add_argument("--claims", choices=("on", "off"), default="on")
+    parser.add_argument(
+        "--studio",
+        action="store_true",
+        help="the studio on, and its pages read one after another through the run",
+    )
     args = parser.parse_args(argv)
+    global STUDIO_READING
+    STUDIO_READING = args.studio
     records = RecordsRun(args.records, args.postgres_url, claims=args.claims == "on")
     load = BURST if args.burst else Load()
     if args.burst:
