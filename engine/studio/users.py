@@ -18,20 +18,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import getpass
 import logging
-import os
 import re
 import secrets
 import sys
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from .auth import Role, User
 from .passwords import N, P, PasswordHash, R, hash_password, parse_hash, verify_password
+from .writing import write_atomically
 
 __all__ = ["Account", "Users", "UsersFileError", "add_arguments", "read_users", "run"]
 
@@ -197,20 +195,8 @@ def _read_password() -> str | None:
 
 
 def _write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` at once: a temporary file beside it, then a rename."""
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+    """Write ``text`` to ``path`` at once (a new users file readable by its owner only)."""
+    write_atomically(path, text, new_mode=0o600)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -38,15 +38,15 @@ def read_current(path: Path) -> str:
         return exc.text
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Replace the file's content with ``text`` (UTF-8), all or nothing. Raises ``OSError``
-    (the file is then as it was)."""
+def write_atomically(path: Path, text: str, new_mode: int = 0o644) -> None:
+    """Replace the file's content with ``text`` (UTF-8), all or nothing; a file that did not
+    exist gets ``new_mode``. Raises ``OSError`` (the file is then as it was)."""
     target = path.resolve()  # a link inside the folder: write its file, keep the link
     data = text.encode("utf-8")
     try:
         mode = stat.S_IMODE(target.stat().st_mode)
     except FileNotFoundError:
-        mode = 0o644
+        mode = new_mode
     handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".saving", dir=target.parent)
     try:
         with os.fdopen(handle, "wb") as out:
