@@ -176,6 +176,13 @@ MUTATIONS = (
             "tests/simulator/test_sim_ivr.py",
         ),
     ),
+    Mutation(
+        "webhook replies keep their connection in a burst",
+        "engine/connections.py",
+        "answering >= BURST_DELIVERIES else {}",
+        "answering > 10_000 else {}",
+        ("tests/runtime/test_webhook.py::test_replies_close_their_connection_in_a_burst_only",),
+    ),
 )
 
 

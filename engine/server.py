@@ -30,6 +30,7 @@ from .call.machine import CallMachine
 from .call.platform import Platform
 from .call.session import SessionSpec
 from .call.tools import HttpToolRunner
+from .connections import reply_headers
 from .flow.diagnostics import Diagnostic
 from .flow.lint import is_flow_file
 from .flow.model import DEFAULT_TRANSCRIPTION_MODEL
@@ -381,8 +382,11 @@ class Engine:
         if call is None:
             self.metrics.webhook("ignored")
             return Response(status_code=200)
+        answering = len(self._replying) + 1
         status = await self._reply_once(call, received)
-        return Response(status_code=status)
+        # A burst seen when the delivery came or when its reply went.
+        answering = max(answering, len(self._replying) + 1)
+        return Response(status_code=status, headers=reply_headers(answering))
 
     async def _reply_once(self, call: IncomingCall, received: float) -> int:
         """Concurrent and repeated deliveries of one call share one reply."""

@@ -86,6 +86,8 @@ class Delivery:
     error: str | None
     at: float
     response_body: bytes = b""
+    # The reply's headers, names in lower case (``connection: close`` in a burst).
+    response_headers: dict[str, str] = field(default_factory=dict)
 
 
 class WebhookSender:
@@ -128,7 +130,14 @@ class WebhookSender:
         except httpx.TransportError as exc:
             return Delivery(variant, webhook_id, timestamp, None, type(exc).__name__, at)
         return Delivery(
-            variant, webhook_id, timestamp, response.status_code, None, at, response.content
+            variant,
+            webhook_id,
+            timestamp,
+            response.status_code,
+            None,
+            at,
+            response.content,
+            dict(response.headers),
         )
 
 

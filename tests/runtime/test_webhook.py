@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from engine.simulator import SimCall, sip_headers_for
+from engine.connections import BURST_DELIVERIES
+from engine.simulator import RestFault, SimCall, sip_headers_for
 from engine.simulator.webhooks import encode_body, incoming_call_event
 
 
@@ -182,5 +183,32 @@ def test_carrier_to_shapes_route_to_the_right_flow(rt, carrier, to, marker):
             assert body is not None, placed.call.requests
             assert marker in body["instructions"]
             assert "not in service" not in body["instructions"]
+
+    asyncio.run(main())
+
+
+def test_replies_close_their_connection_in_a_burst_only(rt):
+    """A lone call's reply keeps its connection for the next delivery; while a burst of
+    deliveries waits for accepts, each reply asks for a new one (engine.connections)."""
+
+    async def main():
+        async with rt(repo_flows=True) as h:
+            lone = await h.place()
+            assert lone.status == 200
+            assert lone.deliveries[-1].response_headers.get("connection") != "close"
+
+            # Accepts held long enough that the whole burst is being answered at once.
+            h.sim.faults.accept = RestFault(hang_s=1.0)
+            burst = await asyncio.gather(*(h.place() for _ in range(BURST_DELIVERIES + 4)))
+            assert [p.status for p in burst] == [200] * len(burst)
+            closing = [
+                p for p in burst if p.deliveries[-1].response_headers.get("connection") == "close"
+            ]
+            assert len(closing) >= 4  # at least those that came while 16 were being answered
+
+            h.sim.faults.accept = None
+            after = await h.place()
+            assert after.status == 200
+            assert after.deliveries[-1].response_headers.get("connection") != "close"
 
     asyncio.run(main())
