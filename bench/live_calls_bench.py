@@ -48,7 +48,12 @@ if str(REPO) not in sys.path:
 from engine.simulator import SimCall, Simulator  # noqa: E402
 
 NUMBER = "+18005551212"
-LOADTEST = Path(os.environ.get("LOADTEST_DIR", REPO.parent.parent / "shared" / "loadtest"))
+# ../shared/loadtest beside the checkout (or beside the folder of worktrees it is in), as
+# bench/loadtest/compare.py finds it.
+_BESIDE = [up / "shared" / "loadtest" for up in REPO.parents]
+LOADTEST = Path(
+    os.environ.get("LOADTEST_DIR") or next((p for p in _BESIDE if p.is_dir()), _BESIDE[0])
+)
 VENV_PYTHON = os.environ.get("LOADTEST_PYTHON", "/tmp/loadtest-venv/bin/python")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024

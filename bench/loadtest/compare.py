@@ -16,10 +16,18 @@ every process it starts is stopped by the driver. Not a test: it prints figures.
 
     python bench/loadtest/compare.py [--calls 200] [--out DIR] [--only tool|webhook]
         [--engine before=/path/to/an/older/checkout --engine after=.] [--at 1,20,100] [--probe]
+        [--rounds 3]
 
 ``--engine NAME=PATH`` (repeatable) serves the same flow with the engine code of each
 checkout, one right after the other within each row, so a before/after comparison shares the
 machine's load of that moment (on a shared machine it moves a lot between minutes).
+
+``--rounds N`` runs every row N times, the controllers in turn in a different order each
+round, and prints for each row the median over the rounds of p50 and of p95, and the median
+of the rounds' ratios with their range. At 20 calls at a time and more, one run of a row
+moves a lot between minutes, the floor's as much as the engine's (fourteen runs of one
+engine at 20 at a time ranged from 0.41× to 1.49× the floor), so a single round can neither
+show nor hide a gap of 10%.
 
 ``--probe`` runs each engine under ``probe.py`` and adds what survives a busy machine: the
 engine's garbage-collector pauses and its event loop's lag (and, with ``ENGINE_PROBE_STEPS=1``
@@ -31,8 +39,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,14 +114,38 @@ def drive(
     return summary
 
 
-def figure(summary: dict, timing: str) -> str:
-    m = summary["timings_ms"].get(timing)
-    return "–" if m is None else f"{m['p50']:.1f} / {m['p95']:.1f}"
+def in_turn(names: list[str], round_: int) -> list[str]:
+    """The controllers in round ``round_``'s order: each starts one round in turn, so none
+    always runs on the machine's first (or last) minute of a row."""
+    shift = round_ % len(names)
+    return names[shift:] + names[:shift]
 
 
-def ratio(summary: dict, floor: dict, timing: str) -> str:
-    e, f = summary["timings_ms"].get(timing), floor["timings_ms"].get(timing)
-    return f"{e['p50'] / f['p50']:.2f}×" if e and f and f["p50"] else "–"
+Rounds = list[dict[tuple[str, int, int], dict]]
+
+
+def figure(rounds: Rounds, name: str, key: tuple[int, int], timing: str) -> str:
+    """Median over the rounds of the row's p50 / p95 ("–" when no call got that far)."""
+    found = [r[name, *key]["timings_ms"].get(timing) for r in rounds]
+    if not all(found):
+        return "–"
+    p50 = statistics.median(m["p50"] for m in found)
+    p95 = statistics.median(m["p95"] for m in found)
+    return f"{p50:.1f} / {p95:.1f}"
+
+
+def ratio(rounds: Rounds, name: str, key: tuple[int, int], timing: str) -> str:
+    """p50 ÷ the floor's p50 within each round (the same minutes of the machine); with
+    several rounds, their median and range."""
+    ratios = []
+    for r in rounds:
+        e, f = r[name, *key]["timings_ms"].get(timing), r["floor", *key]["timings_ms"].get(timing)
+        if not (e and f and f["p50"]):
+            return "–"
+        ratios.append(e["p50"] / f["p50"])
+    if len(ratios) == 1:
+        return f"{ratios[0]:.2f}×"
+    return f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f})"
 
 
 def cpu_ms(summary: dict) -> float:
@@ -164,12 +198,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", action="append", metavar="NAME=PATH")
     parser.add_argument("--at", default="1,20,100,300", help="calls at a time, comma separated")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run every row this many times; print medians over the rounds",
+    )
+    parser.add_argument(
         "--probe",
         action="store_true",
         help="run each engine under probe.py: GC pauses and event-loop lag (ENGINE_PROBE_STEPS=1 "
         "in the environment adds the loop's slow steps)",
     )
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if not Path(VENV_PYTHON).exists():
         parser.error(f"{VENV_PYTHON} is missing: create the instrument's venv first")
     engines = engines_of(args.engine)
@@ -181,18 +223,27 @@ def main(argv: list[str] | None = None) -> int:
         plan += [(c, d) for d in (0, args.delay_ms) for c in levels if c <= 100]
     if args.only != "tool":
         plan += [(c, 0) for c in levels if (c, 0) not in plan]
-    runs: dict[tuple[str, int, int], dict] = {}
-    for concurrency, delay in plan:
-        params = [f"response_done_delay_ms={delay}"] if delay else []
-        calls = max(args.calls, concurrency)
-        for name, target in targets.items():
-            tag = "_".join([name, f"c{concurrency}", *(p.replace("=", "") for p in params)])
-            runs[name, concurrency, delay] = drive(
-                target, tag, calls, concurrency, params, args.out
-            )
+    rounds: Rounds = []
+    for round_ in range(args.rounds):
+        runs: dict[tuple[str, int, int], dict] = {}
+        for concurrency, delay in plan:
+            params = [f"response_done_delay_ms={delay}"] if delay else []
+            calls = max(args.calls, concurrency)
+            for name in in_turn(list(targets), round_):
+                words = [name, f"c{concurrency}", *(p.replace("=", "") for p in params)]
+                tag = "_".join(words + ([f"r{round_ + 1}"] if args.rounds > 1 else []))
+                runs[name, concurrency, delay] = drive(
+                    targets[name], tag, calls, concurrency, params, args.out
+                )
+        rounds.append(runs)
+    runs = rounds[-1]  # the keys of a round (every round has the same)
 
     names = list(engines)
-    print(f"\nshared load instrument, {args.calls} calls a row (p50 / p95 ms), expect=any")
+    across = f", median of {args.rounds} rounds (ratio: median, lowest–highest)"
+    print(
+        f"\nshared load instrument, {args.calls} calls a row (p50 / p95 ms), expect=any"
+        + (across if args.rounds > 1 else "")
+    )
     print(
         "| figure | at a time | floor | "
         + " | ".join(names)
@@ -202,26 +253,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("| --- " * (3 + 2 * len(names)) + "|")
     for concurrency, delay in plan:
-        floor = runs["floor", concurrency, delay]
         rows = [("webhook->accept", "webhook → accept")] if delay == 0 else []
         if args.only != "webhook" and concurrency <= 100:
             label = "tool call → first reaction" + (f" (done +{delay} ms)" if delay else "")
             rows.append(("fc->reaction", label))
         for timing, label in rows:
-            ours = [runs[n, concurrency, delay] for n in names]
+            key = (concurrency, delay)
             print(
-                f"| {label} | {concurrency} | {figure(floor, timing)} | "
-                + " | ".join(figure(r, timing) for r in ours)
+                f"| {label} | {concurrency} | {figure(rounds, 'floor', key, timing)} | "
+                + " | ".join(figure(rounds, n, key, timing) for n in names)
                 + " | "
-                + " | ".join(ratio(r, floor, timing) for r in ours)
+                + " | ".join(ratio(rounds, n, key, timing) for n in names)
                 + " |"
             )
-    print("\nfirst reaction after the function call, by kind:")
-    for (name, concurrency, delay), summary in runs.items():
+    print("\nfirst reaction after the function call, by kind (all rounds):")
+    for name, concurrency, delay in runs:
         if name != "floor" and concurrency <= 100:
-            print(
-                f"  {name}, {concurrency} at a time, +{delay} ms: {summary['first_reaction_kinds']}"
-            )
+            kinds: Counter[str] = Counter()
+            for r in rounds:
+                kinds.update(r[name, concurrency, delay]["first_reaction_kinds"])
+            print(f"  {name}, {concurrency} at a time, +{delay} ms: {dict(kinds)}")
     print(
         "\n| run | "
         + " | ".join(f"{n} CPU ms/call, peak RSS MiB" for n in ["floor", *names])
@@ -231,15 +282,23 @@ def main(argv: list[str] | None = None) -> int:
     for concurrency, delay in plan:
         cells = []
         for name in ["floor", *names]:
-            summary = runs[name, concurrency, delay]
-            cells.append(f"{cpu_ms(summary):.1f}, {summary['target']['peak_rss_mib']}")
+            summaries = [r[name, concurrency, delay] for r in rounds]
+            cpu = statistics.median(cpu_ms(s) for s in summaries)
+            rss = max(s["target"]["peak_rss_mib"] for s in summaries)
+            cells.append(f"{cpu:.1f}, {rss}")
         when = f"{concurrency} at a time" + (f", done +{delay} ms" if delay else "")
         print(f"| {when} | " + " | ".join(cells) + " |")
     if args.probe:
-        print_probes(runs)
-    lags = {k: v["harness"]["loop_lag_ms_p99"] for k, v in runs.items()}
-    print(f"\nharness loop lag p99, worst run: {max(lags.values()):.1f} ms")
-    errors = {k: v["errors"] for k, v in runs.items() if v["errors"]}
+        for each in rounds:
+            print_probes(each)
+    lags = [v["harness"]["loop_lag_ms_p99"] for each in rounds for v in each.values()]
+    print(f"\nharness loop lag p99, worst run: {max(lags):.1f} ms")
+    errors = {
+        (*k, n + 1): v["errors"]
+        for n, each in enumerate(rounds)
+        for k, v in each.items()
+        if v["errors"]
+    }
     if errors:
         print(f"calls with errors: {errors}")
     return 1 if errors else 0
