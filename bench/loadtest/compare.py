@@ -25,7 +25,7 @@ machine's load of that moment (on a shared machine it moves a lot between minute
 ``--rounds N`` runs every row N times, the controllers in turn in a different order each
 round, and prints for each row the median over the rounds of p50 and of p95, and the median
 of the rounds' ratios with their range. At 20 calls at a time and more, one run of a row
-moves a lot between minutes, the floor's as much as the engine's (fourteen runs of one
+moves a lot between minutes, the floor's as much as the engine's (sixteen runs of one
 engine at 20 at a time ranged from 0.41× to 1.49× the floor), so a single round can neither
 show nor hide a gap of 10%.
 
