@@ -91,13 +91,13 @@ def reply_headers(answering: int) -> dict[str, str]:
     connections at once. A sender whose pool assigns all its queued deliveries to the same
     idle connection (httpcore 1.0.9's does, and the shared load instrument sends with it)
     then sends them one per pass of its event loop, which under a burst is tens of ms each.
-    With the instrument at 100 calls at a time, webhook → accept went from 274 ms p50 /
-    2.3 s p95 to 199 ms / 0.54 s (the bare floor's: 230 ms / 0.55 s). Kept alive, those
-    connections would also sit idle for ``keep_alive_s``, holding slots of
-    ``max_connections`` that the burst's next deliveries need. Out of a burst, connections
-    are kept alive: a new one would cost a lone call its handshake. Behind a proxy (as
-    docs/deploy.md runs the engine) the header closes only the proxy's connection to the
-    engine; it is hop-by-hop and never reaches OpenAI.
+    In one run of the instrument at 100 calls at a time, webhook → accept went from 274 ms
+    p50 / 2.3 s p95 to 199 ms / 0.54 s (the bare floor's: 230 ms / 0.55 s; over rounds,
+    docs/runtime.md's Performance). Kept alive, those connections would also sit idle for
+    ``keep_alive_s``, holding slots of ``max_connections`` that the burst's next deliveries
+    need. Out of a burst, connections are kept alive: a new one would cost a lone call its
+    handshake. Behind a proxy (as docs/deploy.md runs the engine) the header closes only
+    the proxy's connection to the engine; it is hop-by-hop and never reaches OpenAI.
     """
     return {"connection": "close"} if answering >= BURST_DELIVERIES else {}
 
